@@ -1,0 +1,3 @@
+from sectune.cli import main
+import sys
+sys.exit(main())

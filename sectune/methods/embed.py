@@ -1,0 +1,94 @@
+"""``embed-logreg``: a frozen encoder's mean-pooled embeddings + a logistic-regression head.
+
+No back-propagation through the encoder, so it trains in minutes on a CPU. The encoder is
+copied into ``encoder/`` inside the model directory, so the directory loads on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sectune.methods.base import Classifier
+from sectune.methods.hf import check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
+from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
+from sectune.models import check_model_dir, resolve_base_model
+
+ENCODER_DIR = "encoder"
+
+
+class EmbedLogreg(Classifier):
+    name = "embed-logreg"
+    runtime_params = frozenset({"verbose", "allow_pickle", "trust_remote_code"})
+
+    def __init__(
+        self,
+        model: str | None = None,
+        max_length: int = 256,
+        batch_size: int = 32,
+        normalize: bool = True,
+        C: float = 1.0,
+        max_iter: int = 2000,
+        class_weight: str | None = None,
+        seed: int = 42,
+        verbose: bool = True,
+        allow_pickle: bool = False,
+        trust_remote_code: bool = False,
+    ) -> None:
+        self.model = model
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.C = C
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.seed = seed
+        self.verbose = verbose
+        self.allow_pickle = allow_pickle
+        self.trust_remote_code = trust_remote_code
+
+    def _load_encoder(self, name: str, allow_pickle: bool) -> None:
+        from transformers import AutoModel
+
+        self.tokenizer_ = load_tokenizer(name, trust_remote_code=self.trust_remote_code)
+        self.encoder_ = load_pretrained(AutoModel, name, allow_pickle=allow_pickle, trust_remote_code=self.trust_remote_code).eval()
+
+    def embed(self, texts) -> np.ndarray:
+        """Mean-pooled (optionally L2-normalised) last hidden states, one row per text."""
+        import torch
+        from tqdm.auto import tqdm
+
+        texts = check_texts(texts)
+        target = device()
+        encoder = self.encoder_.to(target)
+        out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
+        batches = length_sorted_batches(self.tokenizer_, texts, self.batch_size, self.max_length)
+        total = -(-len(texts) // self.batch_size)
+        with torch.inference_mode():
+            for idx, batch in tqdm(batches, total=total, desc="embedding", unit="batch", disable=not self.verbose or total < 20):
+                batch = {k: v.to(target) for k, v in batch.items()}
+                hidden = encoder(**batch).last_hidden_state.float()
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                if self.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[idx] = pooled.cpu().numpy()
+        return out
+
+    def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
+        self._load_encoder(resolve_base_model(self.model, allow_pickle=self.allow_pickle), self.allow_pickle)
+        self.head_ = fit_logreg(self.embed(texts), labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed)
+
+    def predict_proba(self, texts) -> np.ndarray:
+        return self.head_.predict_proba(self.embed(texts)).astype(np.float64)
+
+    def _save_state(self, directory: Path) -> None:
+        self.encoder_.save_pretrained(directory / ENCODER_DIR, safe_serialization=True)
+        self.tokenizer_.save_pretrained(directory / ENCODER_DIR)
+        save_logreg(self.head_, directory)
+
+    def _load_state(self, directory: Path) -> None:
+        check_model_dir(directory / ENCODER_DIR)
+        self._load_encoder(str(directory / ENCODER_DIR), allow_pickle=False)
+        self.head_ = load_logreg(directory, self.labels_)

@@ -1,0 +1,191 @@
+"""``encoder``: fine-tune a transformers encoder for sequence classification, fully or with LoRA.
+
+The saved directory is an ordinary transformers model (safetensors + config + tokenizer) plus
+``sectune.json``; a LoRA run is merged into the base weights before saving, so loading needs no
+peft and inference costs the same as a fully fine-tuned model.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from sectune.errors import SectuneError
+from sectune.methods.base import Classifier
+from sectune.methods.hf import check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
+from sectune.models import check_model_dir, resolve_base_model
+
+log = logging.getLogger("sectune")
+
+
+class EncoderClassifier(Classifier):
+    name = "encoder"
+    uses_validation = True  # early stopping and checkpoint choice need held-out rows
+    runtime_params = frozenset({"verbose", "checkpoint_dir", "runs_dir", "resume", "allow_pickle", "trust_remote_code"})
+
+    def __init__(
+        self,
+        model: str | None = None,
+        max_length: int = 128,
+        batch_size: int = 16,
+        grad_accum: int = 1,
+        epochs: float = 3.0,
+        max_steps: int | None = None,
+        lr: float = 5e-5,
+        warmup_ratio: float = 0.06,
+        weight_decay: float = 0.01,
+        max_grad_norm: float = 1.0,
+        class_weight: str | None = None,
+        eval_steps: int | None = None,
+        early_stopping_patience: int | None = 3,
+        lora_r: int = 0,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.1,
+        precision: str = "auto",
+        predict_batch_size: int = 64,
+        seed: int = 42,
+        verbose: bool = True,
+        checkpoint_dir: str | None = None,
+        runs_dir: str | None = None,
+        resume: bool = False,
+        allow_pickle: bool = False,
+        trust_remote_code: bool = False,
+    ) -> None:
+        self.model = model
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.grad_accum = grad_accum
+        self.epochs = epochs
+        self.max_steps = max_steps
+        self.lr = lr
+        self.warmup_ratio = warmup_ratio
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
+        self.class_weight = class_weight
+        self.eval_steps = eval_steps
+        self.early_stopping_patience = early_stopping_patience
+        self.lora_r = lora_r
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.precision = precision
+        self.predict_batch_size = predict_batch_size
+        self.seed = seed
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.runs_dir = runs_dir
+        self.resume = resume
+        self.allow_pickle = allow_pickle
+        self.trust_remote_code = trust_remote_code
+
+    # --- training -------------------------------------------------------------------------
+    def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
+        from transformers import AutoModelForSequenceClassification, set_seed
+
+        from sectune import training
+
+        training.resolve_precision(self.precision)  # fail before loading anything
+        set_seed(self.seed)
+        base = resolve_base_model(self.model, allow_pickle=self.allow_pickle)
+        index = {label: i for i, label in enumerate(self.labels_)}
+        self.tokenizer_ = load_tokenizer(base, trust_remote_code=self.trust_remote_code)
+        net = load_pretrained(
+            AutoModelForSequenceClassification,
+            base,
+            allow_pickle=self.allow_pickle,
+            trust_remote_code=self.trust_remote_code,
+            num_labels=len(self.labels_),
+            id2label=dict(enumerate(self.labels_)),
+            label2id=index,
+            ignore_mismatched_sizes=True,
+        )
+        if net.config.pad_token_id is None and self.tokenizer_.pad_token_id is not None:
+            net.config.pad_token_id = self.tokenizer_.pad_token_id
+        if self.lora_r:
+            net = self._with_lora(net)
+        train_ids = [index[label] for label in labels]
+        train_set = training.TokenizedDataset(self.tokenizer_, texts, train_ids, self.max_length)
+        eval_set = None
+        if eval_texts:
+            eval_set = training.TokenizedDataset(self.tokenizer_, eval_texts, [index[label] for label in eval_labels], self.max_length)
+
+        scratch = None
+        checkpoint_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else Path(scratch := tempfile.mkdtemp(prefix="sectune-ckpt-"))
+        try:
+            trainer = training.make_trainer(
+                net,
+                self.tokenizer_,
+                train_set,
+                eval_set,
+                checkpoint_dir=checkpoint_dir,
+                runs_dir=Path(self.runs_dir) if self.runs_dir else None,
+                batch_size=self.batch_size,
+                grad_accum=self.grad_accum,
+                epochs=self.epochs,
+                max_steps=self.max_steps,
+                lr=self.lr,
+                warmup_ratio=self.warmup_ratio,
+                weight_decay=self.weight_decay,
+                max_grad_norm=self.max_grad_norm,
+                eval_steps=self.eval_steps,
+                early_stopping_patience=self.early_stopping_patience,
+                precision=self.precision,
+                seed=self.seed,
+                verbose=self.verbose,
+                weights=training.class_weights(train_ids, len(self.labels_), self.class_weight),
+                callbacks=getattr(self, "extra_callbacks", ()),
+            )
+            self.log_history_ = training.run_training(trainer, checkpoint_dir, resume=self.resume)
+            self.optimizer_stats_ = {"skipped_steps": trainer.optimizer.optimizer.bad_steps if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer.bad_steps}
+            net = trainer.model
+        finally:
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+        if self.lora_r:
+            net = net.merge_and_unload()
+        self.net_ = net.eval()
+
+    def _with_lora(self, net):
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        config = LoraConfig(task_type=TaskType.SEQ_CLS, r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout)
+        try:
+            net = get_peft_model(net, config)
+        except ValueError:  # architecture without peft defaults: adapt every linear layer
+            config.target_modules = "all-linear"
+            net = get_peft_model(net, config)
+        if self.verbose:
+            trainable, total = net.get_nb_trainable_parameters()
+            log.info("LoRA r=%d: %s of %s parameters trainable", self.lora_r, f"{trainable:,}", f"{total:,}")
+        return net
+
+    # --- inference ------------------------------------------------------------------------
+    def predict_proba(self, texts) -> np.ndarray:
+        import torch
+
+        texts = check_texts(texts)
+        out = np.zeros((len(texts), len(self.labels_)), dtype=np.float64)
+        target = device()
+        net = self.net_.to(target)
+        with torch.inference_mode():
+            for idx, batch in length_sorted_batches(self.tokenizer_, texts, self.predict_batch_size, self.max_length):
+                logits = net(**{k: v.to(target) for k, v in batch.items()}).logits.float()
+                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+        return out
+
+    # --- persistence ----------------------------------------------------------------------
+    def _save_state(self, directory: Path) -> None:
+        self.net_.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer_.save_pretrained(directory)
+
+    def _load_state(self, directory: Path) -> None:
+        from transformers import AutoModelForSequenceClassification
+
+        check_model_dir(directory)
+        self.tokenizer_ = load_tokenizer(str(directory), trust_remote_code=self.trust_remote_code)
+        self.net_ = load_pretrained(AutoModelForSequenceClassification, str(directory), trust_remote_code=self.trust_remote_code).eval()
+        if self.net_.config.num_labels != len(self.labels_):
+            raise SectuneError(f"model has {self.net_.config.num_labels} outputs but sectune.json lists {len(self.labels_)} labels", path=directory)

@@ -1,0 +1,1 @@
+"""Vulnerability triage: CVE descriptions to CWE weaknesses."""

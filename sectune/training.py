@@ -1,0 +1,241 @@
+"""What every fine-tuned transformers method shares: precision choice, the NaN guard, the Trainer.
+
+We use transformers' Trainer (AdamW, linear warmup/decay, clipping, accumulation, evaluation,
+checkpoints, resume, TensorBoard) and add only what it lacks: a guard that skips a step whose
+gradients are not finite and lowers the learning rate, class-weighted loss, and our metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from sectune.errors import SectuneError, TrainingDiverged
+
+log = logging.getLogger("sectune")
+
+
+def resolve_precision(precision: str) -> dict[str, bool]:
+    """Map ``auto|fp32|bf16|fp16`` to Trainer flags; refuse a mode this hardware cannot run."""
+    cuda = torch.cuda.is_available()
+    bf16_ok = cuda and torch.cuda.is_bf16_supported()
+    if precision == "auto":
+        return {"bf16": bf16_ok, "fp16": cuda and not bf16_ok}
+    if precision == "fp32":
+        return {"bf16": False, "fp16": False}
+    if precision == "bf16":
+        if not bf16_ok:
+            raise SectuneError("--precision bf16 needs a CUDA GPU with bfloat16 support; none found (use fp32 or auto)")
+        return {"bf16": True, "fp16": False}
+    if precision == "fp16":
+        if not cuda:
+            raise SectuneError("--precision fp16 needs a CUDA GPU; none found (use fp32 or auto)")
+        return {"bf16": False, "fp16": True}
+    raise SectuneError(f"unknown precision '{precision}' (expected auto, fp32, bf16, fp16)")
+
+
+class GuardedAdamW(torch.optim.AdamW):
+    """AdamW that refuses to step on non-finite gradients.
+
+    A NaN/inf gradient (common in small-batch fine-tuning) would poison the weights. Instead we
+    skip that step, halve the learning rate for the rest of the run, and give up with a clear
+    error after ``max_bad_steps`` consecutive bad steps.
+    """
+
+    def __init__(self, params, *args: Any, max_bad_steps: int = 5, lr_decay_on_nan: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(params, *args, **kwargs)
+        self.max_bad_steps = max_bad_steps
+        self.lr_decay_on_nan = lr_decay_on_nan
+        self.lr_scale = 1.0
+        self.bad_steps = 0
+        self.consecutive_bad = 0
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+            self.bad_steps += 1
+            self.consecutive_bad += 1
+            self.lr_scale *= self.lr_decay_on_nan
+            for g in grads:
+                g.zero_()
+            if self.consecutive_bad >= self.max_bad_steps:
+                raise TrainingDiverged(
+                    f"training diverged: non-finite loss or gradients in {self.consecutive_bad} consecutive steps "
+                    f"even after lowering the learning rate {1 / self.lr_scale:.0f}x"
+                )
+            log.warning("non-finite gradients: step skipped, learning rate scaled to %.3gx", self.lr_scale)
+            return None
+        self.consecutive_bad = 0
+        if self.lr_scale == 1.0:
+            return super().step(closure)
+        saved = [group["lr"] for group in self.param_groups]
+        for group in self.param_groups:
+            group["lr"] = group["lr"] * self.lr_scale
+        try:
+            return super().step(closure)
+        finally:
+            for group, lr in zip(self.param_groups, saved):
+                group["lr"] = lr
+
+
+def class_weights(label_ids: Sequence[int], n_labels: int, mode: str | None) -> torch.Tensor | None:
+    """``balanced``: n / (k * count); ``sqrt``: its square root (gentler on very rare classes)."""
+    if mode in (None, "", "none"):
+        return None
+    counts = np.bincount(np.asarray(label_ids), minlength=n_labels).astype(np.float64)
+    weights = len(label_ids) / (n_labels * np.maximum(counts, 1.0))
+    if mode == "sqrt":
+        weights = np.sqrt(weights)
+    elif mode != "balanced":
+        raise SectuneError(f"unknown class weight '{mode}' (expected balanced, sqrt or none)")
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
+
+
+class TokenizedDataset(torch.utils.data.Dataset):
+    """Pre-tokenized texts (unpadded; the collator pads each batch to its own longest text)."""
+
+    def __init__(self, tokenizer, texts: Sequence[str], label_ids: Sequence[int] | None, max_length: int) -> None:
+        self.encodings = tokenizer(list(texts), truncation=True, max_length=max_length)
+        self.label_ids = None if label_ids is None else list(label_ids)
+
+    def __len__(self) -> int:
+        return len(self.encodings["input_ids"])
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = {key: values[i] for key, values in self.encodings.items()}
+        if self.label_ids is not None:
+            item["labels"] = self.label_ids[i]
+        return item
+
+
+def classification_metrics(eval_pred) -> dict[str, float]:
+    """Trainer's compute_metrics: the figures early stopping and the training curve use."""
+    from sklearn.metrics import f1_score
+
+    logits, labels = eval_pred
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    pred = np.asarray(logits).argmax(axis=-1)
+    return {"accuracy": float((pred == labels).mean()), "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0))}
+
+
+def make_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    eval_dataset,
+    *,
+    checkpoint_dir: Path,
+    runs_dir: Path | None,
+    batch_size: int,
+    grad_accum: int,
+    epochs: float,
+    max_steps: int | None,
+    lr: float,
+    warmup_ratio: float,
+    weight_decay: float,
+    max_grad_norm: float,
+    eval_steps: int | None,
+    early_stopping_patience: int | None,
+    precision: str,
+    seed: int,
+    verbose: bool,
+    weights: torch.Tensor | None = None,
+    max_bad_steps: int = 5,
+    callbacks: Sequence[Any] = (),
+):
+    """A transformers Trainer configured the sectune way (see module docstring)."""
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers.integrations import TensorBoardCallback
+
+    strategy = "steps" if eval_steps else "epoch"
+    has_eval = eval_dataset is not None and len(eval_dataset) > 0
+    args = TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=max(batch_size, 32),
+        gradient_accumulation_steps=grad_accum,
+        num_train_epochs=epochs,
+        max_steps=max_steps if max_steps else -1,
+        learning_rate=lr,
+        lr_scheduler_type="linear",
+        warmup_steps=warmup_ratio,
+        weight_decay=weight_decay,
+        max_grad_norm=max_grad_norm,
+        eval_strategy=strategy if has_eval else "no",
+        eval_steps=eval_steps,
+        save_strategy=strategy,
+        save_steps=eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=has_eval,
+        metric_for_best_model="macro_f1" if has_eval else None,
+        greater_is_better=True,
+        logging_steps=max(1, min(50, eval_steps or 50)),
+        logging_first_step=True,
+        report_to="none",
+        disable_tqdm=not verbose,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        **resolve_precision(precision),
+    )
+    all_callbacks = list(callbacks)
+    if runs_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        all_callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(runs_dir))))
+    if has_eval and early_stopping_patience:
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
+
+    class SectuneTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if weights is None:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=weights.to(outputs.logits.device))
+            return (loss, outputs) if return_outputs else loss
+
+    return SectuneTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset if has_eval else None,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=classification_metrics,
+        callbacks=all_callbacks,
+        optimizer_cls_and_kwargs=(GuardedAdamW, {"lr": lr, "weight_decay": weight_decay, "max_bad_steps": max_bad_steps}),
+    )
+
+
+def last_checkpoint(checkpoint_dir: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not checkpoint_dir.is_dir():
+        return None
+    found = get_last_checkpoint(str(checkpoint_dir))
+    return Path(found) if found else None
+
+
+def run_training(trainer, checkpoint_dir: Path, *, resume: bool) -> list[dict]:
+    """Train (resuming from the last checkpoint when asked) and return the log history."""
+    resume_from = None
+    if resume:
+        resume_from = last_checkpoint(checkpoint_dir)
+        if resume_from is None:
+            log.warning("--resume: no checkpoint in %s, starting from scratch", checkpoint_dir)
+        else:
+            log.info("resuming from %s", resume_from)
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except TrainingDiverged as exc:
+        kept = last_checkpoint(checkpoint_dir)
+        where = f"; the last good checkpoint is {kept} (rerun with --resume and a lower --lr)" if kept else ""
+        raise TrainingDiverged(f"{exc}{where}") from None
+    return list(trainer.state.log_history)
