@@ -73,9 +73,9 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
     output = Path(cfg.output)
     with staged_dir(output) as stage:
         stage = Path(stage)
-        if not cfg.resume:
-            shutil.rmtree(stage / "checkpoints", ignore_errors=True)
-            shutil.rmtree(stage / "runs", ignore_errors=True)
+        if not cfg.resume:  # a fresh run: nothing from an older, unfinished run may leak in
+            for leftover in stage.iterdir():
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         params = cfg.method_params(cls.param_names())
         runtime = {"verbose": verbose, "checkpoint_dir": str(stage / "checkpoints"), "runs_dir": str(stage / "runs"), "resume": cfg.resume}
         params.update({k: v for k, v in runtime.items() if k in cls.param_names()})

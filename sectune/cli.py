@@ -46,6 +46,7 @@ def _train_parser(sub) -> None:
     g.add_argument("--epochs", type=float)
     g.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (overrides --epochs)")
     g.add_argument("--lr", type=float, help="peak learning rate (AdamW, linear warmup and decay)")
+    g.add_argument("--head-lr-scale", type=float, help="the new classification head's learning rate as a multiple of --lr (default 10)")
     g.add_argument("--warmup-ratio", type=float)
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--max-grad-norm", type=float, help="gradient clipping (default 1.0)")
@@ -115,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sectune.evaluate import format_metrics_table
 
     names = ["method", "task", "text_column", "label_column", "split", "test_size", "validation_size", "seed", "eval_data",
-             "min_examples", "resume", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr",
+             "min_examples", "resume", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale",
              "warmup_ratio", "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
              "lora_r", "lora_alpha", "lora_dropout", "precision", "allow_pickle", "trust_remote_code"]
     settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}

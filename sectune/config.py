@@ -16,7 +16,7 @@ from sectune.errors import SectuneError
 
 # Settings that are handed to the method's constructor when it takes a parameter of that name.
 METHOD_SETTINGS = (
-    "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "warmup_ratio",
+    "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale", "warmup_ratio",
     "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
     "lora_r", "lora_alpha", "lora_dropout", "precision", "seed", "allow_pickle", "trust_remote_code",
 )
@@ -48,6 +48,7 @@ class TrainConfig(BaseModel):
     epochs: float | None = Field(None, gt=0)
     max_steps: int | None = Field(None, gt=0)
     lr: float | None = Field(None, gt=0)
+    head_lr_scale: float | None = Field(None, gt=0)
     warmup_ratio: float | None = Field(None, ge=0, lt=1)
     weight_decay: float | None = Field(None, ge=0)
     max_grad_norm: float | None = Field(None, gt=0)

@@ -113,6 +113,28 @@ class TokenizedDataset(torch.utils.data.Dataset):
         return item
 
 
+HEAD_NAMES = ("classifier", "score")  # freshly initialised heads of *ForSequenceClassification models
+
+
+def param_groups(model, *, lr: float, weight_decay: float, head_lr_scale: float) -> list[dict[str, Any]]:
+    """AdamW groups: no decay on biases and norms; the new head learns ``head_lr_scale`` x faster.
+
+    A randomly initialised head on a pretrained body is the slow part of a short fine-tune (the
+    demo's 215-class head barely moves at the body's learning rate), so it gets its own rate.
+    """
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        head = any(part in name.split(".") for part in HEAD_NAMES)
+        decay = not (name.endswith("bias") or "norm" in name.lower())
+        groups.setdefault((head, decay), []).append(param)
+    return [
+        {"params": params, "lr": lr * (head_lr_scale if head else 1.0), "weight_decay": weight_decay if decay else 0.0}
+        for (head, decay), params in groups.items()
+    ]
+
+
 def classification_metrics(eval_pred) -> dict[str, float]:
     """Trainer's compute_metrics: the figures early stopping and the training curve use."""
     from sklearn.metrics import f1_score
@@ -146,6 +168,7 @@ def make_trainer(
     verbose: bool,
     weights: torch.Tensor | None = None,
     max_bad_steps: int = 5,
+    head_lr_scale: float = 1.0,
     callbacks: Sequence[Any] = (),
 ):
     """A transformers Trainer configured the sectune way (see module docstring)."""
@@ -210,7 +233,10 @@ def make_trainer(
         processing_class=tokenizer,
         compute_metrics=classification_metrics,
         callbacks=all_callbacks,
-        optimizer_cls_and_kwargs=(GuardedAdamW, {"lr": lr, "weight_decay": weight_decay, "max_bad_steps": max_bad_steps}),
+        optimizer_cls_and_kwargs=(
+            GuardedAdamW,
+            {"params": param_groups(model, lr=lr, weight_decay=weight_decay, head_lr_scale=head_lr_scale), "lr": lr, "max_bad_steps": max_bad_steps},
+        ),
     )
 
 

@@ -36,6 +36,7 @@ class EncoderClassifier(Classifier):
         epochs: float = 3.0,
         max_steps: int | None = None,
         lr: float = 5e-5,
+        head_lr_scale: float = 10.0,
         warmup_ratio: float = 0.06,
         weight_decay: float = 0.01,
         max_grad_norm: float = 1.0,
@@ -62,6 +63,7 @@ class EncoderClassifier(Classifier):
         self.epochs = epochs
         self.max_steps = max_steps
         self.lr = lr
+        self.head_lr_scale = head_lr_scale
         self.warmup_ratio = warmup_ratio
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
@@ -135,6 +137,7 @@ class EncoderClassifier(Classifier):
                 precision=self.precision,
                 seed=self.seed,
                 verbose=self.verbose,
+                head_lr_scale=self.head_lr_scale,
                 weights=training.class_weights(train_ids, len(self.labels_), self.class_weight),
                 callbacks=getattr(self, "extra_callbacks", ()),
             )

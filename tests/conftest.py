@@ -1,0 +1,73 @@
+"""Shared fixtures: offline mode, a tiny random BERT built here, small labelled data sets."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # a hidden download must fail loudly, before transformers is imported
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+WORDS = {
+    "sqli": ["sql", "injection", "query", "login", "union", "select", "database", "parameter"],
+    "xss": ["script", "cross", "site", "javascript", "html", "comment", "render", "browser"],
+    "overflow": ["buffer", "overflow", "heap", "stack", "memory", "length", "copy", "bounds"],
+}
+
+
+def make_texts(n_per_class: int = 12, classes: tuple[str, ...] = ("sqli", "xss", "overflow"), seed: int = 0) -> tuple[list[str], list[str]]:
+    """Short synthetic texts whose words give the class away, so any method can learn them."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for label in classes:
+        for _ in range(n_per_class):
+            texts.append(" ".join(rng.choice(WORDS[label]) for _ in range(rng.randint(4, 9))))
+            labels.append(label)
+    return texts, labels
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide random BERT with MiniLM's tokenizer, saved as safetensors in a local dir."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from sectune.models import default_encoder_path
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(default_encoder_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture
+def labelled_csv(tmp_path) -> Path:
+    import csv
+
+    texts, labels = make_texts(10)
+    path = tmp_path / "data.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(texts, labels))
+    return path
+
+
+@pytest.fixture
+def labelled_jsonl(tmp_path) -> Path:
+    texts, labels = make_texts(10)
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)), encoding="utf-8")
+    return path

@@ -1,0 +1,194 @@
+"""The command line: each method end to end, and every bad input as one line + exit code 2."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sectune.cli import main
+from tests.conftest import make_texts
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["--quiet", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
+    assert lines[0].startswith("sectune: error: ")
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+
+
+@pytest.mark.parametrize("method", ["tfidf-logreg", "embed-logreg", "encoder"])
+def test_train_evaluate_predict_each_method_on_csv(capsys, tmp_path, labelled_csv, tiny_bert_dir, method) -> None:
+    out_dir = tmp_path / "model"
+    extra = [] if method == "tfidf-logreg" else ["--model", tiny_bert_dir]
+    if method == "encoder":
+        extra += ["--max-steps", "4", "--batch-size", "4", "--eval-steps", "2"]
+    code, out, err = run(capsys, "train", str(labelled_csv), "--method", method, "--output", str(out_dir), *extra, "--param", "seed=7")
+    assert code == 0, err
+    assert "macro F1" in out and f"model written to {out_dir}" in out
+    for name in ("sectune.json", "metrics.json", "README.md", "config.yaml", "confusion.png", "per_class.csv"):
+        assert (out_dir / name).is_file(), name
+    info = json.loads((out_dir / "sectune.json").read_text())
+    assert info["method"] == method and info["labels"] == ["overflow", "sqli", "xss"]
+    assert len(info["training"]["data"]["sha256"]) == 64
+    assert info["params"]["seed"] == 7
+    assert "versions" in info and "torch" in info["versions"]
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["macro_f1"] <= 1.0 and metrics["n"] == 6
+    assert not (tmp_path / ".model.partial").exists(), "the staging directory is gone once the run is complete"
+    if method == "encoder":
+        assert (out_dir / "training_curve.png").is_file()
+        assert any((out_dir / "runs").rglob("events.out.tfevents.*")), "TensorBoard logs under OUTPUT/runs"
+        assert not (out_dir / "checkpoints").exists()
+        assert (out_dir / "model.safetensors").is_file()
+
+    code, out, err = run(capsys, "evaluate", str(out_dir), str(labelled_csv), "--json", "--output", str(tmp_path / "ev"))
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["n"] == 30 and {"top1", "top3", "top5", "macro_f1", "weighted_f1", "per_class"} <= set(metrics)
+    assert (tmp_path / "ev" / "per_class.csv").is_file() and (tmp_path / "ev" / "confusion.png").is_file()
+
+    texts = tmp_path / "in.txt"
+    texts.write_text("sql injection in login query\nscript in html comment\nheap buffer overflow\n", encoding="utf-8")
+    code, out, err = run(capsys, "predict", str(out_dir), str(texts), "--top-k", "3", "--output", str(tmp_path / "p.jsonl"))
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [1, 2, 3]
+    for row in rows:
+        scores = [p["score"] for p in row["predictions"]]
+        assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+        assert sum(scores) == pytest.approx(1.0, abs=1e-4)
+    if method == "tfidf-logreg":
+        assert [r["predictions"][0]["label"] for r in rows] == ["sqli", "xss", "overflow"]
+
+
+def test_config_file_reproduces_a_run(capsys, tmp_path, labelled_csv) -> None:
+    code, _, err = run(capsys, "train", str(labelled_csv), "--method", "tfidf-logreg", "--output", str(tmp_path / "a"), "--param", "C=3")
+    assert code == 0, err
+    saved = (tmp_path / "a" / "config.yaml").read_text()
+    config = tmp_path / "run.yaml"
+    config.write_text(saved.replace(str(tmp_path / "a"), str(tmp_path / "b")), encoding="utf-8")
+    code, _, err = run(capsys, "train", "--config", str(config))
+    assert code == 0, err
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["per_class"] == b["per_class"] and a["macro_f1"] == b["macro_f1"]
+    assert json.loads((tmp_path / "b" / "sectune.json").read_text())["params"]["C"] == 3
+    # a flag overrides the file
+    code, _, err = run(capsys, "train", "--config", str(config), "--method", "tfidf-logreg", "--param", "C=0.5", "--output", str(tmp_path / "c"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "c" / "sectune.json").read_text())["params"]["C"] == 0.5
+
+
+def test_predict_from_stdin_and_data_file_with_ids(capsys, tmp_path, labelled_csv, monkeypatch) -> None:
+    import io
+
+    run(capsys, "train", str(labelled_csv), "--method", "tfidf-logreg", "--output", str(tmp_path / "m"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("sql union select\nhtml script\n"))
+    code, out, err = run(capsys, "predict", str(tmp_path / "m"), "-", "--top-k", "1")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["predictions"][0]["label"] for r in rows] == ["sqli", "xss"]
+    data = tmp_path / "ids.jsonl"
+    data.write_text('{"id": "a1", "text": "buffer overflow heap"}\n{"id": "b2", "text": "sql login"}\n', encoding="utf-8")
+    code, out, err = run(capsys, "predict", str(tmp_path / "m"), str(data), "--id-column", "id", "--top-k", "2")
+    assert code == 0, err
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["a1", "b2"]
+
+
+def test_min_examples_and_list_labels(capsys, tmp_path, caplog) -> None:
+    texts, labels = make_texts(10)
+    rows = [{"text": t, "cwe": [y, "extra"]} for t, y in zip(texts, labels)] + [{"text": "rare thing here", "cwe": ["rare"]}]
+    path = tmp_path / "d.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+    code, _, err = run(capsys, "train", str(path), "--label-column", "cwe", "--min-examples", "2", "--method", "tfidf-logreg", "--output", str(tmp_path / "m"))
+    assert code == 0, err
+    info = json.loads((tmp_path / "m" / "sectune.json").read_text())
+    assert info["labels"] == ["overflow", "sqli", "xss"]
+    assert info["training"]["dropped"] == {"rows": 1, "classes": 1}
+    assert json.loads((tmp_path / "m" / "metrics.json").read_text())["top1_any"] >= 0
+
+
+def write(path: Path, content: bytes | str) -> Path:
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+BAD_INPUTS = {
+    "missing file": (lambda d: d / "nope.csv", ["nope.csv", "no such file"]),
+    "unknown format": (lambda d: write(d / "data.xlsx", "x"), ["data.xlsx", "unknown format"]),
+    "missing column": (lambda d: write(d / "c.csv", "body,label\nhello,a\n"), ["c.csv", "no column 'text'"]),
+    "empty text": (lambda d: write(d / "e.csv", "text,label\nhello,a\n   ,b\n"), ["e.csv", "row 2", "empty text"]),
+    "non-utf8": (lambda d: write(d / "u.csv", b"text,label\nhello,a\ncaf\xe9,b\n"), ["u.csv:3", "UTF-8"]),
+    "malformed json": (lambda d: write(d / "m.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": \n'), ["m.jsonl:2", "malformed JSON"]),
+    "one class": (lambda d: write(d / "o.csv", "text,label\n" + "".join(f"text {i},same\n" for i in range(10))), ["at least 2 classes"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_training_input_is_one_line_exit_2(capsys, tmp_path, case) -> None:
+    make_path, needles = BAD_INPUTS[case]
+    path = make_path(tmp_path)
+    code, out, err = run(capsys, "train", str(path), "--method", "tfidf-logreg", "--output", str(tmp_path / "out"))
+    assert_one_line_error(code, err, *needles)
+    assert out == ""
+    assert not (tmp_path / "out").exists(), "nothing that looks like a model is left behind"
+
+
+def test_failed_retrain_keeps_the_previous_model(capsys, tmp_path, labelled_csv) -> None:
+    run(capsys, "train", str(labelled_csv), "--method", "tfidf-logreg", "--output", str(tmp_path / "m"))
+    before = (tmp_path / "m" / "sectune.json").read_text()
+    bad = write(tmp_path / "bad.csv", "text,label\nonly,one\nclass,one\n")
+    code, _, err = run(capsys, "train", str(bad), "--method", "tfidf-logreg", "--output", str(tmp_path / "m"))
+    assert code == 2
+    assert (tmp_path / "m" / "sectune.json").read_text() == before
+
+
+def test_unseen_label_at_evaluation_is_reported_not_fatal(capsys, tmp_path, labelled_csv) -> None:
+    run(capsys, "train", str(labelled_csv), "--method", "tfidf-logreg", "--output", str(tmp_path / "m"))
+    data = write(tmp_path / "new.csv", "text,label\nsql injection,sqli\nsome new kind of bug,race\n")
+    code, out, err = run(capsys, "evaluate", str(tmp_path / "m"), str(data), "--json")
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["unseen_labels"] == {"race": 1} and metrics["n"] == 2
+
+
+def test_model_dir_that_is_not_one(capsys, tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "predict", str(tmp_path / "empty"), "-")
+    assert_one_line_error(code, err, "empty", "not a sectune model directory")
+    code, _, err = run(capsys, "evaluate", str(tmp_path / "missing"), str(tmp_path / "x.csv"))
+    assert_one_line_error(code, err, "no such model directory")
+
+
+def test_bad_settings_are_one_line(capsys, tmp_path, labelled_csv) -> None:
+    code, _, err = run(capsys, "train", str(labelled_csv), "--method", "nope", "--output", str(tmp_path / "m"))
+    assert_one_line_error(code, err, "unknown method 'nope'")
+    code, _, err = run(capsys, "train", str(labelled_csv), "--method", "tfidf-logreg", "--param", "bogus=1", "--output", str(tmp_path / "m"))
+    assert_one_line_error(code, err, "no parameter(s) bogus")
+    code, _, err = run(capsys, "train", str(labelled_csv), "--split", "weird", "--output", str(tmp_path / "m"))
+    assert_one_line_error(code, err, "unknown split 'weird'")
+    config = write(tmp_path / "run.yaml", "data: x.csv\noutput: m\nlearning_rate: 3\n")
+    code, _, err = run(capsys, "train", "--config", str(config))
+    assert_one_line_error(code, err, "learning_rate")
+
+
+def test_console_script_exit_code_and_single_line(tmp_path) -> None:
+    exe = Path(sys.executable).with_name("sectune")
+    result = subprocess.run([str(exe), "train", str(tmp_path / "missing.csv"), "--output", str(tmp_path / "m")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "missing.csv" in result.stderr and "Traceback" not in result.stderr
