@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sectune.evaluate import format_value
+
 RARE_SUPPORT = 10
 PER_CLASS_ROWS = 20
 LABELS_LISTED = 20
@@ -49,17 +51,9 @@ def _dig(data: Any, *keys: str) -> Any:
     return data
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
 def _cell(value: Any) -> str:
     """Make a value safe inside a Markdown table cell."""
-    return _fmt(value).replace("|", "\\|").replace("\n", " ")
+    return format_value(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _front_matter(info: dict, metrics: dict) -> list[str]:
@@ -106,8 +100,8 @@ def _about(info: dict, metrics: dict) -> list[str]:
     if len(labels) == 2 or threshold is not None:
         threshold = 0.5 if threshold is None else threshold
         positive = metrics.get("positive_label") or (labels[1] if len(labels) == 2 else None)
-        rule = f"predicts `{positive}` when P(`{positive}`) ≥ {_fmt(threshold)}" if positive else None
-        facts.append(f"- Decision rule: {rule or f'threshold {_fmt(threshold)}'}")
+        rule = f"predicts `{positive}` when P(`{positive}`) ≥ {format_value(threshold)}" if positive else None
+        facts.append(f"- Decision rule: {rule or f'threshold {format_value(threshold)}'}")
     params = _dig(info, "params")
     if isinstance(params, dict) and params:
         rendered = ", ".join(f"`{k}`={json.dumps(v, default=str)}" for k, v in params.items())
@@ -142,7 +136,7 @@ def _data(info: dict) -> list[str]:
         out.append(f"- Split: {', '.join(split_bits)}")
     if _dig(training, "train_rows") is not None or _dig(training, "test_rows") is not None:
         out.append(
-            f"- Train / test rows: {_fmt(_dig(training, 'train_rows'))} / {_fmt(_dig(training, 'test_rows'))}"
+            f"- Train / test rows: {format_value(_dig(training, 'train_rows'))} / {format_value(_dig(training, 'test_rows'))}"
         )
     dropped = _dig(training, "dropped")
     if _dig(training, "min_examples") is not None or isinstance(dropped, dict):
@@ -150,7 +144,7 @@ def _data(info: dict) -> list[str]:
         if _dig(training, "min_examples") is not None:
             text += f" classes with fewer than {training['min_examples']} examples dropped"
         if isinstance(dropped, dict):
-            text += f" ({_fmt(dropped.get('rows'))} rows, {_fmt(dropped.get('classes'))} classes removed)"
+            text += f" ({format_value(dropped.get('rows'))} rows, {format_value(dropped.get('classes'))} classes removed)"
         out.append(text)
     if isinstance(_dig(training, "train_seconds"), (int, float)):
         out.append(f"- Training time: {training['train_seconds']:.0f} s")

@@ -56,6 +56,8 @@ def _train_parser(sub) -> None:
     g.add_argument("--lora-r", type=int, help="LoRA rank (0: full fine-tuning)")
     g.add_argument("--lora-alpha", type=int)
     g.add_argument("--lora-dropout", type=float)
+    g.add_argument("--pooling", choices=["auto", "mean", "cls"],
+                   help="auto (default): mean pooling for sentence-embedding models that were trained with it, else the model's own [CLS] head")
     g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="auto: bf16/fp16 on a capable GPU, fp32 on CPU")
     g.add_argument("--allow-pickle", action="store_true", default=None, help="allow loading .bin/.pt pickle weights (can run code)")
     g.add_argument("--trust-remote-code", action="store_true", default=None, help="allow a model's own Python code to run")
@@ -118,7 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     names = ["method", "task", "text_column", "label_column", "split", "test_size", "validation_size", "seed", "eval_data",
              "min_examples", "resume", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale",
              "warmup_ratio", "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
-             "lora_r", "lora_alpha", "lora_dropout", "precision", "allow_pickle", "trust_remote_code"]
+             "lora_r", "lora_alpha", "lora_dropout", "pooling", "precision", "allow_pickle", "trust_remote_code"]
     settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.param:
         settings["params"] = _parse_params(args.param)

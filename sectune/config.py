@@ -18,7 +18,7 @@ from sectune.errors import SectuneError
 METHOD_SETTINGS = (
     "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale", "warmup_ratio",
     "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
-    "lora_r", "lora_alpha", "lora_dropout", "precision", "seed", "allow_pickle", "trust_remote_code",
+    "lora_r", "lora_alpha", "lora_dropout", "pooling", "precision", "seed", "allow_pickle", "trust_remote_code",
 )
 
 
@@ -58,6 +58,7 @@ class TrainConfig(BaseModel):
     lora_r: int | None = Field(None, ge=0)
     lora_alpha: int | None = Field(None, gt=0)
     lora_dropout: float | None = Field(None, ge=0, lt=1)
+    pooling: Literal["auto", "mean", "cls"] | None = None
     precision: Literal["auto", "fp32", "bf16", "fp16"] | None = None
     allow_pickle: bool = False
     trust_remote_code: bool = False

@@ -256,7 +256,8 @@ def write_per_class_csv(metrics: dict, path: str | os.PathLike) -> None:
         writer.writerows(metrics.get("per_class") or [])
 
 
-def _fmt(value: object) -> str:
+def format_value(value: object) -> str:
+    """How a metric reads in a table: 4 decimals, n/a when missing (shared by the CLI and the card)."""
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -299,4 +300,4 @@ def format_metrics_table(metrics: dict) -> str:
         for fpr, tpr in (metrics.get("tpr_at_fpr") or {}).items():
             rows.append((f"TPR at FPR {float(fpr):.1%}", tpr))
     width = max(len(title) for title, _ in rows)
-    return "\n".join(f"{title:<{width}}  {_fmt(value)}" for title, value in rows)
+    return "\n".join(f"{title:<{width}}  {format_value(value)}" for title, value in rows)

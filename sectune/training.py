@@ -224,7 +224,7 @@ def make_trainer(
             loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=weights.to(outputs.logits.device))
             return (loss, outputs) if return_outputs else loss
 
-    return SectuneTrainer(
+    trainer = SectuneTrainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
@@ -238,6 +238,11 @@ def make_trainer(
             {"params": param_groups(model, lr=lr, weight_decay=weight_decay, head_lr_scale=head_lr_scale), "lr": lr, "max_bad_steps": max_bad_steps},
         ),
     )
+    if not verbose:  # without a progress bar, Trainer prints every log dict instead: quiet means quiet
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def last_checkpoint(checkpoint_dir: Path) -> Path | None:

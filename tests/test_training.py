@@ -101,15 +101,16 @@ class FirstStep(TrainerCallback):
             self.first = state.global_step
 
 
-def test_resume_continues_from_last_checkpoint(tiny_bert_dir, tmp_path) -> None:
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_resume_continues_from_last_checkpoint(tiny_bert_dir, tmp_path, pooling) -> None:
     texts, labels = make_texts(8)
     ckpt = tmp_path / "ckpt"
-    killed = encoder(tiny_bert_dir, max_steps=8, eval_steps=2, early_stopping_patience=0, checkpoint_dir=str(ckpt))
+    killed = encoder(tiny_bert_dir, max_steps=8, eval_steps=2, early_stopping_patience=0, checkpoint_dir=str(ckpt), pooling=pooling)
     killed.extra_callbacks = [StopAt(5)]
     with pytest.raises(KeyboardInterrupt):
         killed.fit(texts[::2], labels[::2], texts[1::2], labels[1::2])
     assert (ckpt / "checkpoint-4").is_dir()
-    resumed = encoder(tiny_bert_dir, max_steps=8, eval_steps=2, early_stopping_patience=0, checkpoint_dir=str(ckpt), resume=True)
+    resumed = encoder(tiny_bert_dir, max_steps=8, eval_steps=2, early_stopping_patience=0, checkpoint_dir=str(ckpt), resume=True, pooling=pooling)
     first = FirstStep()
     resumed.extra_callbacks = [first]
     resumed.fit(texts[::2], labels[::2], texts[1::2], labels[1::2])
@@ -190,9 +191,34 @@ def test_real_default_minilm_fine_tunes(tmp_path) -> None:
     texts, labels = make_texts(8)
     model = EncoderClassifier(max_steps=8, batch_size=8, lr=2e-4, verbose=False).fit(texts, labels)
     assert model.net_.config.hidden_size == 384 and model.net_.config.num_hidden_layers == 6
+    assert model.pooling_ == "mean"
     model.save_pretrained(tmp_path / "minilm")
     from sectune import load
 
     again = load(tmp_path / "minilm")
     np.testing.assert_allclose(again.predict_proba(texts), model.predict_proba(texts), atol=1e-5)
     assert (again.predict_proba(texts).argmax(1) == [again.labels_.index(y) for y in labels]).mean() > 0.5
+
+
+@pytest.mark.parametrize("lora_r", [0, 4])
+def test_mean_pooling_head_trains_saves_and_reloads(tiny_bert_dir, tmp_path, lora_r) -> None:
+    from sectune import load
+    from sectune.methods.pooled import MeanPoolingClassifier
+
+    texts, labels = make_texts(8)
+    model = encoder(tiny_bert_dir, max_steps=3, pooling="mean", lora_r=lora_r).fit(texts, labels)
+    assert isinstance(model.net_, MeanPoolingClassifier)
+    model.save_pretrained(tmp_path / "m")
+    assert (tmp_path / "m" / "pooled_head.safetensors").is_file()
+    again = load(tmp_path / "m")
+    assert isinstance(again.net_, MeanPoolingClassifier)
+    assert "lora" not in " ".join(n for n, _ in again.net_.named_parameters())
+    np.testing.assert_allclose(again.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+
+
+def test_auto_pooling_follows_how_the_checkpoint_was_trained(tiny_bert_dir) -> None:
+    from sectune.methods.pooled import trained_pooling
+    from sectune.models import default_encoder_path
+
+    assert trained_pooling(default_encoder_path()) == "mean"  # all-MiniLM-L6-v2 is a sentence-transformers model
+    assert trained_pooling(tiny_bert_dir) == "cls"

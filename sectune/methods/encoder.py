@@ -17,6 +17,7 @@ import numpy as np
 from sectune.errors import SectuneError
 from sectune.methods.base import Classifier
 from sectune.methods.hf import check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
+from sectune.methods.pooled import MeanPoolingClassifier, trained_pooling
 from sectune.models import check_model_dir, resolve_base_model
 
 log = logging.getLogger("sectune")
@@ -46,6 +47,7 @@ class EncoderClassifier(Classifier):
         lora_r: int = 0,
         lora_alpha: int = 16,
         lora_dropout: float = 0.1,
+        pooling: str = "auto",
         precision: str = "auto",
         predict_batch_size: int = 64,
         seed: int = 42,
@@ -73,6 +75,7 @@ class EncoderClassifier(Classifier):
         self.lora_r = lora_r
         self.lora_alpha = lora_alpha
         self.lora_dropout = lora_dropout
+        self.pooling = pooling
         self.precision = precision
         self.predict_batch_size = predict_batch_size
         self.seed = seed
@@ -94,20 +97,10 @@ class EncoderClassifier(Classifier):
         base = resolve_base_model(self.model, allow_pickle=self.allow_pickle)
         index = {label: i for i, label in enumerate(self.labels_)}
         self.tokenizer_ = load_tokenizer(base, trust_remote_code=self.trust_remote_code)
-        net = load_pretrained(
-            AutoModelForSequenceClassification,
-            base,
-            allow_pickle=self.allow_pickle,
-            trust_remote_code=self.trust_remote_code,
-            num_labels=len(self.labels_),
-            id2label=dict(enumerate(self.labels_)),
-            label2id=index,
-            ignore_mismatched_sizes=True,
-        )
-        if net.config.pad_token_id is None and self.tokenizer_.pad_token_id is not None:
-            net.config.pad_token_id = self.tokenizer_.pad_token_id
-        if self.lora_r:
-            net = self._with_lora(net)
+        if self.pooling not in ("auto", "mean", "cls"):
+            raise SectuneError(f"unknown pooling '{self.pooling}' (expected auto, mean or cls)")
+        self.pooling_ = trained_pooling(base) if self.pooling == "auto" else self.pooling
+        net = self._build(base, index)
         train_ids = [index[label] for label in labels]
         train_set = training.TokenizedDataset(self.tokenizer_, texts, train_ids, self.max_length)
         eval_set = None
@@ -147,14 +140,33 @@ class EncoderClassifier(Classifier):
         finally:
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)
-        if self.lora_r:
-            net = net.merge_and_unload()
+        if self.lora_r:  # merge the adapters: the saved model is an ordinary one, as fast as a full fine-tune
+            if isinstance(net, MeanPoolingClassifier):
+                net.body = net.body.merge_and_unload()
+            else:
+                net = net.merge_and_unload()
         self.net_ = net.eval()
 
-    def _with_lora(self, net):
+    def _build(self, base: str, index: dict[str, int]):
+        """The network to fine-tune: the model's own classification head, or mean pooling + a linear head."""
+        from transformers import AutoModel, AutoModelForSequenceClassification
+
+        labels = {"id2label": dict(enumerate(self.labels_)), "label2id": index}
+        common = {"allow_pickle": self.allow_pickle, "trust_remote_code": self.trust_remote_code}
+        if self.pooling_ == "mean":
+            body = load_pretrained(AutoModel, base, **labels, **common)
+            if self.lora_r:
+                body = self._with_lora(body, task="FEATURE_EXTRACTION")
+            return MeanPoolingClassifier(body, len(self.labels_))
+        net = load_pretrained(AutoModelForSequenceClassification, base, num_labels=len(self.labels_), ignore_mismatched_sizes=True, **labels, **common)
+        if net.config.pad_token_id is None and self.tokenizer_.pad_token_id is not None:
+            net.config.pad_token_id = self.tokenizer_.pad_token_id
+        return self._with_lora(net, task="SEQ_CLS") if self.lora_r else net
+
+    def _with_lora(self, net, task: str):
         from peft import LoraConfig, TaskType, get_peft_model
 
-        config = LoraConfig(task_type=TaskType.SEQ_CLS, r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout)
+        config = LoraConfig(task_type=TaskType[task], r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout)
         try:
             net = get_peft_model(net, config)
         except ValueError:  # architecture without peft defaults: adapt every linear layer
@@ -181,14 +193,29 @@ class EncoderClassifier(Classifier):
 
     # --- persistence ----------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:
-        self.net_.save_pretrained(directory, safe_serialization=True)
+        if isinstance(self.net_, MeanPoolingClassifier):
+            self.net_.body.save_pretrained(directory, safe_serialization=True)
+            self.net_.save_head(directory)
+        else:
+            self.net_.save_pretrained(directory, safe_serialization=True)
         self.tokenizer_.save_pretrained(directory)
+        self.info["pooling"] = self.pooling_
 
     def _load_state(self, directory: Path) -> None:
         from transformers import AutoModelForSequenceClassification
 
         check_model_dir(directory)
         self.tokenizer_ = load_tokenizer(str(directory), trust_remote_code=self.trust_remote_code)
+        self.pooling_ = self.info.get("pooling", "cls")
+        if self.pooling_ == "mean":
+            from transformers import AutoModel
+
+            body = load_pretrained(AutoModel, str(directory), trust_remote_code=self.trust_remote_code)
+            self.net_ = MeanPoolingClassifier(body, len(self.labels_))
+            self.net_.load_head(directory)
+            self.net_.eval()
+            return
         self.net_ = load_pretrained(AutoModelForSequenceClassification, str(directory), trust_remote_code=self.trust_remote_code).eval()
         if self.net_.config.num_labels != len(self.labels_):
             raise SectuneError(f"model has {self.net_.config.num_labels} outputs but sectune.json lists {len(self.labels_)} labels", path=directory)
+
