@@ -63,8 +63,8 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
         test_part, _ = task.prepare(read_table(cfg.eval_data, cfg.text_column, cfg.label_column, progress=verbose))
     else:
         train_idx, test_idx = split_indices(table, cfg.split, cfg.test_size, cfg.seed)
-        test_idx = task.clean_split(table, train_idx, test_idx, task_report)
         train_part, test_part = table.subset(train_idx), table.subset(test_idx)
+    test_part = task.drop_seen(train_part, test_part, task_report)
     n_classes = len(set(train_part.labels))
     if n_classes < 2:
         raise SectuneError(f"need at least 2 classes to train, found {n_classes} in the training rows", path=cfg.data)

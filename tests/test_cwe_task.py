@@ -13,7 +13,7 @@ import pytest
 from sectune.cli import main
 from sectune.io import read_table
 from sectune.tasks.cwe.catalog import load_catalog
-from sectune.tasks.cwe.task import drop_shared_descriptions, prepare
+from sectune.tasks.cwe.task import prepare
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cve"
 
@@ -60,12 +60,15 @@ def test_prepare_rolls_up_and_filters_labels(cve_jsonl) -> None:
 
 
 def test_shared_descriptions_never_cross_the_split(cve_jsonl) -> None:
-    import numpy as np
+    from sectune.tasks import Task
 
     table = read_table(cve_jsonl, "description", "cwe")
-    test, dropped = drop_shared_descriptions(table, np.arange(0, 100), np.arange(100, len(table)))
-    assert dropped >= 1 and len(table) - 1 not in set(test)  # the copy of row 0's text is gone from test
-    assert not {table.texts[i] for i in test} & {table.texts[i] for i in range(100)}
+    train, test = table.subset(range(100)), table.subset(range(100, len(table)))
+    report: dict = {}
+    kept = Task("cwe").drop_seen(train, test, report)
+    assert report["test_rows_dropped_as_duplicate_descriptions"] == 1
+    assert len(kept) == len(test) - 1 and not set(kept.texts) & set(train.texts)
+    assert Task("generic").drop_seen(train, test, {}) is test
 
 
 def test_train_cwe_task_with_rollup_time_split_and_named_predictions(capsys, tmp_path, cve_jsonl) -> None:

@@ -53,18 +53,18 @@ class Task:
 
         return cwe_task.prepare(table, self.catalog, rollup=self.rollup, allowed_only=self.allowed_only)
 
-    def clean_split(self, table: Table, train_idx: np.ndarray, test_idx: np.ndarray, report: dict[str, Any]) -> np.ndarray:
-        """CWE: identical descriptions must not stand on both sides (CNAs reuse text across CVEs)."""
+    def drop_seen(self, train: Table, test: Table, report: dict[str, Any]) -> Table:
+        """CWE: a test description that also stands in training is dropped (CNAs reuse text across
+        CVEs; a copy scored as a success is not a generalisation)."""
         if self.catalog is None:
-            return test_idx
+            return test
         import logging
 
-        from sectune.tasks.cwe import task as cwe_task
-
-        test_idx, shared = cwe_task.drop_shared_descriptions(table, train_idx, test_idx)
-        report["test_rows_dropped_as_duplicate_descriptions"] = shared
-        logging.getLogger("sectune").info("%d test rows dropped: their description also appears in training", shared)
-        return test_idx
+        seen = set(train.texts)
+        keep = [i for i, text in enumerate(test.texts) if text not in seen]
+        report["test_rows_dropped_as_duplicate_descriptions"] = len(test) - len(keep)
+        logging.getLogger("sectune").info("%d test rows dropped: their description also appears in training", len(test) - len(keep))
+        return test.subset(keep)
 
     def metrics(self, model: "Classifier", table: Table, proba: np.ndarray, train_labels: Sequence[str] | None = None) -> dict[str, Any]:
         from sectune.evaluate import evaluate_predictions, predicted_labels

@@ -67,13 +67,6 @@ def prepare(table: Table, catalog: Catalog, *, rollup: str | None = None, allowe
     return out, report
 
 
-def drop_shared_descriptions(table: Table, train_idx: np.ndarray, test_idx: np.ndarray) -> tuple[np.ndarray, int]:
-    """Test rows whose text also stands in training are removed: a copy is not a generalisation."""
-    seen = {table.texts[i] for i in train_idx}
-    kept = np.array([i for i in test_idx if table.texts[i] not in seen], dtype=int)
-    return kept, len(test_idx) - len(kept)
-
-
 def cwe_metrics(y_true: Sequence[str], y_pred: Sequence[str], per_class: list[dict], train_labels: Sequence[str], catalog: Catalog) -> dict[str, Any]:
     """Near misses in the CWE tree, and recall for frequent vs rare classes (a model that only
     learns the frequent ones shows here)."""

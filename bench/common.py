@@ -1,0 +1,79 @@
+"""What every benchmark script shares: the machine it ran on, versions, and its BENCHMARKS.md block."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import resource
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    ram = "unknown"
+    try:
+        kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        ram = f"{kib / 2**20:.1f} GiB"
+    except (OSError, AttributeError):
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": os.cpu_count(), "usable": usable, "ram": ram, "load": os.getloadavg()[0]}
+
+
+def machine_line() -> str:
+    m = machine()
+    return f"{m['cpu']}, {m['cores']} cores ({m['usable']} usable), {m['ram']} RAM; 1-minute load average {m['load']:.2f} at the start"
+
+
+def versions() -> str:
+    found = [f"python {platform.python_version()}"]
+    for package in ("torch", "transformers", "scikit-learn", "peft", "numpy", "sectune"):
+        try:
+            found.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def source_digest() -> str:
+    """sha256 over sectune/**/*.py, so a table can be tied to the code it measured (no git needed)."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "sectune").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def peak_rss_mib() -> float:
+    """This process's resident-memory high-water mark (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def update_markdown(path: Path, section: str, key: str, block: str) -> None:
+    """Replace the block marked ``<!-- key -->`` under ``section`` (added if missing), atomically."""
+    start, end = f"<!-- {key} -->", f"<!-- /{key} -->"
+    wrapped = f"{start}\n{block.rstrip()}\n{end}\n"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        text = before + wrapped + ("\n" + after if after else "")
+    elif section in text:
+        head, tail = text.split(section, 1)
+        nxt = re.search(r"^## ", tail, flags=re.M)
+        body, others = (tail[: nxt.start()], tail[nxt.start():]) if nxt else (tail, "")
+        text = head + section + body.rstrip("\n") + "\n\n" + wrapped + ("\n" + others if others else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n\n" + wrapped
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
