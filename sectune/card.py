@@ -257,6 +257,34 @@ def _limitations(info: dict, metrics: dict) -> list[str]:
     return out + [""]
 
 
+def _cwe_section(info: dict, metrics: dict) -> list[str]:
+    """The CWE task's own facts: label mapping, MITRE's guidance on the labels, near misses."""
+    settings = _dig(info, "cwe")
+    if not isinstance(settings, dict):
+        return []
+    report = settings.get("report") or {}
+    counts = _dig(report, "catalog", "counts") or {}
+    out = ["## CWE labels", "",
+           f"- CWE catalogue: {settings.get('catalog_version') or 'n/a'} ({settings.get('cwe_xml') or 'the cwe2 package'})",
+           f"- rollup: {'view ' + str(settings['rollup']) + ' (each CWE mapped to its nearest ancestor in the view)' if settings.get('rollup') else 'none'}",
+           f"- allowed only: {'yes (CWEs MITRE allows for vulnerability mapping)' if settings.get('allowed_only') else 'no'}"]
+    if report:
+        out.append(f"- rows {report.get('rows_in')} -> {report.get('rows_out')}, classes {report.get('classes_in')} -> {report.get('classes_out')}; "
+                   f"primary labels MITRE discourages: {counts.get('discouraged', 0)}, prohibits: {counts.get('prohibited', 0)}, "
+                   f"deprecated: {counts.get('deprecated', 0)}, unknown: {counts.get('unknown', 0)}")
+    if "test_rows_dropped_as_duplicate_descriptions" in report:
+        out.append(f"- test rows dropped because their description also stands in training: {report['test_rows_dropped_as_duplicate_descriptions']}")
+    hierarchy = metrics.get("hierarchy")
+    if isinstance(hierarchy, dict):
+        out.append(f"- near misses: {hierarchy.get('near_miss')} of {hierarchy.get('n_wrong')} wrong top-1 predictions "
+                   f"({format_value(hierarchy.get('near_miss_share'))}) are the true CWE's parent, child or sibling in view 1000")
+    recall = metrics.get("recall_frequent")
+    if isinstance(recall, dict):
+        out.append(f"- macro recall: {format_value(recall.get('top20_macro_recall'))} over the 20 most frequent classes, "
+                   f"{format_value(recall.get('rest_macro_recall'))} over the other {recall.get('rest_classes')}")
+    return out + [""]
+
+
 def render_model_card(info: dict, metrics: dict) -> str:
     """Render README.md for a model directory from ``sectune.json`` content and test metrics."""
     info = info if isinstance(info, dict) else {}
@@ -271,6 +299,7 @@ def render_model_card(info: dict, metrics: dict) -> str:
         *_about(info, metrics),
         *_data(info),
         *_metrics_section(metrics),
+        *_cwe_section(info, metrics),
         *_usage(),
         *_limitations(info, metrics),
     ]

@@ -135,3 +135,16 @@ def test_per_class_table_limited_to_twenty_largest():
     card = render_model_card({}, {"n": 10, "per_class": per_class})
     assert "20 largest of 25 classes" in card
     assert "| L19 |" in card and "| L20 |" not in card
+
+
+def test_cwe_section_shows_mapping_and_near_misses() -> None:
+    info = {"task": "cwe", "cwe": {"catalog_version": "4.14", "rollup": "1003", "allowed_only": False,
+                                   "report": {"rows_in": 10, "rows_out": 9, "classes_in": 4, "classes_out": 3,
+                                              "catalog": {"counts": {"discouraged": 2, "prohibited": 1}},
+                                              "test_rows_dropped_as_duplicate_descriptions": 1}}}
+    metrics = {"n": 5, "hierarchy": {"near_miss": 1, "n_wrong": 2, "near_miss_share": 0.5},
+               "recall_frequent": {"top20_macro_recall": 0.8, "rest_macro_recall": 0.2, "rest_classes": 3}}
+    card = render_model_card(info, metrics)
+    assert "## CWE labels" in card and "view 1003" in card and "discourages: 2" in card
+    assert "1 of 2 wrong top-1 predictions (0.5000)" in card and "0.2000 over the other 3" in card
+    assert "## CWE labels" not in render_model_card({"task": "generic"}, {"n": 1})

@@ -166,3 +166,20 @@ def test_cannot_reach(tmp_path):
     with pytest.raises(SectuneError, match=f"cannot reach http://127.0.0.1:{port}/x.zip: ") as err:
         download(f"http://127.0.0.1:{port}/x.zip", tmp_path / "x.zip", progress=False, timeout=5, backoff=0)
     assert "\n" not in str(err.value)
+
+
+def test_data_cve_fetch_downloads_resumes_and_ingests(server, tmp_path, capsys) -> None:
+    """The whole command against the local server: cut half-way, resumed, verified, ingested."""
+    import json
+
+    from sectune.cli import main
+
+    state, base = server
+    state.cut = 1
+    out = tmp_path / "cve.jsonl"
+    code = main(["--quiet", "data", "cve", "--fetch", f"{base}/cves.zip", "--download-dir", str(tmp_path), "--output", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert any("Range" in r for r in state.requests[1:]), "the second request resumed with a Range header"
+    assert (tmp_path / "cves.zip").is_file() and not (tmp_path / "cves.zip.part").exists()
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["cve_id"] for r in rows} >= {"CVE-2024-0001", "CVE-2024-0002"}
