@@ -1,0 +1,1 @@
+"""Security log detection: obfuscated command lines."""
