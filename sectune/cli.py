@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from sectune import __version__
 from sectune.errors import SectuneError
+from sectune.tasks.cmdline.dataset import add_cmdline_parser, run_cmdline_command
 
 log = logging.getLogger("sectune")
 
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--fetch", nargs="?", const="default", metavar="URL", help="download the CVE List release zip (or URL) first, resuming a partial download")
     d.add_argument("--download-dir", default=".", help="where --fetch keeps the downloaded file (default: here)")
     d.add_argument("--cwe-xml", help="a CWE catalogue XML for the label report (default: the cwe2 package's)")
+    add_cmdline_parser(data_sub)
     d = data_sub.add_parser("cwe-examples", help="MITRE's CWE Observed_Example descriptions labelled with their CWE")
     d.add_argument("--output", "-o", required=True)
     d.add_argument("--min-examples", type=int, default=5)
@@ -220,6 +222,8 @@ def format_prediction(row: dict[str, Any], fmt: str) -> str:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "cmdline":
+        return run_cmdline_command(args)
     if args.data_command == "cve":
         from sectune.tasks.cwe.records import build_cve_dataset
 

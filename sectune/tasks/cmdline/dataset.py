@@ -240,6 +240,9 @@ def _check_args(n: int, obfuscated_share: float, intensities: Sequence[str]) -> 
     return chosen
 
 
+MAX_LENGTH = 4096  # longer variants are redrawn: process-creation logs truncate (and detectors read) about this much
+
+
 def _variants(seed: _Seed, k: int, intensities: list[str], rng: random.Random, obfuscator: Callable, seen: set[str]) -> list[dict]:
     """Up to ``k`` distinct obfuscated records of one seed (a technique may not fit the line: then fewer)."""
     out: list[dict] = []
@@ -251,7 +254,7 @@ def _variants(seed: _Seed, k: int, intensities: list[str], rng: random.Random, o
             result = obfuscator(seed.text, seed.shell, intensity=intensity, rng=random.Random(rng.getrandbits(64)))
         except SectuneError:
             continue
-        if result.text == seed.text or result.text in seen:
+        if result.text == seed.text or result.text in seen or len(result.text) > MAX_LENGTH:
             continue
         seen.add(result.text)
         out.append({"text": result.text, "label": 1, "shell": seed.shell, "technique": ">".join(result.techniques),
