@@ -72,7 +72,8 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
         raise SectuneError("the test side is empty (too few rows, or every test description also stands in training)", path=cfg.data)
 
     val_part = None
-    if getattr(cls, "uses_validation", False) and cfg.validation_size > 0 and len(train_part) >= 20:
+    binary = n_classes == 2  # a binary model also needs held-out rows to choose its operating threshold
+    if (binary or getattr(cls, "uses_validation", False)) and cfg.validation_size > 0 and len(train_part) >= 20:
         fit_idx, val_idx = split_indices(train_part, "stratified", cfg.validation_size, cfg.seed)
         train_part, val_part = train_part.subset(fit_idx), train_part.subset(val_idx)
 
@@ -91,6 +92,7 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
         started = time.perf_counter()
         model.fit(train_part.texts, train_part.labels, *(val_part.texts, val_part.labels) if val_part is not None else (None, None))
         train_seconds = time.perf_counter() - started
+        threshold_info = choose_threshold(model, val_part, cfg.target_fpr) if binary else None
 
         started = time.perf_counter()
         proba = model.predict_proba(test_part.texts)
@@ -113,6 +115,7 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
                 "arguments": {k: v for k, v in model.saved_params().items()},
                 **({"skipped_steps": model.optimizer_stats_["skipped_steps"]} if hasattr(model, "optimizer_stats_") else {}),
             },
+            **({"threshold_selection": threshold_info} if threshold_info else {}),
             metrics={k: metrics.get(k) for k in ("accuracy", "top3", "macro_f1", "weighted_f1", "roc_auc") if metrics.get(k) is not None},
             versions=_versions(),
         )
@@ -121,6 +124,28 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
         (stage / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         shutil.rmtree(stage / "checkpoints", ignore_errors=True)
     return TrainResult(model=model, metrics=metrics, output=output)
+
+
+def choose_threshold(model: Classifier, validation: Table | None, target_fpr: float) -> dict[str, Any] | None:
+    """Set a binary model's operating threshold: the lowest score whose false-positive rate on
+    held-out negatives stays within ``target_fpr`` (alert fatigue is what kills a detection)."""
+    from sectune.evaluate import threshold_for_fpr
+
+    if validation is None:
+        log.warning("no validation rows: the decision threshold stays at 0.5")
+        return None
+    positive = model.labels_[1]
+    y = np.array([label == positive for label in validation.labels])
+    if y.all() or not y.any():
+        log.warning("the validation rows hold one class only: the decision threshold stays at 0.5")
+        return None
+    scores = model.predict_proba(validation.texts)[:, 1]
+    model.threshold_ = float(threshold_for_fpr(y, scores, target_fpr))
+    flagged = scores >= model.threshold_
+    info = {"target_fpr": target_fpr, "threshold": model.threshold_, "validation_rows": len(y), "positive_label": positive,
+            "validation_fpr": float(flagged[~y].mean()), "validation_tpr": float(flagged[y].mean())}
+    log.info("threshold %.4g for FPR <= %g on %d validation rows (validation TPR %.3f)", model.threshold_, target_fpr, len(y), info["validation_tpr"])
+    return info
 
 
 def _drop_rare(table: Table, min_examples: int | None) -> tuple[Table, dict[str, int]]:

@@ -38,6 +38,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--seed", type=int, help="random seed for split, initialisation and data order (default 42)")
     p.add_argument("--eval-data", help="a separate test file instead of a split")
     p.add_argument("--min-examples", type=int, help="drop classes with fewer rows than this")
+    p.add_argument("--target-fpr", type=float, help="binary tasks: choose the threshold for this false-positive rate on validation rows (default 0.001)")
     p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run from its last checkpoint")
     c = p.add_argument_group("CWE task (--task cwe: columns description/cwe, split time:published by default)")
     c.add_argument("--rollup", metavar="VIEW", help="map each CWE to its nearest ancestor in this CWE view, e.g. 1003 (NVD's)")
@@ -134,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sectune.evaluate import format_metrics_table
 
     names = ["method", "task", "text_column", "label_column", "split", "test_size", "validation_size", "seed", "eval_data",
-             "min_examples", "resume", "rollup", "allowed_only", "cwe_xml", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale",
+             "min_examples", "target_fpr", "resume", "rollup", "allowed_only", "cwe_xml", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale",
              "warmup_ratio", "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
              "lora_r", "lora_alpha", "lora_dropout", "pooling", "precision", "allow_pickle", "trust_remote_code"]
     settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}

@@ -39,6 +39,7 @@ class TrainConfig(BaseModel):
     seed: int = 42
     eval_data: str | None = None
     min_examples: int | None = Field(None, ge=1)
+    target_fpr: float = Field(0.001, gt=0, lt=1, description="binary tasks: the operating threshold keeps validation FPR at or below this")
     resume: bool = False
     # CWE task
     rollup: str | None = Field(None, description="map each CWE to its nearest ancestor in this view, e.g. 1003")

@@ -192,3 +192,18 @@ def test_console_script_exit_code_and_single_line(tmp_path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "missing.csv" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_binary_model_stores_threshold_chosen_for_target_fpr(capsys, tmp_path) -> None:
+    texts, labels = make_texts(40, classes=("sqli", "xss"))
+    path = tmp_path / "bin.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{int(y == 'xss')}\n" for t, y in zip(texts, labels)), encoding="utf-8")
+    code, out, err = run(capsys, "train", str(path), "--method", "tfidf-logreg", "--target-fpr", "0.05", "--output", str(tmp_path / "m"))
+    assert code == 0, err
+    info = json.loads((tmp_path / "m" / "sectune.json").read_text())
+    chosen = info["threshold_selection"]
+    assert info["threshold"] == chosen["threshold"] and chosen["target_fpr"] == 0.05
+    assert chosen["validation_fpr"] <= 0.05 and chosen["validation_rows"] == info["training"]["validation_rows"] > 0
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert metrics["threshold"] == info["threshold"] and {"roc_auc", "pr_auc", "fpr_at_tpr95", "fpr_at_tpr99"} <= set(metrics)
+    assert "FPR at TPR 95%" in out
