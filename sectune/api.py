@@ -35,6 +35,7 @@ class TrainResult:
     model: Classifier
     metrics: dict[str, Any]
     output: Path
+    test_proba: np.ndarray | None = None  # the test rows' probabilities, for reports that need more than the metrics
 
 
 # --- training -------------------------------------------------------------------------------
@@ -51,8 +52,32 @@ def train(data: str | Path | None = None, *, output: str | Path | None = None, c
 
 def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
     cls = method_class(cfg.method)
-    split_kind, split_column = parse_split(cfg.split)
-    extra = [split_column] if split_column and not cfg.eval_data else []
+    split = load_split(cfg, needs_validation=getattr(cls, "uses_validation", False), verbose=verbose)
+    return fit_and_save(cfg, split, verbose=verbose)
+
+
+@dataclass
+class Split:
+    """The rows of one run, read, prepared for the task and split: what every method is trained
+    and tested on (``sectune compare`` trains several methods on one Split)."""
+
+    table: Table
+    train: Table
+    validation: Table | None
+    test: Table
+    task: Task
+    task_report: dict[str, Any]
+    dropped: dict[str, int]
+
+    @property
+    def n_classes(self) -> int:
+        return len(set(self.train.labels) | set(self.validation.labels if self.validation else ()))
+
+
+def load_split(cfg: TrainConfig, *, needs_validation: bool, verbose: bool = True, extra_columns: Sequence[str] = ()) -> Split:
+    """Read the data, prepare labels for the task, split off test (and validation) rows."""
+    _, split_column = parse_split(cfg.split)
+    extra = list(dict.fromkeys([*([split_column] if split_column and not cfg.eval_data else []), *extra_columns]))
     table = read_table(cfg.data, cfg.text_column, cfg.label_column, extra, progress=verbose)
     task = Task.for_config(cfg)
     table, task_report = task.prepare(table)
@@ -60,7 +85,7 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
 
     if cfg.eval_data:
         train_part = table
-        test_part, _ = task.prepare(read_table(cfg.eval_data, cfg.text_column, cfg.label_column, progress=verbose))
+        test_part, _ = task.prepare(read_table(cfg.eval_data, cfg.text_column, cfg.label_column, list(extra_columns), progress=verbose))
     else:
         train_idx, test_idx = split_indices(table, cfg.split, cfg.test_size, cfg.seed)
         train_part, test_part = table.subset(train_idx), table.subset(test_idx)
@@ -73,10 +98,18 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
 
     val_part = None
     binary = n_classes == 2  # a binary model also needs held-out rows to choose its operating threshold
-    if (binary or getattr(cls, "uses_validation", False)) and cfg.validation_size > 0 and len(train_part) >= 20:
+    if (binary or needs_validation) and cfg.validation_size > 0 and len(train_part) >= 20:
         fit_idx, val_idx = split_indices(train_part, "stratified", cfg.validation_size, cfg.seed)
         train_part, val_part = train_part.subset(fit_idx), train_part.subset(val_idx)
+    return Split(table, train_part, val_part, test_part, task, task_report, dropped)
 
+
+def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> TrainResult:
+    """Fit ``cfg.method`` on the split, choose a threshold, evaluate, write the model directory."""
+    cls = method_class(cfg.method)
+    table, train_part, val_part, test_part, task = split.table, split.train, split.validation, split.test, split.task
+    task_report, dropped, n_classes = split.task_report, split.dropped, len(set(split.train.labels))
+    binary = n_classes == 2
     output = Path(cfg.output)
     with staged_dir(output) as stage:
         stage = Path(stage)
@@ -123,7 +156,7 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
         write_reports(stage, model, test_part, proba, metrics, log_history=getattr(model, "log_history_", None))
         (stage / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         shutil.rmtree(stage / "checkpoints", ignore_errors=True)
-    return TrainResult(model=model, metrics=metrics, output=output)
+    return TrainResult(model=model, metrics=metrics, output=output, test_proba=proba)
 
 
 def choose_threshold(model: Classifier, validation: Table | None, target_fpr: float) -> dict[str, Any] | None:

@@ -96,6 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["jsonl", "text"], default="jsonl", help="text: one readable block per input")
     p.add_argument("--labels", default="cna-then-adp", help="raw CVE input: which container's CWE is the stated one")
 
+    p = sub.add_parser("compare", help="train several methods on one split and compare them (binary detection)")
+    p.add_argument("data")
+    p.add_argument("--methods", default="rules,features-logreg,charcnn,encoder", help="comma-separated method names")
+    p.add_argument("--split", default="group:orig", help="default group:orig (a line and its obfuscated twins stay on one side)")
+    p.add_argument("--test-data", help="compare on this separate file (e.g. train on generated, test on real)")
+    p.add_argument("--output", "-o", default="compare-output", help="folder for report.md, roc.png, techniques.png, models/")
+    p.add_argument("--leave-one-out", default="all", help="methods that also get leave-one-technique-family-out runs: all, none or a list")
+    p.add_argument("--text-column")
+    p.add_argument("--label-column")
+    p.add_argument("--max-steps", type=int, help="budget for the fine-tuned methods")
+    p.add_argument("--target-fpr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--config", help="YAML with shared training settings")
+
+    p = sub.add_parser("explain", help="why a model scores a line as it does (methods that can explain)")
+    p.add_argument("model_dir")
+    p.add_argument("text", help="the line to explain")
+    p.add_argument("--top", type=int, default=8)
+
     p = sub.add_parser("data", help="build data sets")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="SOURCE")
     d = data_sub.add_parser("cve", help="CVE JSON 5 records (cvelistV5 dir or zip, single files) or NVD API 2.0 JSON -> labelled CWE data")
@@ -244,6 +263,32 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sectune.compare import compare
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    loo = None if args.leave_one_out == "all" else [] if args.leave_one_out == "none" else args.leave_one_out.split(",")
+    settings = {k: getattr(args, k) for k in ("text_column", "label_column", "max_steps", "target_fpr", "seed") if getattr(args, k) is not None}
+    result = compare(args.data, methods, output=args.output, split=args.split, test_data=args.test_data, leave_one_out=loo,
+                     verbose=not args.quiet, config=args.config, **settings)
+    print(result.table())
+    print(f"report written to {result.report}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from sectune.methods.base import load
+
+    clf = load(args.model_dir, verbose=False)
+    if not hasattr(clf, "explain"):
+        raise SectuneError(f"a '{clf.name}' model cannot explain its predictions (features-logreg and rules can)")
+    score = float(clf.predict_proba([args.text])[0, -1])
+    print(f"score {score:.4f} (P({clf.labels_[-1]})); threshold {clf.threshold_ if clf.threshold_ is not None else 0.5:.4f}")
+    for item in clf.explain(args.text, top=args.top) if "top" in clf.explain.__code__.co_varnames else clf.explain(args.text):
+        print("  " + "  ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in (item if isinstance(item, (tuple, list)) else (item,))))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from sectune.demo import run_demo
 
@@ -251,7 +296,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "demo": cmd_demo}
+COMMANDS = {"compare": cmd_compare, "explain": cmd_explain, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "demo": cmd_demo}
 
 
 def configure_logging(quiet: bool) -> None:

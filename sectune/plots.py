@@ -170,3 +170,29 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.Pa
         fig.savefig(path, dpi=100, bbox_inches="tight")
     finally:
         plt.close(fig)
+
+
+def plot_grouped_bars(values: dict[str, dict[str, float | None]], path: str | os.PathLike, *, title: str, ylabel: str) -> None:
+    """Bars per group (e.g. obfuscation technique), one colour per series (e.g. method)."""
+    series = list(values)
+    groups = sorted({g for per in values.values() for g in per})
+    if not series or not groups:
+        raise SectuneError("nothing to plot")
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.45 * len(groups) * max(1, len(series) / 2) + 2), 5))
+    try:
+        x = np.arange(len(groups))
+        for i, name in enumerate(series):
+            heights = [values[name].get(g) for g in groups]
+            ax.bar(x + (i - (len(series) - 1) / 2) * width, [h if h is not None else 0.0 for h in heights], width, label=name)
+        ax.set_xticks(x)
+        ax.set_xticklabels(groups, rotation=60, ha="right", fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
