@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append({"method": method, "rollup": rollup, **cell})
             table = render(results, ingest, split, command, args.encoder_steps, started)
             if args.markdown:
-                update_markdown(Path(args.markdown), SECTION, "bench/cwe.py", table)
+                update_markdown(Path(args.markdown), SECTION, f"bench/cwe.py rollup={args.rollups}", table)
     print(render(results, ingest, split, command, args.encoder_steps, started))
     return 0
 
