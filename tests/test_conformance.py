@@ -20,7 +20,18 @@ FAST_PARAMS: dict[str, dict] = {
     "tfidf-logreg": {"min_df": 1},
     "embed-logreg": {"model": "{tiny}", "batch_size": 4, "verbose": False},
     "encoder": {"model": "{tiny}", "max_steps": 4, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "verbose": False},
+    "rules": {"min_support": 2, "verbose": False},
+    "features-logreg": {"C": 1.0, "verbose": False},
+    "charcnn": {"embed_dim": 8, "filters": 8, "kernel_sizes": [3, 5], "max_length": 256, "max_steps": 4, "batch_size": 4,
+                "predict_batch_size": 4, "verbose": False},
 }
+# A method with ``binary_only = True`` (rules) is checked on a two-class version of the same data instead of the
+# three-class one, and must refuse three classes with a SectuneError (test_binary_only_refuses_multiclass).
+BINARY_CLASSES = ("sqli", "xss")
+
+
+def classes_for(name: str) -> tuple[str, ...]:
+    return BINARY_CLASSES if getattr(method_class(name), "binary_only", False) else ("sqli", "xss", "overflow")
 
 
 def make(name: str, tiny: str, **extra):
@@ -35,17 +46,16 @@ def test_every_registered_method_has_fast_params() -> None:
 @pytest.fixture(scope="module")
 def fitted(tiny_bert_dir):
     """Each method fitted once on a 3-class set (shared by the checks below to keep the suite fast)."""
-    texts, labels = make_texts(8)
-    return {name: make(name, tiny_bert_dir).fit(texts, labels) for name in REGISTRY}
+    return {name: make(name, tiny_bert_dir).fit(*make_texts(8, classes=classes_for(name))) for name in REGISTRY}
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_probabilities_shape_and_label_order(fitted, name) -> None:
     model = fitted[name]
-    assert model.labels_ == ["overflow", "sqli", "xss"]  # sorted, like scikit-learn's classes_
+    assert model.labels_ == sorted(classes_for(name))  # sorted, like scikit-learn's classes_
     texts, _ = make_texts(7, seed=1)  # 21 texts: longer than every internal batch (4)
     proba = model.predict_proba(texts)
-    assert proba.shape == (21, 3)
+    assert proba.shape == (21, len(model.labels_))
     assert np.all(proba >= 0) and np.all(proba <= 1)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     predicted = model.predict(texts)
@@ -94,3 +104,10 @@ def test_get_params_reflects_init(tiny_bert_dir, name) -> None:
         assert model.get_params()[key] == expected
     with pytest.raises(SectuneError, match="unknown parameter"):
         model.set_params(no_such_setting=1)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in REGISTRY if getattr(method_class(n), "binary_only", False)))
+def test_binary_only_refuses_multiclass(tiny_bert_dir, name) -> None:
+    texts, labels = make_texts(8)
+    with pytest.raises(SectuneError, match="binary"):
+        make(name, tiny_bert_dir).fit(texts, labels)

@@ -26,6 +26,9 @@ REGISTRY: dict[str, str] = {
     "tfidf-logreg": "sectune.methods.tfidf:TfidfLogreg",
     "embed-logreg": "sectune.methods.embed:EmbedLogreg",
     "encoder": "sectune.methods.encoder:EncoderClassifier",
+    "rules": "sectune.methods.rules:RulesClassifier",
+    "features-logreg": "sectune.methods.features:FeaturesLogreg",
+    "charcnn": "sectune.methods.charcnn:CharCNN",
 }
 
 
