@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from sectune import __version__
 from sectune.errors import SectuneError
+from sectune.scan import add_scan_parser, run_scan_command
 from sectune.tasks.cmdline.dataset import add_cmdline_parser, run_cmdline_command
 
 log = logging.getLogger("sectune")
@@ -109,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-fpr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--config", help="YAML with shared training settings")
+
+    add_scan_parser(sub)
 
     p = sub.add_parser("explain", help="why a model scores a line as it does (methods that can explain)")
     p.add_argument("model_dir")
@@ -296,7 +299,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"compare": cmd_compare, "explain": cmd_explain, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "demo": cmd_demo}
+COMMANDS = {"scan": lambda args: run_scan_command(args), "compare": cmd_compare, "explain": cmd_explain, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "demo": cmd_demo}
 
 
 def configure_logging(quiet: bool) -> None:

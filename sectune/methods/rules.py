@@ -244,6 +244,11 @@ class RulesClassifier(Classifier):
                 fired.append((name, shown, float(self.weights_[name])))
         return items + sorted(fired, key=lambda item: -item[2])
 
+    def guess_technique(self, text: str) -> str | None:
+        """The named patterns that fire with weight, strongest first: what ``sectune scan`` reports."""
+        fired = [name for name, _, weight in self.explain(text)[1:] if weight > 0]
+        return ">".join(fired) or None
+
     # --- persistence ----------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:
         state = {

