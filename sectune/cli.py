@@ -262,7 +262,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     with atomic_write(args.output) as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(rows)} examples of {len({r['label'] for r in rows})} CWEs (CWE {catalog.version}) written to {args.output}")
+    print(f"{len(rows)} distinct descriptions citing {len({c for r in rows for c in r['label']})} CWEs (CWE {catalog.version}) written to {args.output}")
     return 0
 
 

@@ -156,8 +156,21 @@ def test_check_labels(mini):
 def test_observed_examples_still_work(mini):
     assert mini.get("CWE-3").examples == [("CVE-2000-0001", "first example"), ("CVE-2000-0002", "second example")]
     rows = observed_examples(mini, min_examples=2)
-    assert [r["label"] for r in rows] == ["CWE-3", "CWE-3"] and rows[0]["name"] == "Input Base"
+    assert [r["label"] for r in rows] == [["CWE-3"], ["CWE-3"]] and [r["text"] for r in rows] == ["first example", "second example"]
     assert observed_examples(mini, min_examples=3) == []
+
+
+def test_observed_examples_merge_a_text_cited_under_several_cwes():
+    """One row per distinct text, every citing CWE kept, the most specific abstraction first."""
+    catalog = load_catalog()
+    rows = observed_examples(catalog, min_examples=5)
+    assert len({r["text"] for r in rows}) == len(rows)
+    multi = [r for r in rows if len(r["label"]) > 1]
+    assert multi
+    rank = {"Variant": 0, "Base": 1, "Compound": 2, "Class": 3, "Pillar": 4}
+    for row in multi:
+        ranks = [rank.get(catalog.get(c).abstraction, 9) for c in row["label"]]
+        assert ranks == sorted(ranks)
 
 
 def test_zipped_xml(tmp_path):

@@ -306,16 +306,23 @@ def check_labels(catalog: Catalog, labels: Iterable[str]) -> dict:
     return report
 
 
-def observed_examples(catalog: Catalog, min_examples: int = 5) -> list[dict[str, str]]:
-    """MITRE's Observed_Example descriptions as a labelled set: text -> the CWE that lists it.
+def observed_examples(catalog: Catalog, min_examples: int = 5) -> list[dict]:
+    """MITRE's Observed_Example descriptions as a labelled set: one row per distinct text.
 
-    A CVE listed under several CWEs keeps each (text, CWE) pair; CWEs with fewer than
-    ``min_examples`` examples are left out because nothing can be learned from them.
+    The same CVE text is often cited under several CWEs (a parent and its child, say); it becomes
+    one row whose ``label`` lists them all, most specific abstraction first (Variant, Base, Class,
+    ...), so no text can stand on both sides of a split and ``top1_any`` credits any of them.
+    CWEs with fewer than ``min_examples`` examples are left out: nothing can be learned from them.
     """
-    rows = []
+    order = {"Variant": 0, "Base": 1, "Compound": 2, "Class": 3, "Pillar": 4}
+    rows: dict[str, dict] = {}
     for weakness in catalog.weaknesses.values():
         if len(weakness.examples) < min_examples:
             continue
         for reference, text in weakness.examples:
-            rows.append({"text": text, "label": weakness.id, "reference": reference, "name": weakness.name})
-    return rows
+            row = rows.setdefault(text, {"text": text, "label": [], "reference": reference})
+            if weakness.id not in row["label"]:
+                row["label"].append(weakness.id)
+    for row in rows.values():
+        row["label"].sort(key=lambda cwe: (order.get(catalog.weaknesses[cwe].abstraction, 9), int(cwe.split("-")[1])))
+    return list(rows.values())
