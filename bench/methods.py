@@ -74,14 +74,14 @@ def load_dataset(name: str, cve_path: Path, max_train: int | None) -> dict:
 
         catalog = load_catalog()
         rows = observed_examples(catalog, min_examples=5)
-        table = Table(path="observed_examples", texts=[r["text"] for r in rows], labels=[r["label"] for r in rows],
-                      label_lists=None, rows=list(range(1, len(rows) + 1)), columns={}, sha256=None)
+        table = Table(path="observed_examples", texts=[r["text"] for r in rows], labels=[r["label"][0] for r in rows],
+                      label_lists=[r["label"] for r in rows], rows=list(range(1, len(rows) + 1)), columns={}, sha256=None)
         train_idx, test_idx = split_indices(table, "stratified", 0.2, SEED)
         train_idx = _subsample(train_idx, max_train)
         train_texts, train_labels = [table.texts[i] for i in train_idx], [table.labels[i] for i in train_idx]
         test_texts, test_labels = [table.texts[i] for i in test_idx], [table.labels[i] for i in test_idx]
-        about = (f"{len(rows):,} Observed_Example descriptions of {len(set(table.labels))} CWEs (CWE catalogue "
-                 f"{catalog.version}, CWEs with >= 5 examples), stratified split, test 0.2, seed {SEED}")
+        about = (f"{len(rows):,} distinct Observed_Example descriptions, {len(set(table.labels))} primary CWEs (CWE catalogue "
+                 f"{catalog.version}, CWEs with >= 5 examples; the primary is the most specific citing CWE), stratified split, test 0.2, seed {SEED}")
     elif name == "cve":
         from sectune.io import read_table
 
