@@ -286,9 +286,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not hasattr(clf, "explain"):
         raise SectuneError(f"a '{clf.name}' model cannot explain its predictions (features-logreg and rules can)")
     score = float(clf.predict_proba([args.text])[0, -1])
-    print(f"score {score:.4f} (P({clf.labels_[-1]})); threshold {clf.threshold_ if clf.threshold_ is not None else 0.5:.4f}")
-    for item in clf.explain(args.text, top=args.top) if "top" in clf.explain.__code__.co_varnames else clf.explain(args.text):
-        print("  " + "  ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in (item if isinstance(item, (tuple, list)) else (item,))))
+    threshold = clf.threshold_ if clf.threshold_ is not None else 0.5
+    verdict = "ALERT" if score >= threshold else "no alert"
+    print(f"score {score:.4f} = P({clf.labels_[-1]}); threshold {threshold:.4f}: {verdict}")
+    items = clf.explain(args.text, top=args.top) if "top" in clf.explain.__code__.co_varnames else clf.explain(args.text)
+    print(f"  {'what':<24} {'value':>24} {'contribution':>13}")
+    for name, value, contribution in items:
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"  {name:<24} {shown[:24]:>24} {contribution:>+13.3f}")
     return 0
 
 

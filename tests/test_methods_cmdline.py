@@ -158,3 +158,16 @@ def test_charcnn_is_seeded_and_refuses_bad_settings() -> None:
     np.testing.assert_array_equal(first, CharCNN(**fast).fit(texts, labels).predict_proba(texts))
     with pytest.raises(SectuneError, match="kernel_sizes"):
         CharCNN(**{**fast, "kernel_sizes": [0]}).fit(texts, labels)
+
+
+def test_explain_command_prints_score_verdict_and_contributions(tmp_path, capsys) -> None:
+    from sectune.cli import main
+    from sectune.methods.features import FeaturesLogreg
+    from sectune.tasks.cmdline.dataset import build_cmdline_dataset
+
+    records = build_cmdline_dataset(["bash"], 400, seed=7, progress=False).records
+    FeaturesLogreg().fit([r["text"] for r in records], [str(r["label"]) for r in records]).save_pretrained(tmp_path / "f")
+    assert main(["explain", str(tmp_path / "f"), "echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash", "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("score ") and ("ALERT" in lines[0] or "no alert" in lines[0])
+    assert len(lines) == 2 + 3 and all(line.split()[-1][0] in "+-" for line in lines[2:])
