@@ -114,9 +114,10 @@ def render(results: list[dict], ingest: dict | None, split: dict, command: str, 
         f"{', the most recent ' + format(split['max_train'], ',') if split.get('max_train') else ''}), test: {TRAIN_END}..{TEST_END} "
         f"({split['test']:,} records; test descriptions that also stand in training are dropped); primary CWE is the class; "
         "classes with < 5 training rows dropped from training (their test rows stay and count as errors)",
+        *([] if not any(r["method"] == "encoder" for r in results) else [
         f"- encoder: all-MiniLM-L6-v2 (mean pooling), CPU budget {steps} optimiser steps (batch {ENCODER['batch_size']}, "
         f"max length {ENCODER['max_length']}, lr {ENCODER['lr']}, head lr x10, sqrt class weights, 10% of train held out for "
-        f"early stopping, evaluated every {ENCODER['eval_steps']} steps), fp32, 2 threads",
+        f"early stopping, evaluated every {ENCODER['eval_steps']} steps), fp32, 2 threads"]),
         "- near miss: share of wrong top-1 predictions that are the true CWE's parent, child or sibling in view 1000; "
         "recall top-20 / rest: macro recall over the 20 most frequent training classes / over the other classes with test rows",
         "",
