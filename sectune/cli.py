@@ -29,7 +29,7 @@ def _train_parser(sub) -> None:
     p.add_argument("data", nargs="?", help="training data (.csv, .tsv, .jsonl, .parquet, optionally .gz)")
     p.add_argument("--config", help="YAML file with the same keys as these flags (flags override it)")
     p.add_argument("--output", "-o", help="model directory to write (written atomically)")
-    p.add_argument("--method", help="tfidf-logreg, embed-logreg or encoder (default)")
+    p.add_argument("--method", help="tfidf-logreg, embed-logreg, encoder (default), rules, features-logreg, charcnn or causal-llm")
     p.add_argument("--task", choices=["generic", "cwe"], help="generic (default) or cwe (labels are CWE ids; predictions carry CWE names)")
     p.add_argument("--text-column", help="column holding the text (default: text)")
     p.add_argument("--label-column", help="column holding the label (default: label); a list takes its first item")
@@ -69,6 +69,19 @@ def _train_parser(sub) -> None:
     g.add_argument("--allow-pickle", action="store_true", default=None, help="allow loading .bin/.pt pickle weights (can run code)")
     g.add_argument("--trust-remote-code", action="store_true", default=None, help="allow a model's own Python code to run")
     g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any other method parameter, e.g. C=5 (YAML value)")
+    g = p.add_argument_group("causal LLM (--method causal-llm; --model: any causal LM, default the packaged SmolLM2-135M-Instruct)")
+    _causal_llm_flags(g)
+    g.add_argument("--lora-target", help="causal-llm LoRA modules: attention (default), all-linear, or names separated by commas")
+    g.add_argument("--gradient-checkpointing", action="store_true", default=None, help="recompute activations in the backward pass: less memory, slower")
+    g.add_argument("--head", choices=["lm", "classifier"], help="causal-llm: lm (default: score the answer words) or classifier (a sequence-classification head)")
+    g.add_argument("--zero-shot", action="store_true", default=None, help="causal-llm: no training; the model as it is, with a threshold chosen on validation rows")
+
+
+def _causal_llm_flags(g) -> None:
+    """Flags that shape how a causal LM is prompted and loaded (train and evaluate --zero-shot)."""
+    g.add_argument("--prompt-template", metavar="FILE", help="a YAML prompt template (instruction, input, output, verbalizers) or a built-in: cmdline, cwe, binary, multiclass")
+    g.add_argument("--chat", action="store_true", default=None, help="wrap the prompt in the tokenizer's chat template")
+    g.add_argument("--quantize", choices=["4bit", "8bit", "none"], help="load the base model quantized with bitsandbytes (4bit: NF4, double quantization; QLoRA when training)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,13 +91,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _train_parser(sub)
 
-    p = sub.add_parser("evaluate", help="score a model on a labelled data file")
-    p.add_argument("model_dir")
-    p.add_argument("data")
+    p = sub.add_parser("evaluate", help="score a model on a labelled data file (or an untouched LLM: --zero-shot DATA)")
+    p.add_argument("model_dir", help="a model directory (with --zero-shot: the data file)")
+    p.add_argument("data", nargs="?")
     p.add_argument("--text-column")
     p.add_argument("--label-column")
     p.add_argument("--output", "-o", help="folder for metrics.json, per_class.csv, confusion.png")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    z = p.add_argument_group("zero-shot (sectune evaluate --method causal-llm --zero-shot DATA)")
+    z.add_argument("--zero-shot", action="store_true", help="evaluate an untouched model; the labels come from the data")
+    z.add_argument("--method", default="causal-llm")
+    z.add_argument("--model", help="a causal LM: Hugging Face id, local directory or .gguf file (default: packaged SmolLM2-135M-Instruct)")
+    z.add_argument("--task", choices=["generic", "cwe"], default="generic")
+    z.add_argument("--max-length", type=int, help="tokens of each text in the prompt (default 256)")
+    z.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    _causal_llm_flags(z)
+
+    p = sub.add_parser("merge", help="merge a causal-llm model's LoRA adapter into full weights")
+    p.add_argument("model_dir")
+    p.add_argument("--output", "-o", required=True, help="the merged model directory (loadable without peft)")
 
     p = sub.add_parser("predict", help="top-k predictions for texts, as JSONL")
     p.add_argument("model_dir")
@@ -109,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="budget for the fine-tuned methods")
     p.add_argument("--target-fpr", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="a setting for one method only, e.g. --set encoder.max_steps=600 --set features-logreg.C=4 (repeatable)")
     p.add_argument("--config", help="YAML with shared training settings")
 
     add_scan_parser(sub)
@@ -134,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--min-examples", type=int, default=5)
     d.add_argument("--cwe-xml", help="a CWE catalogue XML (default: the one the cwe2 package ships)")
 
-    p = sub.add_parser("demo", help="build the CWE demo set, fine-tune the default encoder, evaluate, predict")
+    p = sub.add_parser("demo", help="the CWE demo (fine-tune the default encoder, evaluate, predict) and a short ladder of command-line detectors")
     p.add_argument("--output", "-o", default="demo-output")
     p.add_argument("--max-steps", type=int, default=None)
     return parser
@@ -159,7 +186,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     names = ["method", "task", "text_column", "label_column", "split", "test_size", "validation_size", "seed", "eval_data",
              "min_examples", "target_fpr", "resume", "rollup", "allowed_only", "cwe_xml", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale",
              "warmup_ratio", "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
-             "lora_r", "lora_alpha", "lora_dropout", "pooling", "precision", "allow_pickle", "trust_remote_code"]
+             "lora_r", "lora_alpha", "lora_dropout", "pooling", "precision", "allow_pickle", "trust_remote_code",
+             "head", "zero_shot", "prompt_template", "chat", "lora_target", "gradient_checkpointing", "quantize"]
     settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.param:
         settings["params"] = _parse_params(args.param)
@@ -172,11 +200,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from sectune.api import evaluate
+    from sectune.api import evaluate, zero_shot
     from sectune.evaluate import format_metrics_table
 
-    output = args.output or str(Path(args.model_dir) / "eval" / Path(args.data).name.split(".")[0])
-    metrics = evaluate(args.model_dir, args.data, text_column=args.text_column, label_column=args.label_column, output=output, verbose=not args.quiet)
+    if args.zero_shot:
+        if args.data is not None:
+            raise SectuneError("evaluate --zero-shot takes one data file, not a model directory and a data file")
+        data = args.model_dir
+        params = {k: getattr(args, k) for k in ("model", "max_length", "precision", "prompt_template", "chat", "quantize") if getattr(args, k) is not None}
+        output = args.output or f"zero-shot-{Path(data).name.split('.')[0]}"
+        metrics = zero_shot(data, method=args.method, task=args.task, text_column=args.text_column, label_column=args.label_column,
+                            output=output, verbose=not args.quiet, **params)
+    else:
+        if args.data is None:
+            raise SectuneError("evaluate needs MODEL_DIR and DATA (or --zero-shot DATA)")
+        output = args.output or str(Path(args.model_dir) / "eval" / Path(args.data).name.split(".")[0])
+        metrics = evaluate(args.model_dir, args.data, text_column=args.text_column, label_column=args.label_column, output=output, verbose=not args.quiet)
     if args.json:
         print(json.dumps(metrics, ensure_ascii=False))
     else:
@@ -272,8 +311,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     loo = None if args.leave_one_out == "all" else [] if args.leave_one_out == "none" else args.leave_one_out.split(",")
     settings = {k: getattr(args, k) for k in ("text_column", "label_column", "max_steps", "target_fpr", "seed") if getattr(args, k) is not None}
+    per_method: dict[str, dict[str, Any]] = {}
+    for item in args.set:
+        method, dot, rest = item.partition(".")
+        if not dot or "=" not in rest:
+            raise SectuneError(f"--set '{item}': expected METHOD.KEY=VALUE, e.g. encoder.max_steps=600")
+        per_method.setdefault(method.strip(), {}).update(_parse_params([rest]))
     result = compare(args.data, methods, output=args.output, split=args.split, test_data=args.test_data, leave_one_out=loo,
-                     verbose=not args.quiet, config=args.config, **settings)
+                     verbose=not args.quiet, config=args.config, method_settings=per_method, **settings)
     print(result.table())
     print(f"report written to {result.report}")
     return 0
@@ -297,6 +342,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from sectune.methods.causal_llm import merge_model
+
+    print(f"merged model written to {merge_model(args.model_dir, args.output)}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from sectune.demo import run_demo
 
@@ -304,12 +356,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"scan": lambda args: run_scan_command(args), "compare": cmd_compare, "explain": cmd_explain, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "demo": cmd_demo}
+COMMANDS = {"scan": lambda args: run_scan_command(args), "compare": cmd_compare, "explain": cmd_explain, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "demo": cmd_demo,
+            "merge": cmd_merge}
 
 
 def configure_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="sectune: %(message)s", stream=sys.stderr)
-    for noisy in ("transformers", "huggingface_hub", "peft", "accelerate", "urllib3", "matplotlib"):
+    for noisy in ("transformers", "huggingface_hub", "peft", "accelerate", "urllib3", "matplotlib", "bitsandbytes"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:

@@ -60,14 +60,20 @@ def compare(
     leave_one_out: Sequence[str] | None = None,
     verbose: bool = True,
     config: str | None = None,
+    method_settings: dict[str, dict[str, Any]] | None = None,
     **settings: Any,
 ) -> CompareResult:
     """Train each method on one split, write OUTPUT/{report.md, comparison.json, roc.png, techniques.png}.
 
     ``leave_one_out``: methods that also get the leave-one-family-out runs (None: all; [] none).
+    ``method_settings``: settings for one method only, e.g. ``{"encoder": {"max_steps": 600}}`` (a CPU
+    budget for the encoder that must not cap the char-CNN too).
     """
     for name in methods:
         method_class(name)  # fail fast on a typo, before hours of training
+    stray = set(method_settings or {}) - set(methods)
+    if stray:
+        raise SectuneError(f"settings given for {', '.join(sorted(stray))}, which is not among the compared methods ({', '.join(methods)})")
     output = Path(output)
     base = load_config(config, {"data": data, "output": str(output / "models" / methods[0]), "method": methods[0], "split": split,
                                 "eval_data": test_data, **settings})
@@ -87,7 +93,7 @@ def compare(
     from sklearn.metrics import roc_curve
 
     for name in methods:
-        cfg = base.model_copy(update={"method": name, "output": str(output / "models" / name)})
+        cfg = _method_config(base, name, output / "models" / name, (method_settings or {}).get(name, {}))
         log.info("compare: training %s", name)
         trained = fit_and_save(cfg, run, verbose=verbose)
         m, proba = trained.metrics, trained.test_proba
@@ -117,6 +123,18 @@ def compare(
 
     result.report = _write_report(output, result, curves, base, run)
     return result
+
+
+def _method_config(base: TrainConfig, method: str, output: Path, own: dict[str, Any]) -> TrainConfig:
+    """The shared settings, this method's own on top: config keys (max_steps) or method parameters (C)."""
+    values = {**base.model_dump(), "method": method, "output": str(output)}
+    params = dict(values.get("params") or {})
+    for key, value in own.items():
+        if key in TrainConfig.model_fields:
+            values[key] = value
+        else:
+            params[key] = value
+    return load_config(None, {**values, "params": params})
 
 
 def _available_columns(cfg: TrainConfig, wanted: list[str]) -> list[str]:

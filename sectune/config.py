@@ -19,6 +19,8 @@ METHOD_SETTINGS = (
     "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale", "warmup_ratio",
     "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
     "lora_r", "lora_alpha", "lora_dropout", "pooling", "precision", "seed", "allow_pickle", "trust_remote_code",
+    # causal-llm
+    "head", "zero_shot", "prompt_template", "chat", "lora_target", "gradient_checkpointing", "quantize",
 )
 
 
@@ -67,6 +69,14 @@ class TrainConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16", "fp16"] | None = None
     allow_pickle: bool = False
     trust_remote_code: bool = False
+    # causal-llm
+    head: Literal["lm", "classifier"] | None = None
+    zero_shot: bool | None = None
+    prompt_template: str | None = Field(None, description="a built-in template (cmdline, cwe, binary, multiclass) or a YAML file")
+    chat: bool | None = None
+    lora_target: str | None = Field(None, description="attention (default), all-linear, or module names separated by commas")
+    gradient_checkpointing: bool | None = None
+    quantize: Literal["4bit", "8bit", "none"] | None = None
     params: dict[str, Any] = Field(default_factory=dict, description="extra method parameters, e.g. {C: 5.0}")
 
     @model_validator(mode="after")

@@ -302,6 +302,9 @@ def format_metrics_table(metrics: dict) -> str:
     if "hierarchy" in metrics:  # the CWE task's extras
         h = metrics["hierarchy"]
         rows.append(("near misses (wrong top-1)", f"{h['near_miss']} of {h['n_wrong']} ({h['near_miss_share']:.1%}: parent, child or sibling)"))
+    if "generation_accuracy" in metrics:  # causal-llm: the generate-one-token-and-parse recipe, beside the scores
+        rows.append(("generation accuracy", metrics["generation_accuracy"]))
+        rows.append(("generation unparsed", metrics.get("generation_unparsed")))
     for key, value in (metrics.get("recall_frequent") or {}).items():
         if key.endswith("macro_recall"):
             rows.append((key.replace("_macro_recall", " classes: macro recall").replace("top", "top-"), value))

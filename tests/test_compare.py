@@ -48,3 +48,22 @@ def test_compare_refuses_multiclass_and_unknown_methods(capsys, tmp_path, labell
     assert code == 2 and "unknown method 'nope'" in capsys.readouterr().err
     code = main(["--quiet", "compare", str(labelled_csv), "--methods", "tfidf-logreg", "--split", "stratified", "--output", str(tmp_path / "x")])
     assert code == 2 and "binary detection" in capsys.readouterr().err
+
+
+def test_compare_settings_for_one_method_only(capsys, tmp_path, cmd_data) -> None:
+    """--set gives one method its own setting (a config key or a method parameter); the others keep theirs."""
+    out = tmp_path / "cmp"
+    code = main(["--quiet", "compare", str(cmd_data), "--methods", "tfidf-logreg,features-logreg", "--leave-one-out", "none",
+                 "--set", "tfidf-logreg.C=0.5", "--set", "features-logreg.target_fpr=0.01", "--output", str(out)])
+    assert code == 0, capsys.readouterr().err
+    tfidf = json.loads((out / "models" / "tfidf-logreg" / "sectune.json").read_text())
+    features = json.loads((out / "models" / "features-logreg" / "sectune.json").read_text())
+    assert tfidf["params"]["C"] == 0.5 and features["params"]["C"] != 0.5
+    assert features["threshold_selection"]["target_fpr"] == 0.01 and tfidf["threshold_selection"]["target_fpr"] == 0.001
+
+    for bad, message in ((["--set", "encoder.max_steps=5"], "not among the compared methods"),
+                         (["--set", "tfidf-logreg.max_steps"], "expected METHOD.KEY=VALUE"),
+                         (["--set", "tfidf-logreg.nope=1"], "has no parameter(s) nope")):
+        code = main(["--quiet", "compare", str(cmd_data), "--methods", "tfidf-logreg", "--leave-one-out", "none", *bad,
+                     "--output", str(tmp_path / "bad")])
+        assert code == 2 and message in capsys.readouterr().err, bad

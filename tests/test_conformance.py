@@ -15,7 +15,8 @@ from sectune.errors import SectuneError
 from sectune.methods.base import REGISTRY, load, method_class
 from tests.conftest import make_texts
 
-# Small, fast settings per method; "{tiny}" is replaced with the tiny random BERT's directory.
+# Small, fast settings per method; "{tiny}" is replaced with the tiny random BERT's directory, "{tiny_llama}" with
+# the tiny random Llama's.
 FAST_PARAMS: dict[str, dict] = {
     "tfidf-logreg": {"min_df": 1},
     "embed-logreg": {"model": "{tiny}", "batch_size": 4, "verbose": False},
@@ -24,6 +25,8 @@ FAST_PARAMS: dict[str, dict] = {
     "features-logreg": {"C": 1.0, "verbose": False},
     "charcnn": {"embed_dim": 8, "filters": 8, "kernel_sizes": [3, 5], "max_length": 256, "max_steps": 4, "batch_size": 4,
                 "predict_batch_size": 4, "verbose": False},
+    "causal-llm": {"model": "{tiny_llama}", "max_steps": 2, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3,
+                   "report_generation": False, "verbose": False},
 }
 # A method with ``binary_only = True`` (rules) is checked on a two-class version of the same data instead of the
 # three-class one, and must refuse three classes with a SectuneError (test_binary_only_refuses_multiclass).
@@ -34,9 +37,17 @@ def classes_for(name: str) -> tuple[str, ...]:
     return BINARY_CLASSES if getattr(method_class(name), "binary_only", False) else ("sqli", "xss", "overflow")
 
 
-def make(name: str, tiny: str, **extra):
-    params = {k: (tiny if v == "{tiny}" else v) for k, v in FAST_PARAMS[name].items()}
-    return method_class(name)(**params, **extra)
+@pytest.fixture(scope="module")
+def tiny(tiny_bert_dir, tiny_llama_dir) -> dict[str, str]:
+    return {"{tiny}": tiny_bert_dir, "{tiny_llama}": tiny_llama_dir}
+
+
+def resolved(name: str, tiny: dict[str, str]) -> dict:
+    return {k: tiny.get(v, v) if isinstance(v, str) else v for k, v in FAST_PARAMS[name].items()}
+
+
+def make(name: str, tiny: dict[str, str], **extra):
+    return method_class(name)(**resolved(name, tiny), **extra)
 
 
 def test_every_registered_method_has_fast_params() -> None:
@@ -44,9 +55,9 @@ def test_every_registered_method_has_fast_params() -> None:
 
 
 @pytest.fixture(scope="module")
-def fitted(tiny_bert_dir):
+def fitted(tiny):
     """Each method fitted once on a 3-class set (shared by the checks below to keep the suite fast)."""
-    return {name: make(name, tiny_bert_dir).fit(*make_texts(8, classes=classes_for(name))) for name in REGISTRY}
+    return {name: make(name, tiny).fit(*make_texts(8, classes=classes_for(name))) for name in REGISTRY}
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -87,27 +98,26 @@ def test_save_load_round_trip(fitted, name, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_binary_task_and_single_class_refused(tiny_bert_dir, name) -> None:
+def test_binary_task_and_single_class_refused(tiny, name) -> None:
     texts, labels = make_texts(8, classes=("sqli", "xss"))
-    model = make(name, tiny_bert_dir).fit(texts, labels)
+    model = make(name, tiny).fit(texts, labels)
     assert model.labels_ == ["sqli", "xss"]
     assert model.predict_proba(texts[:5]).shape == (5, 2)
     with pytest.raises(SectuneError, match="at least 2 classes"):
-        make(name, tiny_bert_dir).fit(texts[:8], labels[:8])
+        make(name, tiny).fit(texts[:8], labels[:8])
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_get_params_reflects_init(tiny_bert_dir, name) -> None:
-    model = make(name, tiny_bert_dir)
-    for key, value in FAST_PARAMS[name].items():
-        expected = tiny_bert_dir if value == "{tiny}" else value
+def test_get_params_reflects_init(tiny, name) -> None:
+    model = make(name, tiny)
+    for key, expected in resolved(name, tiny).items():
         assert model.get_params()[key] == expected
     with pytest.raises(SectuneError, match="unknown parameter"):
         model.set_params(no_such_setting=1)
 
 
 @pytest.mark.parametrize("name", sorted(n for n in REGISTRY if getattr(method_class(n), "binary_only", False)))
-def test_binary_only_refuses_multiclass(tiny_bert_dir, name) -> None:
+def test_binary_only_refuses_multiclass(tiny, name) -> None:
     texts, labels = make_texts(8)
     with pytest.raises(SectuneError, match="binary"):
-        make(name, tiny_bert_dir).fit(texts, labels)
+        make(name, tiny).fit(texts, labels)

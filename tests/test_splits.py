@@ -205,9 +205,15 @@ def test_group_split_single_group_is_an_error():
         split_indices(make_table(n=4, g=["x"] * 4), "group:g")
 
 
-def test_group_split_missing_value():
-    with pytest.raises(SectuneError, match=r"data.csv: row 3: no value in column 'g'"):
-        split_indices(make_table(n=3, g=["a", "b", None]), "group:g")
+def test_group_split_row_without_group_joins_the_group_named_by_its_text():
+    """A benign seed (no ``orig``) goes where the lines obfuscated from it go, whatever the seed."""
+    t = make_table(n=40, g=[None] * 40)
+    seed_text = t.texts[0]
+    t.columns["g"] = [None] + [seed_text] * 9 + [None] * 30  # row 0 is the seed of rows 1..9
+    for seed in range(8):
+        train, test = split_indices(t, "group:g", 0.3, seed=seed)
+        side = set(test.tolist()) if 0 in test else set(train.tolist())
+        assert set(range(10)) <= side
 
 
 # --- argument errors ---------------------------------------------------------------------------

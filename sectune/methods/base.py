@@ -29,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "rules": "sectune.methods.rules:RulesClassifier",
     "features-logreg": "sectune.methods.features:FeaturesLogreg",
     "charcnn": "sectune.methods.charcnn:CharCNN",
+    "causal-llm": "sectune.methods.causal_llm:CausalLLMClassifier",
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from sectune.errors import SectuneError
 from sectune.methods.base import Classifier
-from sectune.methods.hf import check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
+from sectune.methods.hf import add_lora, check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
 from sectune.methods.pooled import MeanPoolingClassifier, trained_pooling
 from sectune.models import check_model_dir, resolve_base_model
 
@@ -42,6 +42,7 @@ class EncoderClassifier(Classifier):
         weight_decay: float = 0.01,
         max_grad_norm: float = 1.0,
         class_weight: str | None = None,
+        group_by_length: bool = True,
         eval_steps: int | None = None,
         early_stopping_patience: int | None = 3,
         lora_r: int = 0,
@@ -70,6 +71,7 @@ class EncoderClassifier(Classifier):
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
         self.class_weight = class_weight
+        self.group_by_length = group_by_length
         self.eval_steps = eval_steps
         self.early_stopping_patience = early_stopping_patience
         self.lora_r = lora_r
@@ -131,11 +133,12 @@ class EncoderClassifier(Classifier):
                 seed=self.seed,
                 verbose=self.verbose,
                 head_lr_scale=self.head_lr_scale,
+                group_by_length=self.group_by_length,
                 weights=training.class_weights(train_ids, len(self.labels_), self.class_weight),
                 callbacks=getattr(self, "extra_callbacks", ()),
             )
             self.log_history_ = training.run_training(trainer, checkpoint_dir, resume=self.resume)
-            self.optimizer_stats_ = {"skipped_steps": trainer.optimizer.optimizer.bad_steps if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer.bad_steps}
+            self.optimizer_stats_ = {"skipped_steps": training.skipped_steps(trainer)}
             net = trainer.model
         finally:
             if scratch:
@@ -164,18 +167,7 @@ class EncoderClassifier(Classifier):
         return self._with_lora(net, task="SEQ_CLS") if self.lora_r else net
 
     def _with_lora(self, net, task: str):
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        config = LoraConfig(task_type=TaskType[task], r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout)
-        try:
-            net = get_peft_model(net, config)
-        except ValueError:  # architecture without peft defaults: adapt every linear layer
-            config.target_modules = "all-linear"
-            net = get_peft_model(net, config)
-        if self.verbose:
-            trainable, total = net.get_nb_trainable_parameters()
-            log.info("LoRA r=%d: %s of %s parameters trainable", self.lora_r, f"{trainable:,}", f"{total:,}")
-        return net
+        return add_lora(net, task=task, r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, verbose=self.verbose)
 
     # --- inference ------------------------------------------------------------------------
     def predict_proba(self, texts) -> np.ndarray:

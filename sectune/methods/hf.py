@@ -1,16 +1,19 @@
 """Loading Hugging Face models safely, and running them over many texts in length-sorted batches.
 
-Shared by every method that holds a transformers model (``embed-logreg``, ``encoder``).
+Shared by every method that holds a transformers model (``embed-logreg``, ``encoder``, ``causal-llm``).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from sectune.errors import SectuneError
 from sectune.models import load_error
+
+log = logging.getLogger("sectune")
 
 
 def device() -> "torch.device":
@@ -54,3 +57,26 @@ def check_texts(texts: Sequence[str]) -> list[str]:
         if not isinstance(text, str):
             raise SectuneError(f"text {i} is {type(text).__name__}, not str")
     return texts
+
+
+def add_lora(net, *, task: str, r: int, alpha: int, dropout: float, target_modules: str | list[str] | None = None, verbose: bool = True):
+    """Wrap ``net`` with peft LoRA adapters (``task``: a peft TaskType name such as SEQ_CLS, CAUSAL_LM).
+
+    ``target_modules=None`` uses peft's per-architecture default (the attention projections),
+    falling back to every linear layer for an architecture peft has no default for;
+    ``"all-linear"`` or a list of module names choose explicitly.
+    """
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(task_type=TaskType[task], r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
+    try:
+        net = get_peft_model(net, config)
+    except ValueError as exc:
+        if target_modules is not None:
+            raise SectuneError(f"LoRA target modules {target_modules!r}: {str(exc).splitlines()[0]}") from exc
+        config.target_modules = "all-linear"  # architecture without peft defaults: adapt every linear layer
+        net = get_peft_model(net, config)
+    if verbose:
+        trainable, total = net.get_nb_trainable_parameters()
+        log.info("LoRA r=%d: %s of %s parameters trainable", r, f"{trainable:,}", f"{total:,}")
+    return net
