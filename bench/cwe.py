@@ -14,14 +14,13 @@ import argparse
 import gzip
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine_line, peak_rss_mib, source_digest, update_markdown, versions  # noqa: E402
+from common import SHARED, machine_line, peak_rss_mib, source_digest, subprocess_cell, update_markdown, versions  # noqa: E402
 
 CVE = SHARED / "data" / "cve" / "cve_cwe.jsonl.gz"
 RAW_ZIP = SHARED / "data" / "cve" / "raw_json5_10k.zip"
@@ -86,21 +85,6 @@ def ingest_cell(work: Path) -> dict:
     return {"records": stats.records_read, "written": written, "seconds": round(best, 3), "records_per_second": round(stats.records_read / best)}
 
 
-def subprocess_cell(args: list[str], timeout: int) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-        out = Path(handle.name)
-    cmd = [sys.executable, __file__, "--cell", *args, "--json-out", str(out)]
-    try:
-        proc = subprocess.run(cmd, timeout=timeout, capture_output=True, text=True)
-        if proc.returncode != 0:
-            return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]}
-        return json.loads(out.read_text())
-    except subprocess.TimeoutExpired:
-        return {"error": f"timeout after {timeout} s"}
-    finally:
-        out.unlink(missing_ok=True)
-
-
 def fmt(value, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 
@@ -115,7 +99,7 @@ def render(results: list[dict], ingest: dict | None, split: dict, command: str, 
         f"({split['test']:,} records; test descriptions that also stand in training are dropped); primary CWE is the class; "
         "classes with < 5 training rows dropped from training (their test rows stay and count as errors)",
         *([] if not any(r["method"] == "encoder" for r in results) else [
-        f"- encoder: all-MiniLM-L6-v2 (mean pooling), CPU budget {steps} optimiser steps (batch {ENCODER['batch_size']}, "
+        f"- encoder: all-MiniLM-L6-v2 (mean pooling), CPU budget {steps} optimiser steps (batch {ENCODER['batch_size']} grouped by length, "
         f"max length {ENCODER['max_length']}, lr {ENCODER['lr']}, head lr x10, sqrt class weights, 10% of train held out for "
         f"early stopping, evaluated every {ENCODER['eval_steps']} steps), fp32, 2 threads"]),
         "- near miss: share of wrong top-1 predictions that are the true CWE's parent, child or sibling in view 1000; "
@@ -171,11 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict] = []
     ingest = None
     if not args.no_ingest and RAW_ZIP.exists():
-        ingest = subprocess_cell(["ingest"], args.timeout)
+        ingest = subprocess_cell(__file__, ["ingest"], args.timeout)
     for method in args.methods.split(","):
         for rollup in args.rollups.split(","):
             print(f"[{time.strftime('%H:%M:%S')}] {method}, rollup {rollup} ...", file=sys.stderr, flush=True)
-            cell = subprocess_cell([method, rollup, "--encoder-steps", str(args.encoder_steps), "--work", str(work)], args.timeout)
+            cell = subprocess_cell(__file__, [method, rollup, "--encoder-steps", str(args.encoder_steps), "--work", str(work)], args.timeout)
             results.append({"method": method, "rollup": rollup, **cell})
             table = render(results, ingest, split, command, args.encoder_steps, started)
             if args.markdown:

@@ -90,7 +90,7 @@ class EncoderClassifier(Classifier):
 
     # --- training -------------------------------------------------------------------------
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
-        from transformers import AutoModelForSequenceClassification, set_seed
+        from transformers import set_seed
 
         from sectune import training
 

@@ -13,6 +13,7 @@ names, redirection targets and ``[[ ]]``/``(( ))`` operands are never touched: a
 from __future__ import annotations
 
 import base64
+import bz2
 import gzip
 import random
 import re
@@ -303,15 +304,26 @@ def b64(line: str, intensity: str, rng: random.Random) -> str:
     return _run_decoded(decoder, rng)
 
 
-def gzip_b64(line: str, intensity: str, rng: random.Random) -> str:
-    """Gzip-compressed, base64-encoded payload: ``echo <b64> | base64 -d | gunzip | bash``."""
-    payload = base64.b64encode(gzip.compress(line.encode(), compresslevel=9, mtime=0)).decode()
-    unzip = rng.choice(["gunzip", "gzip -d", "zcat"] if intensity != "light" else ["gunzip"])
+def _compressed_b64(payload: str, unzips: list[str], intensity: str, rng: random.Random) -> str:
+    """``echo <b64>|base64 -d|<unzip>`` run; heavy splits the base64 into quoted pieces."""
+    unzip = rng.choice(unzips if intensity != "light" else unzips[:1])
     decoder = f"echo {payload}|base64 -d|{unzip}"
     if intensity == "heavy":
         parts = _split(payload, rng.randint(2, 4), rng)
         decoder = "echo " + "".join(shlex.quote(p) if rng.random() < 0.5 else f'"{p}"' for p in parts) + f"|base64 -d|{unzip}"
     return _run_decoded(decoder, rng)
+
+
+def gzip_b64(line: str, intensity: str, rng: random.Random) -> str:
+    """Gzip-compressed, base64-encoded payload: ``echo <b64> | base64 -d | gunzip | bash``."""
+    payload = base64.b64encode(gzip.compress(line.encode(), compresslevel=9, mtime=0)).decode()
+    return _compressed_b64(payload, ["gunzip", "gzip -d", "zcat"], intensity, rng)
+
+
+def bzip2_b64(line: str, intensity: str, rng: random.Random) -> str:
+    """Bzip2-compressed, base64-encoded payload (``QlpoOTFBWSZTW...``): ``echo <b64> | base64 -d | bunzip2 | bash``."""
+    payload = base64.b64encode(bz2.compress(line.encode(), compresslevel=9)).decode()
+    return _compressed_b64(payload, ["bunzip2", "bzip2 -d", "bzcat", "bunzip2 -c"], intensity, rng)
 
 
 def hex_xxd(line: str, intensity: str, rng: random.Random) -> str:
@@ -409,6 +421,24 @@ def _insert(line: str, intensity: str, rng: random.Random, name: str, make) -> s
 def quotes(line: str, intensity: str, rng: random.Random) -> str:
     """Empty quotes inside words: ``c''at``, ``w""hoami`` (bash removes them before running)."""
     return _insert(line, intensity, rng, "quotes", lambda r: r.choice(["''", '""']))
+
+
+_NULL_EXPANSIONS = ("$@", "$*", "${@}", "${*}", '"$@"', '"${*}"', "${*,,}", "${@^^}", "${@,}", "${*~}", "${*%x}", "${@#?}")
+
+
+def null_expansion(line: str, intensity: str, rng: random.Random) -> str:
+    """Empty expansions inside words: ``c$@at /e${*,,}tc/passwd`` (no positional parameters: they expand to nothing).
+
+    Bashfuscator's filler: ``$@``/``$*`` with case or pattern operators (``${*/x/y}``, ``${@^^}``) that still
+    give nothing, so the word detectors look for is never written out.
+    """
+    def make(r: random.Random) -> str:
+        pick = r.choice(_NULL_EXPANSIONS + ("${*/pat/rep}",))
+        if pick == "${*/pat/rep}":
+            a, b = r.choice("abcdefxyz"), r.choice("ABCDEFXYZ")
+            pick = "${" + r.choice("*@") + f"/{a}/{b}" + "}"
+        return pick
+    return _insert(line, intensity, rng, "null-expansion", make)
 
 
 def backslash(line: str, intensity: str, rng: random.Random) -> str:
@@ -630,6 +660,7 @@ def case(line: str, intensity: str, rng: random.Random) -> str:
 TECHNIQUES = (
     ("base64", "encoding", b64, True),
     ("gzip-base64", "compression", gzip_b64, True),
+    ("bzip2-base64", "compression", bzip2_b64, True),
     ("hex", "encoding", hex_xxd, True),
     ("octal", "encoding", octal, True),
     ("ansi-c-hex", "encoding", ansi_hex, True),
@@ -637,6 +668,7 @@ TECHNIQUES = (
     ("rot13", "encoding", rot13, True),
     ("quotes", "quoting", quotes, True),
     ("backslash", "escaping", backslash, True),
+    ("null-expansion", "variables", null_expansion, True),
     ("ifs", "whitespace", ifs, True),
     ("brace", "whitespace", brace, True),
     ("glob", "globbing", glob, True),
