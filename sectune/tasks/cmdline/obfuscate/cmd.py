@@ -463,6 +463,33 @@ def _caret_specials(text: str) -> str:
     return re.sub(r"([&|<>()])", r"^\1", text)
 
 
+def _payload(line: str, intensity: str, name: str) -> tuple[str, str]:
+    """(what a rebuilding technique rebuilds, what follows it as typed): light rebuilds only the command name
+    when the rest holds nothing cmd would parse inside the wrapper, otherwise the whole line."""
+    toks = _lex(line)
+    commands = _commands(toks)
+    if not commands or commands[0].command in _KEYWORD_COMMANDS:
+        raise SectuneError(f"cmd/{name}: no command to rebuild in {line[:60]!r}")
+    if intensity == "light":
+        first = commands[0]
+        k = toks.index(first)
+        head, rest = _join(toks[: k + 1]), _join(toks[k + 1:])
+        if not set(rest) & set("&|<>()") and head.strip() == first.text:
+            return first.text, rest
+    return line, ""
+
+
+def _two_vars(rng: random.Random, line: str, loop: str) -> tuple[str, str]:
+    """Two fresh variable names, neither starting with the FOR variable's letter (``%jx`` reads as ``%j`` + x)."""
+    taken: set[str] = set()
+    names = []
+    while len(names) < 2:
+        candidate = _var(rng, line, taken)
+        if candidate[0] != loop:
+            names.append(candidate)
+    return names[0], names[1]
+
+
 def for_loop(line: str, intensity: str, rng: random.Random) -> str:
     """FOR-loop reassembly (DOSfuscation's FORcoding): characters picked from a scrambled variable by index, then ``call``.
 
@@ -470,26 +497,9 @@ def for_loop(line: str, intensity: str, rng: random.Random) -> str:
     light rebuilds only the command name, medium and heavy the whole line (heavy adds decoy characters).
     """
     _wrappable(line, "for-loop", forbid='"%!^')
-    toks = _lex(line)
-    commands = _commands(toks)
-    if not commands or commands[0].command in _KEYWORD_COMMANDS:
-        raise SectuneError(f"cmd/for-loop: no command to rebuild in {line[:60]!r}")
-    payload, rest = line, ""
-    if intensity == "light":
-        first = commands[0]
-        k = toks.index(first)
-        head, rest = _join(toks[: k + 1]), _join(toks[k + 1:])
-        if set(rest) & set("&|<>()") or head.strip() != first.text:
-            payload, rest = line, ""  # the rest would be parsed by the loop: rebuild everything
-        else:
-            payload = first.text
-    taken: set[str] = set()
+    payload, rest = _payload(line, intensity, "for-loop")
     loop = rng.choice("ijkxyzabcdn")
-    pool_name, acc = "", ""
-    while not pool_name or pool_name[0] == loop:  # %jx would be read as the loop variable %j followed by x
-        pool_name = _var(rng, line, taken)
-    while not acc or acc[0] == loop:
-        acc = _var(rng, line, taken)
+    pool_name, acc = _two_vars(rng, line, loop)
     chars = sorted(set(payload))
     if intensity == "heavy":
         chars += rng.sample([c for c in "abcdefghijklmnopqrstuvwxyz0123456789" if c not in chars], 4)
@@ -501,6 +511,53 @@ def for_loop(line: str, intensity: str, rng: random.Random) -> str:
     loop_var = f"%{loop}"
     return _wrap(f"set {pool_name}={_caret_specials(pool)}&&for {loop_var} in ({indices}) do set {acc}=!{acc}!!{pool_name}:~{loop_var},1!"
                  f"&&if {loop_var}=={sentinel} call %{acc}:~-{len(payload)}%{rest}", rng, delayed=True)
+
+
+def reverse(line: str, intensity: str, rng: random.Random) -> str:
+    """Reversed text read backwards by a counting FOR /L loop (DOSfuscation's reversal), then ``call``.
+
+    ``cmd /V:ON/C "set r=resu ten&&for /L %i in (7,-1,0) do set o=!o!!r:~%i,1!&&if %i==0 call %o%"``; light
+    reverses only the command name, heavy pads the reversed text with decoy characters the loop skips.
+    """
+    _wrappable(line, "reverse", forbid='"%!^')
+    payload, rest = _payload(line, intensity, "reverse")
+    loop = rng.choice("ijkxyzabcdn")
+    text_name, acc = _two_vars(rng, line, loop)
+    backwards, pad = payload[::-1], 0
+    if intensity == "heavy":
+        pad = rng.randint(2, 6)
+        backwards = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(pad)) + backwards
+    last = len(backwards) - 1
+    step = rng.choice(["-1", "-1", "- 1"]) if intensity != "light" else "-1"
+    loop_var = f"%{loop}"
+    return _wrap(f"set {text_name}={_caret_specials(backwards)}&&for /L {loop_var} in ({last},{step},{pad}) do "
+                 f"set {acc}=!{acc}!!{text_name}:~{loop_var},1!&&if {loop_var}=={pad} call %{acc}%{rest}", rng, delayed=True)
+
+
+def substitution(line: str, intensity: str, rng: random.Random) -> str:
+    """Characters swapped for junk, then put back by delayed ``!v:junk=char!`` substitutions (DOSfuscation's FINcoding).
+
+    ``cmd /V:ON /C "set a=n6t us6r&&set b=!a:6=e!&&call %b%"``: light swaps one character of the command name,
+    medium two of the line, heavy three or more. Substitution ignores case, so junk never occurs in the text.
+    """
+    _wrappable(line, "substitution", forbid='"%!^=*~')
+    payload, rest = _payload(line, intensity, "substitution")
+    # a letter whose other case also occurs cannot come back right: substitution ignores case
+    letters = sorted({c for c in payload if c.isalnum() and (c.swapcase() == c or c.swapcase() not in payload)})
+    junk = [c for c in "0123456789abcdefghijklmnopqrstuvwxyz" if c not in {x.lower() for x in payload + rest}]
+    k = min(len(letters), len(junk), _n(intensity, 1, 2, rng.randint(3, 5)))
+    if k < 1:
+        raise SectuneError(f"cmd/substitution: nothing to swap in {line[:60]!r}")
+    swaps = list(zip(rng.sample(letters, k), rng.sample(junk, k)))
+    coded = payload
+    for char, stand_in in swaps:
+        coded = coded.replace(char, stand_in)
+    taken: set[str] = set()
+    names = [_var(rng, line, taken) for _ in range(k + 1)]
+    steps = [f"set {names[0]}={_caret_specials(coded)}"]
+    for i, (char, stand_in) in enumerate(reversed(swaps)):
+        steps.append(f"set {names[i + 1]}=!{names[i]}:{stand_in}={char}!")
+    return _wrap("&&".join(steps) + f"&&call %{names[-1]}%{rest}", rng, delayed=True)
 
 
 # name, family, function, layerable
@@ -515,4 +572,6 @@ TECHNIQUES = (
     ("set-concat", "concatenation", set_concat, True),
     ("delayed", "variables", delayed, True),
     ("for-loop", "reordering", for_loop, True),
+    ("reverse", "reversal", reverse, True),
+    ("substitution", "substitution", substitution, True),
 )
