@@ -132,7 +132,7 @@ def run_setup(setup: str, files: dict[str, Path], methods: list[str], work: Path
 
 def render(setup: str, out: dict, files: dict[str, Path], speed: float | None, command: str, started: str, encoder_steps: int,
            charcnn_steps: int) -> str:
-    from sectune.compare import render_table
+    from sectune.compare import recall_table, render_table
 
     result = out["result"]
     n_train = sum(1 for _ in files[{"1": "generated", "2": "shared_train", "3": "mixed_train"}[setup]].open())
@@ -156,20 +156,12 @@ def render(setup: str, out: dict, files: dict[str, Path], speed: float | None, c
     if speed is not None:
         lines += ["", f"features-logreg on one core (torch and BLAS held to one thread), scoring the test file: {speed:,.0f} lines/s (best of 3)."]
     if setup == "1" and result.per_technique:
-        names = sorted({t for per in result.per_technique.values() for t in per})
         lines += ["", "Recall per technique of the real tools (the generator never produced these):", "",
-                  "| technique | " + " | ".join(result.per_technique) + " |", "|---|" + "---|" * len(result.per_technique)]
-        lines += [f"| {t} | " + " | ".join(_fmt(result.per_technique[m].get(t)) for m in result.per_technique) + " |" for t in names]
+                  recall_table(result.per_technique, "technique")]
     if result.leave_one_out:
-        fams = sorted({f for per in result.leave_one_out.values() for f in per})
         lines += ["", "Leave one technique family out (recall on the family when training saw none of it):", "",
-                  "| family held out | " + " | ".join(result.leave_one_out) + " |", "|---|" + "---|" * len(result.leave_one_out)]
-        lines += [f"| {f} | " + " | ".join(_fmt(result.leave_one_out[m].get(f)) for m in result.leave_one_out) + " |" for f in fams]
+                  recall_table(result.leave_one_out, "family held out")]
     return "\n".join(lines) + "\n"
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -208,6 +208,14 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def recall_table(per_method: dict[str, dict[str, float | None]], row_title: str) -> str:
+    """A markdown table of recall, one row per technique (or family), one column per method."""
+    rows = sorted({name for per in per_method.values() for name in per})
+    lines = [f"| {row_title} | " + " | ".join(per_method) + " |", "|---|" + "---|" * len(per_method)]
+    lines += [f"| {r} | " + " | ".join(_fmt(per_method[m].get(r)) for m in per_method) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def _write_report(output: Path, result: CompareResult, curves: dict, cfg: TrainConfig, run: Split) -> Path:
     from sectune.plots import plot_grouped_bars, plot_roc
 
@@ -227,14 +235,9 @@ def _write_report(output: Path, result: CompareResult, curves: dict, cfg: TrainC
     if curves:
         lines += ["![ROC curves](roc.png)", ""]
     if result.per_technique:
-        names = sorted({t for per in result.per_technique.values() for t in per})
-        lines += ["## Recall per technique", "", "| technique | " + " | ".join(result.per_technique) + " |", "|---|" + "---|" * len(result.per_technique)]
-        lines += [f"| {t} | " + " | ".join(_fmt(result.per_technique[m].get(t)) for m in result.per_technique) + " |" for t in names]
-        lines += ["", "![recall per technique](techniques.png)", ""]
+        lines += ["## Recall per technique", "", recall_table(result.per_technique, "technique"), "", "![recall per technique](techniques.png)", ""]
     if result.leave_one_out:
-        fams = sorted({f for per in result.leave_one_out.values() for f in per})
-        lines += ["## Leave one technique family out", "", "| family held out | " + " | ".join(result.leave_one_out) + " |", "|---|" + "---|" * len(result.leave_one_out)]
-        lines += [f"| {f} | " + " | ".join(_fmt(result.leave_one_out[m].get(f)) for m in result.leave_one_out) + " |" for f in fams]
+        lines += ["## Leave one technique family out", "", recall_table(result.leave_one_out, "family held out")]
     report = output / "report.md"
     with atomic_write(report) as handle:
         handle.write("\n".join(lines) + "\n")
