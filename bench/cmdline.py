@@ -49,12 +49,15 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def prepare(work: Path, n_generated: int, generator_seed: int) -> dict[str, Path]:
-    """The files every setup reads: generated data, the shared set, its group split."""
+def prepare(work: Path, n_generated: int, generator_seed: int, generated_file: str | None = None) -> dict[str, Path]:
+    """The files every setup reads: generated data (or a given file of it), the shared set, its group split."""
     from sectune.tasks.cmdline.dataset import build_cmdline_dataset
 
     work.mkdir(parents=True, exist_ok=True)
-    generated = build_cmdline_dataset(n=n_generated, seed=generator_seed, progress=False).records
+    if generated_file:
+        generated = [json.loads(line) for line in Path(generated_file).open(encoding="utf-8")]
+    else:
+        generated = build_cmdline_dataset(n=n_generated, seed=generator_seed, progress=False).records
     shared, train_idx, test_idx = cmdline_shared_split()
     return {
         "generated": write_jsonl(work / "generated.jsonl", generated),
@@ -131,19 +134,20 @@ def run_setup(setup: str, files: dict[str, Path], methods: list[str], work: Path
 
 
 def render(setup: str, out: dict, files: dict[str, Path], speed: float | None, command: str, started: str, encoder_steps: int,
-           charcnn_steps: int) -> str:
+           charcnn_steps: int, generated_from: str, title_suffix: str = "") -> str:
     from sectune.compare import recall_table, render_table
 
     result = out["result"]
     n_train = sum(1 for _ in files[{"1": "generated", "2": "shared_train", "3": "mixed_train"}[setup]].open())
     n_test = sum(1 for _ in out["test_file"].open())
     lines = [
-        f"### ({setup}) {SETUPS[setup]}", "",
+        f"### ({setup}) {SETUPS[setup]}{title_suffix}", "",
         f"- command: `{command}`; date: {started}; this setup's run time {out['seconds']:,.0f} s",
         f"- machine: {machine_line()}",
         f"- versions: {versions()}; sectune source sha256 {source_digest()}",
         f"- rows: train file {n_train:,} (10% of it held out for validation: each binary model's threshold for FPR <= 0.001), "
         f"test file {n_test:,} (test lines also present in training are dropped)",
+        *([f"- generated data: {generated_from}"] if setup != "2" else []),
         f"- encoder: all-MiniLM-L6-v2, CPU budget {encoder_steps} optimiser steps, batch 16, max_length 256 tokens, lr 1e-4; "
         f"charcnn: {charcnn_steps} steps of batch 64 at most (max length 4,096 characters); "
         "precision/recall/F1 at each model's threshold; lines/s: scoring the test file with 2 threads",
@@ -174,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator-seed", type=int, default=0)
     parser.add_argument("--encoder-steps", type=int, default=600, help="CPU budget of each encoder run, in optimiser steps")
     parser.add_argument("--charcnn-steps", type=int, default=1500, help="CPU budget of each charcnn run, in optimiser steps (batch 64)")
+    parser.add_argument("--generated", help="train on this JSONL of generated lines instead of generating them "
+                        "(e.g. an older generator's output, for a before/after)")
+    parser.add_argument("--markdown-key", default="", help="suffix of the BENCHMARKS.md block key (e.g. ' before')")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "sectune-bench-cmdline"))
     parser.add_argument("--markdown", help="update this file's section (e.g. BENCHMARKS.md)")
     args = parser.parse_args(argv)
@@ -183,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command = "python bench/cmdline.py " + " ".join(argv if argv is not None else sys.argv[1:])
     work = Path(args.work)
-    files = prepare(work, args.n_generated, args.generator_seed)
+    files = prepare(work, args.n_generated, args.generator_seed, args.generated)
     methods = [m for m in args.methods.split(",") if m]
     for setup in args.setups.split(","):
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -193,10 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         if "features-logreg" in methods:
             test_texts = [json.loads(line)["text"] for line in out["test_file"].open(encoding="utf-8")]
             speed = one_core_speed(work / f"setup{setup}" / "models" / "features-logreg", test_texts)
-        block = render(setup, out, files, speed, command, started, args.encoder_steps, args.charcnn_steps)
+        generated_from = (f"`{args.generated}`" if args.generated else
+                          f"`sectune data cmdline --n {args.n_generated} --seed {args.generator_seed}` (this commit's engine)")
+        block = render(setup, out, files, speed, command, started, args.encoder_steps, args.charcnn_steps, generated_from,
+                       args.markdown_key)
         print(block, flush=True)
         if args.markdown:
-            update_markdown(Path(args.markdown), SECTION, f"bench/cmdline.py setup={setup}", block)
+            update_markdown(Path(args.markdown), SECTION, f"bench/cmdline.py setup={setup}{args.markdown_key}", block)
     return 0
 
 

@@ -31,6 +31,8 @@ CELLS: dict[str, dict] = {
     "features-logreg": {"method": "features-logreg"},
     "encoder": {"method": "encoder", "batch_size": 16, "max_length": 256, "lr": 1e-4, "eval_steps": 50},
     "zero-shot": {"method": "causal-llm", "zero_shot": True, "predict_batch_size": 16},
+    # SmolLM2 itself answers " No"/" Yes" more often than " no"/" yes": the same question with those verbalizers
+    "zero-shot-Yes-No": {"method": "causal-llm", "zero_shot": True, "predict_batch_size": 16, "prompt_template": "yes-no.yaml"},
     "lora": {"method": "causal-llm", **LLM},
     "qlora-4bit": {"method": "causal-llm", "quantize": "4bit", **LLM},
     "lora-classifier-head": {"method": "causal-llm", "head": "classifier", **LLM},
@@ -66,6 +68,14 @@ def run_cell(name: str, work: Path, steps: int) -> dict:
     import sectune
 
     settings = dict(CELLS[name])
+    if "prompt_template" in settings:  # the built-in cmdline question, answered by other words
+        from sectune.prompts import BUILTIN
+
+        template = work / settings["prompt_template"]
+        question = BUILTIN["cmdline"].instruction.replace("Answer yes or no.", "Answer Yes or No.")
+        template.write_text(json.dumps({"instruction": question, "input": BUILTIN["cmdline"].input, "output": BUILTIN["cmdline"].output,
+                                        "verbalizers": {"0": "No", "1": "Yes"}}), encoding="utf-8")
+        settings["prompt_template"] = str(template)
     if name in STEPS:
         settings["max_steps"] = steps
     started = time.perf_counter()

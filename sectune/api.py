@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from sectune.config import TrainConfig, load_config
+from sectune.config import TrainConfig, load_config, route_settings
 from sectune.errors import SectuneError
 from sectune.io import Table, atomic_write, read_table, staged_dir
 from sectune.methods.base import Classifier, load, method_class, read_info
@@ -43,9 +43,13 @@ def train(data: str | Path | None = None, *, output: str | Path | None = None, c
     """Train a method on a data file and write a complete model directory.
 
     ``settings`` are the keys of :class:`sectune.config.TrainConfig` (the CLI flags), e.g.
-    ``method="tfidf-logreg"``, ``split="group:orig"``, ``max_steps=200``.
+    ``method="tfidf-logreg"``, ``split="group:orig"``, ``max_steps=200``; any other key is a parameter of the
+    method (``C=4``, ``quantize="4bit"``), as ``--param`` on the command line.
     """
-    overrides = {"data": str(data) if data is not None else None, "output": str(output) if output is not None else None, **settings}
+    given = {"data": str(data) if data is not None else None, "output": str(output) if output is not None else None}
+    overrides = route_settings(given, settings)
+    if not overrides["params"]:
+        del overrides["params"]  # keep a config file's own params
     cfg = load_config(config, overrides)
     return train_config(cfg, verbose=verbose)
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from sectune.api import Split, choose_threshold, fit_and_save, load_split
-from sectune.config import TrainConfig, load_config
+from sectune.config import TrainConfig, load_config, route_settings
 from sectune.errors import SectuneError
 from sectune.io import Table, atomic_write
 from sectune.methods.base import method_class
@@ -126,14 +126,7 @@ def compare(
 
 def _method_config(base: TrainConfig, method: str, output: Path, own: dict[str, Any]) -> TrainConfig:
     """The shared settings, this method's own on top: config keys (max_steps) or method parameters (C)."""
-    values = {**base.model_dump(), "method": method, "output": str(output)}
-    params = dict(values.get("params") or {})
-    for key, value in own.items():
-        if key in TrainConfig.model_fields:
-            values[key] = value
-        else:
-            params[key] = value
-    return load_config(None, {**values, "params": params})
+    return load_config(None, route_settings({**base.model_dump(), "method": method, "output": str(output)}, own))
 
 
 def _available_columns(cfg: TrainConfig, wanted: list[str]) -> list[str]:

@@ -104,6 +104,21 @@ class TrainConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(exclude_defaults=False), sort_keys=False)
 
 
+def route_settings(values: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """``values`` updated by ``settings``: TrainConfig keys (max_steps) set, any other key (C, quantize) becomes a
+    method parameter, so Python callers pass both alike; the method refuses a parameter it does not take."""
+    values = dict(values)
+    params = dict(values.get("params") or {})
+    for key, value in settings.items():
+        if key == "params":
+            params.update(value or {})
+        elif key in TrainConfig.model_fields:
+            values[key] = value
+        else:
+            params[key] = value
+    return {**values, "params": params}
+
+
 def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
     """YAML file (optional) updated by explicitly given flags; one clear line on a bad key or value."""
     values: dict[str, Any] = {}

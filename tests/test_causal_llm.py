@@ -205,3 +205,64 @@ def test_real_smollm2_zero_shot_on_command_lines(tmp_path) -> None:
     assert metrics["n"] == 8 and metrics["roc_auc"] is not None
     assert 0.0 <= metrics["generation_unparsed"] <= 1.0
     assert (tmp_path / "report" / "metrics.json").exists()
+
+
+def test_qlora_8bit_step_on_cpu(tiny_llama_dir) -> None:
+    """bitsandbytes' int8 layers also run on CPU: load in 8 bits and take one LoRA step."""
+    pytest.importorskip("bitsandbytes")
+    texts, labels = make_texts(4, classes=("sqli", "xss"))
+    clf = CausalLLMClassifier(model=tiny_llama_dir, quantize="8bit", **{**FAST, "max_steps": 1}).fit(texts, labels)
+    assert "Linear8bitLt" in {type(m).__name__ for m in clf.net_.modules()}
+    proba = clf.predict_proba(texts[:4])
+    assert proba.shape == (4, 2) and np.isfinite(proba).all()
+
+
+def test_resume_continues_the_adapter_from_its_last_checkpoint(tiny_llama_dir, tmp_path) -> None:
+    """A killed LoRA run resumes after its last checkpoint (the checkpoint holds the adapter only)."""
+    from tests.test_training import FirstStep, StopAt
+
+    texts, labels = make_texts(4, classes=("sqli", "xss"))
+    ckpt = tmp_path / "ckpt"
+    settings = {**FAST, "max_steps": 6, "eval_steps": 2, "early_stopping_patience": 0, "checkpoint_dir": str(ckpt)}
+    killed = CausalLLMClassifier(model=tiny_llama_dir, **settings)
+    killed.extra_callbacks = [StopAt(3)]
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(texts[::2], labels[::2], texts[1::2], labels[1::2])
+    assert (ckpt / "checkpoint-2").is_dir()
+    from safetensors import safe_open
+
+    with safe_open(str(ckpt / "checkpoint-2" / "model.safetensors"), "pt") as saved:
+        assert saved.keys() and all("lora_" in key for key in saved.keys()), "a checkpoint stores the adapter, not the base"
+    resumed = CausalLLMClassifier(model=tiny_llama_dir, resume=True, **settings)
+    first = FirstStep()
+    resumed.extra_callbacks = [first]
+    resumed.fit(texts[::2], labels[::2], texts[1::2], labels[1::2])
+    assert first.first == 3, "training picked up after checkpoint-2, not from step 1"
+    assert resumed.log_history_[-1]["step"] == 6
+
+
+def test_causal_llm_joins_compare_and_scan(tiny_llama_dir, tmp_path, capsys) -> None:
+    """The LLM is one more row of `sectune compare` and its saved model scans a log like any binary model."""
+    from sectune.tasks.cmdline.dataset import build_cmdline_dataset, write_records
+
+    data = tmp_path / "cmd.jsonl"
+    write_records(build_cmdline_dataset(["bash", "cmd"], 120, seed=5, progress=False).records, data)
+    out = tmp_path / "cmp"
+    code = main(["--quiet", "compare", str(data), "--methods", "rules,causal-llm", "--leave-one-out", "none", "--output", str(out),
+                 "--set", f"causal-llm.model={tiny_llama_dir}", "--set", "causal-llm.max_steps=2", "--set", "causal-llm.batch_size=4",
+                 "--set", "causal-llm.report_generation=false"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert "| causal-llm |" in stdout and "| rules |" in stdout
+    row = next(r for r in json.loads((out / "comparison.json").read_text())["rows"] if r["method"] == "causal-llm")
+    assert 0.0 <= row["roc_auc"] <= 1.0 and row["lines_per_second"] > 0
+    info = json.loads((out / "models" / "causal-llm" / "sectune.json").read_text())
+    assert info["threshold"] is not None and info["weights"] == "adapter"
+
+    log = tmp_path / "commands.log"
+    log.write_text("ls -la\nc^m^d /c w^h^o^a^m^i\n\ngit status\n", encoding="utf-8")
+    alerts = tmp_path / "alerts.jsonl"
+    code = main(["--quiet", "scan", str(out / "models" / "causal-llm"), str(log), "--threshold", "0", "--output", str(alerts)])
+    assert code == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in alerts.read_text(encoding="utf-8").splitlines()]
+    assert [r["line"] for r in rows] == [1, 2, 4] and all(0.0 <= r["score"] <= 1.0 for r in rows)

@@ -92,6 +92,19 @@ def test_config_file_reproduces_a_run(capsys, tmp_path, labelled_csv) -> None:
     assert json.loads((tmp_path / "c" / "sectune.json").read_text())["params"]["C"] == 0.5
 
 
+def test_python_train_takes_config_keys_and_method_parameters_alike(tmp_path, labelled_csv) -> None:
+    import sectune
+    from sectune.errors import SectuneError
+
+    result = sectune.train(labelled_csv, output=tmp_path / "m", method="tfidf-logreg", seed=7, C=3, verbose=False)
+    info = json.loads((tmp_path / "m" / "sectune.json").read_text())
+    assert info["params"]["C"] == 3 and result.model.C == 3
+    assert "seed: 7" in (tmp_path / "m" / "config.yaml").read_text()
+    with pytest.raises(SectuneError, match=r"method 'tfidf-logreg' has no parameter\(s\) max_step \(it takes: .*C"):
+        sectune.train(labelled_csv, output=tmp_path / "n", method="tfidf-logreg", max_step=3, verbose=False)
+    assert not (tmp_path / "n").exists()
+
+
 def test_predict_from_stdin_and_data_file_with_ids(capsys, tmp_path, labelled_csv, monkeypatch) -> None:
     import io
 

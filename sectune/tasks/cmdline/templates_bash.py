@@ -430,9 +430,51 @@ _LONG: dict[str, list[str]] = {
     "pip": ["pip install --no-cache-dir --trusted-host nexus.{domain} --index-url https://nexus.{domain}/repository/pypi/simple --extra-index-url https://pypi.org/simple -r requirements.txt"],
     "ffmpeg": ["ffmpeg -y -i rtsp://{user}:\"$CAM_PASSWORD\"@{ip}:554/stream1 -c copy -f segment -segment_time 300 -reset_timestamps 1 -strftime 1 /srv/cctv/cam1-%Y%m%d-%H%M%S.mp4"],
 }
-for _program, _patterns in _LONG.items():
-    BASH.setdefault(_program, []).extend(_patterns)
-del _program, _patterns
+# Shell scripting idioms that look "busy" and are benign: regex-heavy sed/awk/perl, parameter expansion, [[ ]]
+# tests, backticks, process substitution, escapes in printf/echo. Trained without them, every detector took
+# documented one-liners (tldr, nl2bash) for obfuscation: in bench/cmdline.py (1) they were most false positives.
+_SCRIPTING: dict[str, list[str]] = {
+    "sed": [r"sed -n 's/^.*\[\([0-9:]*\)\].*$/\1/p' {logfile}", r"sed -e 's/\([^,]*\),\([^,]*\)/\2,\1/' {file}",
+            r"sed '/^[[:space:]]*#/d;/^[[:space:]]*$/d' {path}", r"sed -E 's/([0-9]{1,3}\.){3}[0-9]{1,3}/x.x.x.x/g' {logfile}",
+            r"sed 's/[[:space:]]*$//' {file} > {file}.clean", r"mount | sed -n 's/^\/dev\/\([^ ]*\) on \([^ ]*\).*$/\1 \2/p'",
+            r"sed -i -e '$a\' {file}", r"sed '1~3d' {file}", r"sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' {path}"],
+    "awk": [r"""awk 'BEGIN{FS=","; OFS="\t"} {print $1, $3}' {file}""", r"""awk '{printf "%-30s %10d\n", $1, $2}' {file}""",
+            "awk -v n={n} 'NR % n == 0' {file}", "awk '!seen[$0]++' {file}", "awk '/{word}/,/^$/' {logfile}",
+            r"""awk 'BEGIN{srand()} {print rand() "\t" $0}' {file} | sort -n | cut -f2-""",
+            r"""awk -F'"' '{print $2}' {logfile} | sort | uniq -c | sort -rn | head""",
+            """awk '{ s += $1 } END { printf "%.2f\\n", s/NR }' {file}""", "awk 'length($0) > max { max = length($0); line = $0 } END { print line }' {file}"],
+    "perl": [r"perl -pe 's/\s+$//' {file}", "perl -ne 'print if /{word}/' {logfile}", r"perl -i -pe 's/(\d+)\.(\d+)/$2.$1/g' {file}",
+             "perl -lane 'print $F[0]' {file}", r"perl -pe 's{^}{\t}' {file}", r"perl -MPOSIX -le 'print strftime(q{%F %T}, localtime)'",
+             r"perl -e 'print join(qq{\n}, sort keys %ENV), qq{\n}'", r"perl -0777 -pe 's/\n{3,}/\n\n/g' {file}"],
+    "[[": ["[[ -f {path} ]] && echo exists", "[[ -z \"$VAR\" ]] && echo empty", "[[ $(id -u) -eq 0 ]] || { echo 'run as root' >&2; exit 1; }",
+           r"[[ $1 =~ ^[0-9]+$ ]] && echo number", "[[ -n ${SSH_CONNECTION:-} ]] && echo remote", "[[ -d {dir} && -w {dir} ]]",
+           "[[ $(uname -s) == Darwin ]] && sed_i=(-i '') || sed_i=(-i)"],
+    "parameter-expansion": ["DIR=\"$( cd \"$( dirname \"${BASH_SOURCE[0]}\" )\" && pwd )\"", "echo \"${PATH//:/$'\\n'}\"",
+                            "echo \"${f%.*}\" \"${f##*.}\"", "NAME=${1:-default}", "echo \"${#files[@]}\" files", "echo \"${USER^^}\"",
+                            "IFS=',' read -r -a parts <<< \"$line\"", "echo $((16#ff)) $((2#1010))", "printf '%s\\n' \"${@:2}\"",
+                            "VERSION=$(git describe --tags --abbrev=0 2>/dev/null || echo 0.0.0)", "${EDITOR:-vi} {file}",
+                            "export PS1='\\u@\\h:\\w\\$ '", "$VAR", "echo ${!prefix*}"],
+    "alias": ["alias ll='ls -alF'", "alias gs='git status -sb'", "alias ..='cd ..'", "alias ports='netstat -tulanp'", "unalias ll",
+              "alias grep='grep --color=auto'", "alias cd-='cd \"$OLDPWD\"'"],
+    "comm": ["comm -13 <(sort {file}) <(sort {file2})", "comm -12 <(sort -u {file}) <(sort -u {file2}) | wc -l"],
+    "diff": ["diff <(ls {dir}) <(ls {dir2})", "diff -u {path} {path}.bak", "diff <(sort {file}) <(sort {file2}) | grep '^>'"],
+    "join": ["join -t, <(sort {file}) <(sort {file2})", "join -1 2 -2 1 <(sort -k2 {file}) <(sort {file2})"],
+    "paste": ["paste -d, {file} {file2}", "paste -sd+ {file} | bc", "paste - - - < {file}"],
+    "backticks": ["wc -l `find . -name '*.{ext}'`", "grep -l {pattern} `find {dir} -type f`", "echo `date +%s`", "kill -9 `pgrep -f {proc}`",
+                  "cd `dirname $0`", "for f in `ls {dir}`; do echo $f; done"],
+    "printf": [r"printf '\033[1;32m%s\033[0m\n' OK", r"echo -e '\e[31merror\e[0m'", r"grep -rl $'\xef\xbb\xbf' {dir}",
+               r"printf '%s\0' {dir}/*.{ext} | xargs -0 -n1 basename", r"printf '%(%Y-%m-%d)T\n' -1"],
+    "tr": ["tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 32; echo", "tr -dc 'a-f0-9' < /dev/urandom | fold -w 8 | head -n 1",
+           r"tr '\n' '\000' < {file} | xargs -0 ls -la", "tr -s '[:space:]' '\\n' < {file} | sort | uniq -c | sort -rn | head"],
+    "ps": ["ps -eo pid,ppid,cmd,%mem,%cpu --sort=-%mem | head", "kill $(ps aux | grep '[p]ython' | awk '{print $2}')",
+           "ps -p $$ -o comm=", "top -p \"$(pgrep -d',' {proc})\""],
+    "xargs": ["find . -name '*.{ext}' -print0 | xargs -0 -I{} cp {} {dir}/", "xargs -n1 -P4 -I% curl -s -O % < urls.txt",
+              "git branch --merged | grep -v '\\*' | xargs -r git branch -d"],
+}
+for _extra in (_LONG, _SCRIPTING):
+    for _program, _patterns in _extra.items():
+        BASH.setdefault(_program, []).extend(_patterns)
+del _extra, _program, _patterns
 
 # Process command lines as EDR/auditd telemetry records them: long, full of ids and flags, and benign.
 BASH.update({

@@ -468,6 +468,24 @@ docker ps
 docker run -d -p {port}:80 --name {wapp} mcr.microsoft.com/windows/servercore/iis
 docker build -t {wapp}:{version} .
 
+# --- script idioms: FOR /F over command output, escaped pipes, ACLs and SDDL strings
+## for /f
+for /f "tokens=2 delims=," %i in ('tasklist /fo csv /nh ^| findstr /i {wproc}') do @echo %~i
+for /f "usebackq delims=" %a in (`where {exe}`) do @echo %~dpa
+for /f "skip=1 tokens=*" %d in ('wmic logicaldisk get caption') do @echo %d
+for /f "tokens=1,2 delims==" %a in ('set ^| findstr /b JAVA') do @echo %a is %b
+for /r {wdir} %f in (*.{wext}) do @echo %~nxf %~zf
+for %s in ({computer} FILESRV01 WEB01) do @ping -n 1 %s ^| find "TTL="
+## icacls
+icacls {wpath} /grant "{wuser}:(OI)(CI)M" /T
+icacls "C:\ProgramData\{vendor}" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F"
+## sc sdshow
+sc sdshow {wsvc}
+sc sdset {wsvc} D:(A;;CCLCSWRPWPDTLOCRRC;;;SY)(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;BA)(A;;CCLCSWLOCRRC;;;IU)
+## if exist
+if exist "%ProgramFiles%\{vendor}\{wapp}\" (echo installed) else (echo missing)
+if not defined JAVA_HOME set "JAVA_HOME=C:\Program Files\Java\jdk-17" & set "PATH=%JAVA_HOME%\bin;%PATH%"
+if %ERRORLEVEL% NEQ 0 (echo build failed & exit /b %ERRORLEVEL%)
 # --- process command lines as EDR telemetry records them
 ## chrome.exe
 "C:\Program Files\Google\Chrome\Application\chrome.exe" --type=utility --utility-sub-type=network.mojom.NetworkService --lang=en-US --service-sandbox-type=none --mojo-platform-channel-handle={pid} --field-trial-handle=1904,i,{pid}{pid},{pid},262144 /prefetch:8
@@ -936,4 +954,47 @@ git log --oneline -n {n}
 winget upgrade --all
 docker ps --format '{{.Names}}'
 dotnet test .\tests\{wapp}.Tests.csproj --logger 'trx;LogFileName=results.trx'
+# --- script idioms: string escapes, subexpressions, hashtables, .NET calls (benign, yet "busy"; see templates_bash._SCRIPTING)
+## Write-Host (escapes)
+Write-Host "`n[+] Done: $($items.Count) items copied to {wdir}`n"
+Write-Host "Status:`t$status" -ForegroundColor Green
+Write-Output "Path: `"$path`""
+Write-Verbose "Processing `$item = $item"
+Write-Host ("{0,-24} {1,10:N0}" -f $name, $size)
+Write-Host "`e[32mOK`e[0m {wapp} {version}"
+Write-Warning "Failed on $($env:COMPUTERNAME): $($_.Exception.Message)"
+## -join and -split
+$lines -join "`r`n" | Set-Content -Path {wpath} -Encoding UTF8
+$parts = $line -split ','
+($env:PATH -split ';') | Where-Object { $_ } | Sort-Object -Unique
+$rows | ForEach-Object { $_ -join "`t" } | Out-File {wpath}
+("$($user.GivenName).$($user.Surname)@{wdomain}").ToLower()
+## variables and literals
+$exts = @('.log', '.txt', '.csv', '.{wext}')
+$cfg = @{ Name = '{wapp}'; Port = {port}; Enabled = $true }
+$obj = [pscustomobject]@{ Name = '{wapp}'; Version = '{version}'; Hosts = @('{computer}', 'localhost') }
+$list = [System.Collections.Generic.List[string]]::new()
+$bytes = [System.Text.Encoding]::UTF8.GetBytes($text)
+$stamp = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ssZ')
+$dir = Join-Path $env:ProgramData '{vendor}\{wapp}'
+$cred = New-Object System.Management.Automation.PSCredential ('{wuser}', $secure)
+$hash = (Get-FileHash {wpath} -Algorithm SHA256).Hash.ToLower()
+[int]$count = ($items | Measure-Object).Count
+## Start-Process (quoted arguments)
+Start-Process msiexec.exe -ArgumentList "/i `"{msi}`" /qn /norestart /l*v `"$env:TEMP\install.log`"" -Wait -NoNewWindow
+Start-Process -FilePath "$env:ProgramFiles\{vendor}\{wapp}\{wapp}.exe" -ArgumentList '--silent', "--config=`"$cfgPath`"" -PassThru
+## Select-Object (calculated properties)
+Get-Process | Select-Object Name, Id, @{n='MemMB';e={[math]::Round($_.WorkingSet64 / 1MB, 1)}} | Sort-Object MemMB -Descending
+Get-CimInstance Win32_LogicalDisk | Select-Object DeviceID, @{l='FreeGB';e={'{0:N1}' -f ($_.FreeSpace / 1GB)}}
+Get-ADUser -Filter * -Properties LastLogonDate | Select-Object Name, @{n='Days';e={(New-TimeSpan $_.LastLogonDate).Days}}
+## if, try, foreach
+if (-not (Test-Path $dir)) { New-Item -ItemType Directory -Path $dir | Out-Null }
+try { Invoke-RestMethod -Uri {wurl} -TimeoutSec 10 } catch { Write-Warning "Failed: $($_.Exception.Message)" }
+foreach ($s in $servers) { Test-NetConnection -ComputerName $s -Port {port} | Select-Object ComputerName, TcpTestSucceeded }
+switch -Regex ($line) { '^ERROR' { $errors++ } '^WARN' { $warnings++ } default { } }
+## Add-Type and .NET
+Add-Type -AssemblyName System.IO.Compression.FileSystem
+[System.IO.Compression.ZipFile]::ExtractToDirectory("$env:TEMP\{wapp}.zip", "C:\Tools\{wapp}")
+[System.IO.File]::WriteAllText({wpath}, $json, [System.Text.UTF8Encoding]::new($false))
+[Security.Principal.WindowsIdentity]::GetCurrent().Name
 ''')
