@@ -138,6 +138,7 @@ def render(setup: str, out: dict, files: dict[str, Path], speed: float | None, c
     from sectune.compare import recall_table, render_table
 
     result = out["result"]
+    ran = {row["method"] for row in result.rows}
     n_train = sum(1 for _ in files[{"1": "generated", "2": "shared_train", "3": "mixed_train"}[setup]].open())
     n_test = sum(1 for _ in out["test_file"].open())
     lines = [
@@ -148,9 +149,11 @@ def render(setup: str, out: dict, files: dict[str, Path], speed: float | None, c
         f"- rows: train file {n_train:,} (10% of it held out for validation: each binary model's threshold for FPR <= 0.001), "
         f"test file {n_test:,} (test lines also present in training are dropped)",
         *([f"- generated data: {generated_from}"] if setup != "2" else []),
-        f"- encoder: all-MiniLM-L6-v2, CPU budget {encoder_steps} optimiser steps, batch 16, max_length 256 tokens, lr 1e-4; "
-        f"charcnn: {charcnn_steps} steps of batch 64 at most (max length 4,096 characters); "
-        "precision/recall/F1 at each model's threshold; lines/s: scoring the test file with 2 threads",
+        "- " + "; ".join([
+            *([f"encoder: all-MiniLM-L6-v2, CPU budget {encoder_steps} optimiser steps, batch 16, max_length 256 tokens, lr 1e-4"]
+              if "encoder" in ran else []),
+            *([f"charcnn: {charcnn_steps} steps of batch 64 at most (max length 4,096 characters)"] if "charcnn" in ran else []),
+            "precision/recall/F1 at each model's threshold; lines/s: scoring the test file with 2 threads"]),
         "", render_table(result.rows),
     ]
     if out["baseline"]:

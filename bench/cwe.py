@@ -27,7 +27,7 @@ RAW_ZIP = SHARED / "data" / "cve" / "raw_json5_10k.zip"
 TRAIN_END, TEST_END = "2024-08-01", "2024-10-31"
 SECTION = "## CVE -> CWE (bench/cwe.py)"
 METHODS = ("tfidf-logreg", "encoder", "embed-logreg")
-ENCODER = {"batch_size": 16, "max_length": 128, "lr": 1e-4, "class_weight": "sqrt", "eval_steps": 500, "early_stopping_patience": 3}
+ENCODER = {"batch_size": 16, "group_by_length": True, "max_length": 128, "lr": 1e-4, "class_weight": "sqrt", "eval_steps": 500, "early_stopping_patience": 3}
 
 
 def split_files(work: Path, max_train: int | None) -> tuple[Path, Path, dict]:
