@@ -81,7 +81,15 @@ def _wrapper_class():
         quantized, is rebuilt from the base model, not copied into every checkpoint.
         """
 
-        _keys_to_ignore_on_save = None  # read by Trainer after loading the best checkpoint
+        @property
+        def _keys_to_ignore_on_save(self) -> list[str]:
+            """The frozen base's keys. Trainer reads this after loading the best checkpoint: keys listed here
+            are expected to be absent, so it does not log every base weight as a "missing key"."""
+            trainable = {name for name, p in self.named_parameters() if p.requires_grad}
+            return [key for key in super().state_dict() if key not in trainable]
+
+        def tie_weights(self) -> None:  # Trainer calls it after such a load; the wrapped model ties its own
+            pass
 
         def __init__(self, lm, owner: "CausalLLMClassifier") -> None:
             super().__init__()
@@ -89,12 +97,15 @@ def _wrapper_class():
             self._owner = [owner]  # a list, so the classifier is not registered as a submodule
 
         def forward(self, input_ids, attention_mask, labels=None, class_labels=None, prompt_lengths=None):
-            out = self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels, use_cache=False)
             if self.training or prompt_lengths is None:
-                return {"loss": out.loss}
+                return {"loss": self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels, use_cache=False).loss}
+            # Evaluation: the label scores only, and their cross-entropy as the loss. A second pass over
+            # prompt + answer for the LM loss would cost a full-vocabulary logit per position and say nothing
+            # early stopping (macro-F1) does not already read.
             prompts = [row[: int(n)].tolist() for row, n in zip(input_ids, prompt_lengths)]
-            scores = self._owner[0]._answer_log_probs(self.lm, prompts)
-            return {"loss": out.loss, "logits": torch.as_tensor(scores, device=input_ids.device)}
+            scores = torch.as_tensor(self._owner[0]._answer_log_probs(self.lm, prompts), device=input_ids.device)
+            loss = torch.nn.functional.nll_loss(scores.float(), class_labels) if class_labels is not None else None
+            return {"loss": loss, "logits": scores}
 
         def state_dict(self, *args: Any, **kwargs: Any):  # type: ignore[override]
             full = super().state_dict(*args, **kwargs)
