@@ -72,7 +72,10 @@ def run_cell(name: str, work: Path, steps: int) -> dict:
         from sectune.prompts import BUILTIN
 
         template = work / settings["prompt_template"]
-        question = BUILTIN["cmdline"].instruction.replace("Answer yes or no.", "Answer Yes or No.")
+        question = BUILTIN["cmdline"].instruction
+        if "Answer yes or no." not in question:
+            raise SystemExit("bench/llm.py: the built-in cmdline prompt no longer ends 'Answer yes or no.'; update the Yes/No cell")
+        question = question.replace("Answer yes or no.", "Answer Yes or No.")
         template.write_text(json.dumps({"instruction": question, "input": BUILTIN["cmdline"].input, "output": BUILTIN["cmdline"].output,
                                         "verbalizers": {"0": "No", "1": "Yes"}}), encoding="utf-8")
         settings["prompt_template"] = str(template)

@@ -47,10 +47,7 @@ def train(data: str | Path | None = None, *, output: str | Path | None = None, c
     method (``C=4``, ``quantize="4bit"``), as ``--param`` on the command line.
     """
     given = {"data": str(data) if data is not None else None, "output": str(output) if output is not None else None}
-    overrides = route_settings(given, settings)
-    if not overrides["params"]:
-        del overrides["params"]  # keep a config file's own params
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, route_settings(given, settings))
     return train_config(cfg, verbose=verbose)
 
 

@@ -105,8 +105,8 @@ class TrainConfig(BaseModel):
 
 
 def route_settings(values: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """``values`` updated by ``settings``: TrainConfig keys (max_steps) set, any other key (C, quantize) becomes a
-    method parameter, so Python callers pass both alike; the method refuses a parameter it does not take."""
+    """``values`` updated by ``settings``: TrainConfig keys (max_steps) set, any other key (C, quantize) joins
+    ``params`` as a method parameter, so Python callers pass both alike; the method refuses a parameter it does not take."""
     values = dict(values)
     params = dict(values.get("params") or {})
     for key, value in settings.items():
@@ -116,7 +116,9 @@ def route_settings(values: dict[str, Any], settings: dict[str, Any]) -> dict[str
             values[key] = value
         else:
             params[key] = value
-    return {**values, "params": params}
+    if params:  # no empty mapping: it would replace a config file's own params
+        values["params"] = params
+    return values
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:

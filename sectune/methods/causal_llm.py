@@ -85,8 +85,11 @@ def _wrapper_class():
         def _keys_to_ignore_on_save(self) -> list[str]:
             """The frozen base's keys. Trainer reads this after loading the best checkpoint: keys listed here
             are expected to be absent, so it does not log every base weight as a "missing key"."""
-            trainable = {name for name, p in self.named_parameters() if p.requires_grad}
+            trainable = self._trainable_keys()
             return [key for key in super().state_dict() if key not in trainable]
+
+        def _trainable_keys(self, prefix: str = "") -> set[str]:
+            return {prefix + name for name, p in self.named_parameters() if p.requires_grad}
 
         def tie_weights(self) -> None:  # Trainer calls it after such a load; the wrapped model ties its own
             pass
@@ -110,7 +113,7 @@ def _wrapper_class():
         def state_dict(self, *args: Any, **kwargs: Any):  # type: ignore[override]
             full = super().state_dict(*args, **kwargs)
             prefix = kwargs.get("prefix", args[1] if len(args) > 1 else "")
-            trainable = {prefix + name for name, p in self.named_parameters() if p.requires_grad}
+            trainable = self._trainable_keys(prefix)
             return {k: v for k, v in full.items() if k in trainable}
 
     return PromptedLMModule
