@@ -30,7 +30,7 @@ import numpy as np
 
 from sectune.errors import SectuneError
 from sectune.methods.base import Classifier
-from sectune.methods.hf import add_lora, check_texts, device, load_pretrained, load_tokenizer
+from sectune.methods.hf import add_lora, check_texts, device, load_pretrained, load_tokenizer, quiet_peft
 from sectune.models import DEFAULT_CAUSAL_LM, check_model_dir, load_error, resolve_causal_lm
 from sectune.prompts import PromptEncoder, PromptTemplate, load_template
 
@@ -480,7 +480,8 @@ class CausalLLMClassifier(Classifier):
             from peft import PeftModel
 
             try:
-                base = PeftModel.from_pretrained(base, str(directory))
+                with quiet_peft():
+                    base = PeftModel.from_pretrained(base, str(directory))
             except (OSError, ValueError) as exc:
                 raise SectuneError(f"cannot load the LoRA adapter: {str(exc).splitlines()[0]}", path=directory) from exc
         self.net_ = base.eval()
@@ -498,7 +499,8 @@ class CausalLLMClassifier(Classifier):
                 quantize, self.quantize = self.quantize, None
                 base = self._load_base(resolve_causal_lm(self.model, allow_pickle=self.allow_pickle), trainable=False)
                 self.quantize = quantize
-                net = PeftModel.from_pretrained(base, adapter_dir)
+                with quiet_peft():
+                    net = PeftModel.from_pretrained(base, adapter_dir)
             finally:
                 shutil.rmtree(adapter_dir, ignore_errors=True)
         else:
@@ -516,12 +518,10 @@ def merge_model(model_dir: str | Path, output: str | Path) -> Path:
     from sectune.io import staged_dir
     from sectune.methods.base import load
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # peft's deprecation notices from transformers internals
-        clf = load(model_dir, verbose=False)
-        if not isinstance(clf, CausalLLMClassifier):
-            raise SectuneError(f"merge is for causal-llm models; this one is '{clf.name}'", path=model_dir)
-        merged = clf.merged()
+    clf = load(model_dir, verbose=False)
+    if not isinstance(clf, CausalLLMClassifier):
+        raise SectuneError(f"merge is for causal-llm models; this one is '{clf.name}'", path=model_dir)
+    merged = clf.merged()
     with staged_dir(Path(output)) as stage:
         merged.save_pretrained(stage)
         for extra in ("metrics.json", "per_class.csv", "README.md", "config.yaml"):

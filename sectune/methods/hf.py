@@ -5,7 +5,9 @@ Shared by every method that holds a transformers model (``embed-logreg``, ``enco
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -59,6 +61,15 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Wrapping a model in peft reads transformers' deprecated ``is_gradient_checkpointing``; the
+    FutureWarning it prints is about peft's code, not the user's, so it is kept off their terminal."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
+        yield
+
+
 def add_lora(net, *, task: str, r: int, alpha: int, dropout: float, target_modules: str | list[str] | None = None, verbose: bool = True):
     """Wrap ``net`` with peft LoRA adapters (``task``: a peft TaskType name such as SEQ_CLS, CAUSAL_LM).
 
@@ -69,13 +80,14 @@ def add_lora(net, *, task: str, r: int, alpha: int, dropout: float, target_modul
     from peft import LoraConfig, TaskType, get_peft_model
 
     config = LoraConfig(task_type=TaskType[task], r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
-    try:
-        net = get_peft_model(net, config)
-    except ValueError as exc:
-        if target_modules is not None:
-            raise SectuneError(f"LoRA target modules {target_modules!r}: {str(exc).splitlines()[0]}") from exc
-        config.target_modules = "all-linear"  # architecture without peft defaults: adapt every linear layer
-        net = get_peft_model(net, config)
+    with quiet_peft():
+        try:
+            net = get_peft_model(net, config)
+        except ValueError as exc:
+            if target_modules is not None:
+                raise SectuneError(f"LoRA target modules {target_modules!r}: {str(exc).splitlines()[0]}") from exc
+            config.target_modules = "all-linear"  # architecture without peft defaults: adapt every linear layer
+            net = get_peft_model(net, config)
     if verbose:
         trainable, total = net.get_nb_trainable_parameters()
         log.info("LoRA r=%d: %s of %s parameters trainable", r, f"{trainable:,}", f"{total:,}")
