@@ -30,7 +30,7 @@ import numpy as np
 
 from sectune.errors import SectuneError
 from sectune.methods.base import Classifier
-from sectune.methods.hf import add_lora, check_texts, device, load_pretrained, load_tokenizer, quiet_peft
+from sectune.methods.hf import add_lora, check_texts, device, load_adapter, load_pretrained, load_tokenizer
 from sectune.models import DEFAULT_CAUSAL_LM, check_model_dir, load_error, resolve_causal_lm
 from sectune.prompts import PromptEncoder, PromptTemplate, load_template
 
@@ -477,11 +477,8 @@ class CausalLLMClassifier(Classifier):
             return
         base = self._load_base(resolve_causal_lm(self.model, allow_pickle=self.allow_pickle), trainable=False)
         if self.weights_ == "adapter":
-            from peft import PeftModel
-
             try:
-                with quiet_peft():
-                    base = PeftModel.from_pretrained(base, str(directory))
+                base = load_adapter(base, str(directory))
             except (OSError, ValueError) as exc:
                 raise SectuneError(f"cannot load the LoRA adapter: {str(exc).splitlines()[0]}", path=directory) from exc
         self.net_ = base.eval()
@@ -491,17 +488,15 @@ class CausalLLMClassifier(Classifier):
         if self.weights_ != "adapter":
             raise SectuneError(f"nothing to merge: this model holds {'no adapter (zero-shot)' if self.weights_ == 'base' else 'full weights already'}")
         if self.quantize not in (None, "", "none"):  # merge into unquantized weights: rebuild the base without bitsandbytes
-            from peft import PeftModel
-
             adapter_dir = tempfile.mkdtemp(prefix="sectune-adapter-")
+            quantize = self.quantize
             try:
                 self.net_.save_pretrained(adapter_dir, safe_serialization=True)
-                quantize, self.quantize = self.quantize, None
+                self.quantize = None
                 base = self._load_base(resolve_causal_lm(self.model, allow_pickle=self.allow_pickle), trainable=False)
-                self.quantize = quantize
-                with quiet_peft():
-                    net = PeftModel.from_pretrained(base, adapter_dir)
+                net = load_adapter(base, adapter_dir)
             finally:
+                self.quantize = quantize  # this model stays quantized even when the rebuild fails
                 shutil.rmtree(adapter_dir, ignore_errors=True)
         else:
             net = self.net_

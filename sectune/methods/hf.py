@@ -8,12 +8,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
 from sectune.errors import SectuneError
 from sectune.models import load_error
+
+if TYPE_CHECKING:  # torch is imported where a model is built, not when the CLI starts
+    import torch
 
 log = logging.getLogger("sectune")
 
@@ -68,6 +71,14 @@ def quiet_peft() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
         yield
+
+
+def load_adapter(net, directory: str):
+    """``net`` with the peft adapter saved in ``directory`` (the base is loaded by the caller, quantized or not)."""
+    from peft import PeftModel
+
+    with quiet_peft():
+        return PeftModel.from_pretrained(net, directory)
 
 
 def add_lora(net, *, task: str, r: int, alpha: int, dropout: float, target_modules: str | list[str] | None = None, verbose: bool = True):
