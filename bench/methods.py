@@ -44,6 +44,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, machine, source_digest, update_markdown, versions  # noqa: E402
+
 DEFAULT_CVE = ROOT.parent / "shared" / "data" / "cve" / "cve_cwe.jsonl.gz"
 DATASETS = ("demo", "cve")
 METHODS = ("tfidf-logreg", "embed-logreg", "encoder", "encoder-lora")
@@ -311,7 +312,7 @@ def table_rows(results: list[dict]) -> list[str]:
     rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in results:
         status = r.get("status")
-        mib = lambda key: None if r.get(key) is None else r[key] / 2**20  # noqa: E731
+        mib = lambda key, r=r: None if r.get(key) is None else r[key] / 2**20  # noqa: E731
         cells = [
             method_label(r) if r.get("steps_budget") or not r["method"].startswith("encoder") else r["method"],
             _num(r.get("train_rows"), ","),

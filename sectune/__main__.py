@@ -1,3 +1,5 @@
-from sectune.cli import main
 import sys
+
+from sectune.cli import main
+
 sys.exit(main())

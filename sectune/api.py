@@ -20,8 +20,9 @@ import numpy as np
 
 from sectune.config import TrainConfig, load_config, route_settings
 from sectune.errors import SectuneError
-from sectune.io import Table, atomic_write, read_table, staged_dir
+from sectune.io import Table, atomic_write, read_table
 from sectune.methods.base import Classifier, load, method_class, read_info
+from sectune.outputs import check_output_dir, staged_dir
 from sectune.splits import parse_split, split_indices
 from sectune.tasks import Task
 
@@ -48,13 +49,27 @@ def train(data: str | Path | None = None, *, output: str | Path | None = None, c
     """
     given = {"data": str(data) if data is not None else None, "output": str(output) if output is not None else None}
     cfg = load_config(config, route_settings(given, settings))
-    return train_config(cfg, verbose=verbose)
+    return train_config(cfg, verbose=verbose, inputs=[config])
 
 
-def train_config(cfg: TrainConfig, *, verbose: bool = True) -> TrainResult:
+def train_config(cfg: TrainConfig, *, verbose: bool = True, inputs: Sequence[str | Path | None] = ()) -> TrainResult:
+    """Train from a resolved configuration; ``inputs``: files beside the data that the output must not touch (the config)."""
     cls = method_class(cfg.method)
+    check_method_params(cfg)
+    check_output_dir(cfg.output, inputs=[*run_inputs(cfg), *inputs])
     split = load_split(cfg, needs_validation=getattr(cls, "uses_validation", False), verbose=verbose)
     return fit_and_save(cfg, split, verbose=verbose)
+
+
+def check_method_params(cfg: TrainConfig) -> None:
+    """Refuse a bad method parameter (C=-1) in one line before any data is read, not after the split inside fit."""
+    cls = method_class(cfg.method)
+    cls.validate_params(cfg.method_params(cls.param_names()))
+
+
+def run_inputs(cfg: TrainConfig) -> list[str | None]:
+    """Every file or folder a run reads, none of which its output may be or contain."""
+    return [cfg.data, cfg.eval_data, cfg.cwe_xml, cfg.prompt_template, cfg.model, *cfg.params.values()]
 
 
 @dataclass
@@ -117,6 +132,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         if not cfg.resume:  # a fresh run: nothing from an older, unfinished run may leak in
             for leftover in stage.iterdir():
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        resumed_from = _record_run(stage, cfg, table, train_part.labels) if "resume" in cls.param_names() else None
         params = cfg.method_params(cls.param_names())
         runtime = {"verbose": verbose, "checkpoint_dir": str(stage / "checkpoints"), "runs_dir": str(stage / "runs"), "resume": cfg.resume}
         params.update({k: v for k, v in runtime.items() if k in cls.param_names()})
@@ -150,6 +166,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
                 "test_rows": len(test_part), "train_seconds": round(train_seconds, 2),
                 "arguments": {k: v for k, v in model.saved_params().items()},
                 **({"skipped_steps": model.optimizer_stats_["skipped_steps"]} if hasattr(model, "optimizer_stats_") else {}),
+                **({"resumed_from": resumed_from} if resumed_from else {}),
             },
             **({"threshold_selection": threshold_info} if threshold_info else {}),
             metrics={k: metrics.get(k) for k in ("accuracy", "top3", "macro_f1", "weighted_f1", "roc_auc") if metrics.get(k) is not None},
@@ -159,7 +176,48 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         write_reports(stage, model, test_part, proba, metrics, log_history=getattr(model, "log_history_", None))
         (stage / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         shutil.rmtree(stage / "checkpoints", ignore_errors=True)
+        (stage / RUN_FILE).unlink(missing_ok=True)
     return TrainResult(model=model, metrics=metrics, output=output, test_proba=proba)
+
+
+RUN_FILE = "run.json"  # in the staging dir: what the unfinished run trains on, for --resume to check
+
+
+def _record_run(stage: Path, cfg: TrainConfig, table: Table, labels: Sequence[str]) -> dict[str, Any] | None:
+    """Note in the staging dir what this run trains on; on --resume, first hold the data against the unfinished run's note.
+
+    A checkpoint's head fits only its own labels: other labels would crash while loading it or, as
+    many of them, silently swap classes, so they are refused before any work. Another file with the
+    same labels may continue the run; that is said and returned, for sectune.json to record.
+    """
+    this = {"data": str(cfg.data), "sha256": table.sha256, "labels": sorted(set(labels))}
+    path = stage / RUN_FILE
+    if not (cfg.resume and path.is_file()):
+        with atomic_write(path) as handle:
+            handle.write(json.dumps(this, indent=2, ensure_ascii=False) + "\n")
+        return None
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        earlier = {"data": str(earlier["data"]), "sha256": earlier["sha256"], "labels": [str(x) for x in earlier["labels"]]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise SectuneError(f"cannot resume: {path} is damaged, so the unfinished run's labels are unknown; rerun without --resume") from None
+    if earlier["labels"] != this["labels"]:
+        before, now = set(earlier["labels"]), set(this["labels"])
+        differ = "; ".join(f"{what}: {_shown(sorted(found))}" for what, found in (("missing", before - now), ("new", now - before)) if found)
+        raise SectuneError(f"cannot resume the unfinished run in {stage}: it was trained on {len(before)} labels {_shown(earlier['labels'])}, "
+                           f"this data has {len(now)} labels {_shown(this['labels'])} ({differ}); rerun without --resume")
+    if earlier["sha256"] == this["sha256"]:
+        return None
+    log.warning("--resume: the unfinished run was trained on %s (sha256 %.12s), this data is %s (sha256 %.12s); the labels are "
+                "the same, so it continues, and sectune.json records it as training.resumed_from",
+                earlier["data"], earlier["sha256"], this["data"], this["sha256"])
+    return {"data": earlier["data"], "sha256": earlier["sha256"]}
+
+
+def _shown(labels: Sequence[str], limit: int = 10) -> str:
+    """``[a, b, c]``, cut after ``limit`` items: a 200-class list would drown the one-line error."""
+    more = f", ... +{len(labels) - limit} more" if len(labels) > limit else ""
+    return f"[{', '.join(labels[:limit])}{more}]"
 
 
 def _extra_metrics(model: Classifier, table: Table) -> dict[str, Any]:
@@ -219,6 +277,7 @@ def _versions() -> dict[str, str]:
 
 
 # --- evaluation -----------------------------------------------------------------------------
+REPORT_MARKERS = ("metrics.json",)  # a folder `sectune evaluate --output` wrote
 
 
 def write_reports(directory: Path, model: Classifier, table: Table, proba: np.ndarray, metrics: dict, log_history: list | None = None) -> None:
@@ -240,12 +299,18 @@ def write_reports(directory: Path, model: Classifier, table: Table, proba: np.nd
 
 
 def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: str | None = None, label_column: str | None = None,
-             output: str | Path | None = None, verbose: bool = True) -> dict[str, Any]:
-    """Score a trained model on a labelled file; write per-class CSV and confusion PNG to ``output``."""
+             output: str | Path | None = None, verbose: bool = True, trust_remote_code: bool = False, allow_pickle: bool = False) -> dict[str, Any]:
+    """Score a trained model on a labelled file; write per-class CSV and confusion PNG to ``output``.
+
+    ``trust_remote_code`` / ``allow_pickle``: the security switches for loading a model directory (see :mod:`sectune.security`).
+    """
     from sectune.evaluate import predicted_labels, write_per_class_csv
     from sectune.plots import plot_confusion
 
-    clf = model if isinstance(model, Classifier) else load(model, verbose=verbose)
+    if output is not None:
+        check_output_dir(output, inputs=[data, model if not isinstance(model, Classifier) else None], markers=REPORT_MARKERS,
+                         what="evaluation report")
+    clf = model if isinstance(model, Classifier) else load(model, verbose=verbose, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     trained_on = clf.info.get("training", {}).get("data", {})
     task = Task.for_model(clf)
     table = read_table(data, text_column or trained_on.get("text_column", "text"), label_column or trained_on.get("label_column", "label"), progress=verbose)
@@ -273,6 +338,8 @@ def zero_shot(data: str | Path, *, method: str = "causal-llm", task: str = "gene
               label_column: str | None = None, output: str | Path | None = None, verbose: bool = True, cwe_xml: str | None = None,
               rollup: str | None = None, **params: Any) -> dict[str, Any]:
     """Evaluate an untouched model on a labelled file: the labels come from the data, nothing is trained."""
+    if output is not None:
+        check_output_dir(output, inputs=[data, cwe_xml, *params.values()], markers=REPORT_MARKERS, what="evaluation report")
     cls = method_class(method)
     if "zero_shot" not in cls.param_names():
         raise SectuneError(f"method '{method}' cannot run zero-shot (causal-llm can)")
@@ -292,9 +359,10 @@ def zero_shot(data: str | Path, *, method: str = "causal-llm", task: str = "gene
 
 
 # --- prediction -----------------------------------------------------------------------------
-def predict(model: str | Path | Classifier, texts: Sequence[str], *, top_k: int = 3) -> list[list[dict[str, Any]]]:
+def predict(model: str | Path | Classifier, texts: Sequence[str], *, top_k: int = 3, trust_remote_code: bool = False,
+            allow_pickle: bool = False) -> list[list[dict[str, Any]]]:
     """Top-k predictions per text: ``[{"label", "score"[, "name"]}, ...]``, best first."""
-    clf = model if isinstance(model, Classifier) else load(model)
+    clf = model if isinstance(model, Classifier) else load(model, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     return list(iter_predictions(clf, texts, top_k=top_k))
 
 

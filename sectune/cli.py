@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sectune import __version__
-from sectune.errors import SectuneError
+from sectune.errors import SectuneError, shorten
 from sectune.scan import add_scan_parser, run_scan_command
+from sectune.security import add_switch_flags, switches
 from sectune.tasks.cmdline.dataset import add_cmdline_parser, run_cmdline_command
 
 log = logging.getLogger("sectune")
@@ -66,8 +67,7 @@ def _train_parser(sub) -> None:
     g.add_argument("--pooling", choices=["auto", "mean", "cls"],
                    help="auto (default): mean pooling for sentence-embedding models that were trained with it, else the model's own [CLS] head")
     g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="auto: bf16/fp16 on a capable GPU, fp32 on CPU")
-    g.add_argument("--allow-pickle", action="store_true", default=None, help="allow loading .bin/.pt pickle weights (can run code)")
-    g.add_argument("--trust-remote-code", action="store_true", default=None, help="allow a model's own Python code to run")
+    add_switch_flags(g)
     g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any other method parameter, e.g. C=5 (YAML value)")
     g = p.add_argument_group("causal LLM (--method causal-llm; --model: any causal LM, default the packaged SmolLM2-135M-Instruct)")
     _causal_llm_flags(g)
@@ -106,10 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--max-length", type=int, help="tokens of each text in the prompt (default 256)")
     z.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
     _causal_llm_flags(z)
+    add_switch_flags(p)
 
     p = sub.add_parser("merge", help="merge a causal-llm model's LoRA adapter into full weights")
     p.add_argument("model_dir")
     p.add_argument("--output", "-o", required=True, help="the merged model directory (loadable without peft)")
+    add_switch_flags(p)
 
     p = sub.add_parser("predict", help="top-k predictions for texts, as JSONL")
     p.add_argument("model_dir")
@@ -121,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1024, help="texts scored at a time")
     p.add_argument("--format", choices=["jsonl", "text"], default="jsonl", help="text: one readable block per input")
     p.add_argument("--labels", default="cna-then-adp", help="raw CVE input: which container's CWE is the stated one")
+    add_switch_flags(p)
 
     p = sub.add_parser("compare", help="train several methods on one split and compare them (binary detection)")
     p.add_argument("data")
@@ -144,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir")
     p.add_argument("text", help="the line to explain")
     p.add_argument("--top", type=int, default=8)
+    add_switch_flags(p)
 
     p = sub.add_parser("data", help="build data sets")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="SOURCE")
@@ -167,15 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _parse_params(items: Sequence[str]) -> dict[str, Any]:
+def _parse_params(items: Sequence[str], flag: str = "--param") -> dict[str, Any]:
+    """``KEY=VALUE`` items, each value read as YAML (``C=5`` is a number); a bad item is one line, never a traceback."""
     import yaml
 
     params = {}
     for item in items:
-        if "=" not in item:
-            raise SectuneError(f"--param '{item}': expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        params[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise SectuneError(f"{flag} '{shorten(item)}': expected KEY=VALUE, e.g. C=5")
+        try:
+            params[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "cannot be parsed"
+            raise SectuneError(f"{flag} '{shorten(key.strip())}': the value is not valid YAML ({shorten(problem, 60)})") from None
     return params
 
 
@@ -208,6 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise SectuneError("evaluate --zero-shot takes one data file, not a model directory and a data file")
         data = args.model_dir
         params = {k: getattr(args, k) for k in ("model", "max_length", "precision", "prompt_template", "chat", "quantize") if getattr(args, k) is not None}
+        params.update(switches(args))
         output = args.output or f"zero-shot-{Path(data).name.split('.')[0]}"
         metrics = zero_shot(data, method=args.method, task=args.task, text_column=args.text_column, label_column=args.label_column,
                             output=output, verbose=not args.quiet, **params)
@@ -215,7 +225,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.data is None:
             raise SectuneError("evaluate needs MODEL_DIR and DATA (or --zero-shot DATA)")
         output = args.output or str(Path(args.model_dir) / "eval" / Path(args.data).name.split(".")[0])
-        metrics = evaluate(args.model_dir, args.data, text_column=args.text_column, label_column=args.label_column, output=output, verbose=not args.quiet)
+        metrics = evaluate(args.model_dir, args.data, text_column=args.text_column, label_column=args.label_column, output=output, verbose=not args.quiet,
+                           **switches(args))
     if args.json:
         print(json.dumps(metrics, ensure_ascii=False))
     else:
@@ -230,12 +241,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from sectune.api import iter_predictions
     from sectune.io import atomic_write, read_texts
     from sectune.methods.base import load
+    from sectune.outputs import check_output_file
     from sectune.tasks import Task
     from sectune.tasks.cwe.records import is_cve_source, read_cve_records
 
     if args.top_k < 1:
         raise SectuneError("--top-k must be at least 1")
-    clf = load(args.model_dir, verbose=False)
+    if args.output:
+        check_output_file(args.output, inputs=[args.input, args.model_dir])
+    clf = load(args.model_dir, verbose=False, **switches(args))
     task = Task.for_model(clf)
     if is_cve_source(args.input):  # raw CVE records: the triage queue, with the CWE each record states
         records = read_cve_records(args.input, labels=args.labels, progress=not args.quiet)
@@ -294,8 +308,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(summary)
         return 0
     from sectune.io import atomic_write
+    from sectune.outputs import check_output_file
     from sectune.tasks.cwe.catalog import load_catalog, observed_examples
 
+    check_output_file(args.output, inputs=[args.cwe_xml])
     catalog = load_catalog(args.cwe_xml)
     rows = observed_examples(catalog, args.min_examples)
     with atomic_write(args.output) as handle:
@@ -315,8 +331,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for item in args.set:
         method, dot, rest = item.partition(".")
         if not dot or "=" not in rest:
-            raise SectuneError(f"--set '{item}': expected METHOD.KEY=VALUE, e.g. encoder.max_steps=600")
-        per_method.setdefault(method.strip(), {}).update(_parse_params([rest]))
+            raise SectuneError(f"--set '{shorten(item)}': expected METHOD.KEY=VALUE, e.g. encoder.max_steps=600")
+        per_method.setdefault(method.strip(), {}).update(_parse_params([rest], flag="--set"))
     result = compare(args.data, methods, output=args.output, split=args.split, test_data=args.test_data, leave_one_out=loo,
                      verbose=not args.quiet, config=args.config, method_settings=per_method, **settings)
     print(result.table())
@@ -327,7 +343,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from sectune.methods.base import load
 
-    clf = load(args.model_dir, verbose=False)
+    clf = load(args.model_dir, verbose=False, **switches(args))
     if not hasattr(clf, "explain"):
         raise SectuneError(f"a '{clf.name}' model cannot explain its predictions (features-logreg and rules can)")
     score = float(clf.predict_proba([args.text])[0, -1])
@@ -345,7 +361,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from sectune.methods.causal_llm import merge_model
 
-    print(f"merged model written to {merge_model(args.model_dir, args.output)}")
+    print(f"merged model written to {merge_model(args.model_dir, args.output, **switches(args))}")
     return 0
 
 

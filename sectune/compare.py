@@ -18,11 +18,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sectune.api import Split, choose_threshold, fit_and_save, load_split
+from sectune.api import (
+    Split,
+    check_method_params,
+    choose_threshold,
+    fit_and_save,
+    load_split,
+)
 from sectune.config import TrainConfig, load_config, route_settings
-from sectune.errors import SectuneError
+from sectune.errors import SectuneError, shorten
 from sectune.io import Table, atomic_write
 from sectune.methods.base import method_class
+from sectune.outputs import check_output_dir
 
 log = logging.getLogger("sectune")
 SHORT = 200  # characters: "short" obfuscated lines, where length cannot be the tell
@@ -68,14 +75,19 @@ def compare(
     ``method_settings``: settings for one method only, e.g. ``{"encoder": {"max_steps": 600}}`` (a CPU
     budget for the encoder that must not cap the char-CNN too).
     """
+    if not methods:
+        raise SectuneError("no method to compare: name at least one, e.g. --methods rules,charcnn")
     for name in methods:
         method_class(name)  # fail fast on a typo, before hours of training
     stray = set(method_settings or {}) - set(methods)
     if stray:
-        raise SectuneError(f"settings given for {', '.join(sorted(stray))}, which is not among the compared methods ({', '.join(methods)})")
-    output = Path(output)
+        raise SectuneError(f"settings given for {shorten(', '.join(sorted(stray)))}, which is not among the compared methods ({', '.join(methods)})")
+    output = check_output_dir(output, inputs=[data, test_data, config], markers=("comparison.json",), what="comparison report")
     base = load_config(config, {"data": data, "output": str(output / "models" / methods[0]), "method": methods[0], "split": split,
                                 "eval_data": test_data, **settings})
+    configs = {name: _method_config(base, name, output / "models" / name, (method_settings or {}).get(name, {})) for name in methods}
+    for cfg in configs.values():
+        check_method_params(cfg)  # a bad --set fails now, not after the methods before it have trained
     extras = _available_columns(base, [technique_column, shell_column])
     run = load_split(base, needs_validation=True, verbose=verbose, extra_columns=extras)
     if run.n_classes != 2:
@@ -92,7 +104,7 @@ def compare(
     from sklearn.metrics import roc_curve
 
     for name in methods:
-        cfg = _method_config(base, name, output / "models" / name, (method_settings or {}).get(name, {}))
+        cfg = configs[name]
         log.info("compare: training %s", name)
         trained = fit_and_save(cfg, run, verbose=verbose)
         m, proba = trained.metrics, trained.test_proba
@@ -163,7 +175,7 @@ def _leave_one_family_out(cfg: TrainConfig, run: Split, techniques_test: list, p
     families = sorted(set().union(*fams_test)) if fams_test else []
     out: dict[str, float | None] = {}
     for family in families:
-        def without(table: Table | None) -> Table | None:
+        def without(table: Table | None, family: str = family) -> Table | None:
             if table is None:
                 return None
             keep = [i for i, t in enumerate(table.columns.get(column, [None] * len(table))) if family not in technique_families(str(t or ""))]

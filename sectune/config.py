@@ -12,7 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sectune.errors import SectuneError
+from sectune.errors import SectuneError, first_problem, shorten
+from sectune.security import SECURITY_SWITCHES
 
 # Settings that are handed to the method's constructor when it takes a parameter of that name.
 METHOD_SETTINGS = (
@@ -97,11 +98,12 @@ class TrainConfig(BaseModel):
             chosen["class_weight"] = None
         unknown = set(self.params) - set(accepted)
         if unknown:
-            raise SectuneError(f"method '{self.method}' has no parameter(s) {', '.join(sorted(unknown))} (it takes: {', '.join(accepted)})")
+            raise SectuneError(f"method '{self.method}' has no parameter(s) {shorten(', '.join(sorted(unknown)))} (it takes: {', '.join(accepted)})")
         return {**chosen, **self.params}
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(exclude_defaults=False), sort_keys=False)
+        """The run as a YAML config; security switches are left out (a file must not turn them on)."""
+        return yaml.safe_dump(self.model_dump(exclude_defaults=False, exclude=set(SECURITY_SWITCHES)), sort_keys=False)
 
 
 def route_settings(values: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +141,6 @@ def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConf
     try:
         return TrainConfig(**values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "config"
+        field, problem = first_problem(exc)
         source = f" in {path}" if path else ""
-        raise SectuneError(f"setting '{field}'{source}: {err['msg']}") from None
+        raise SectuneError(f"setting '{field}'{source}: {problem}") from None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sectune.api import predict, train
 from sectune.io import atomic_write
+from sectune.outputs import check_output_dir
 from sectune.tasks.cwe.catalog import load_catalog, observed_examples
 
 DESCRIPTIONS = [
@@ -39,6 +40,7 @@ LADDER_STEPS = {"charcnn": 300, "encoder": 150}  # CPU budgets of the short ladd
 
 def run_demo(output: Path, *, max_steps: int | None = None, verbose: bool = True) -> dict:
     """Both parts; ``max_steps`` caps every neural training (tests use a handful)."""
+    check_output_dir(output, markers=("cwe_examples.jsonl",), what="demo output")
     metrics = run_cwe_demo(output, max_steps=max_steps, verbose=verbose)
     metrics["cmdline"] = run_cmdline_ladder(output / "cmdline", max_steps=max_steps, verbose=verbose)
     return metrics

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class SectuneError(Exception):
     """A problem with the user's input or environment, not a bug.
@@ -26,3 +31,19 @@ class SectuneError(Exception):
 
 class TrainingDiverged(SectuneError):
     """Raised when the loss or gradients stay non-finite after repeated recoveries."""
+
+
+def shorten(value: object, limit: int = 40) -> str:
+    """``value`` on one line of at most ``limit`` characters: messages quote user input, which can be huge."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """(field, message) of a pydantic error's first problem, the field spelled ``a.b[0]``: messages name
+    the field and what is wrong with it, never the (maybe huge) value; the message counts the other problems."""
+    errors = exc.errors(include_input=False, include_url=False)
+    loc = errors[0]["loc"]  # (field, index or union member, ...): the members' tags are not names a user wrote
+    field = str(loc[0]) + "".join(f"[{part}]" for part in loc[1:] if isinstance(part, int)) if loc else ""
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return shorten(field) or "value", errors[0]["msg"] + more

@@ -17,7 +17,6 @@ import math
 import os
 import re
 import secrets
-import shutil
 import sys
 import warnings
 import zlib
@@ -466,7 +465,9 @@ def read_texts(path: str | Path, text_column: str = "text", id_column: str | Non
         raise _no_column(loaded, display, text_column)
     texts = _texts(loaded, display, text_column)
     columns = {}
-    if id_column and id_column in loaded.values:
+    if id_column:  # a misspelt --id-column must not fall back to row numbers unseen
+        if id_column not in loaded.values:
+            raise _no_column(loaded, display, id_column)
         columns["id"] = _raw_column(loaded, display, id_column, required=False)
     return Table(display, texts, None, None, loaded.rows, columns, loaded.sha256, loaded.unit)
 
@@ -504,37 +505,6 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-@contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """Build a directory beside ``final`` and swap it in only when complete.
-
-    The staging dir is reused if present and kept on failure, so an interrupted run can resume;
-    the old ``final`` is deleted only after the new one is in place.
-    """
-    final = Path(final)
-    staging = final.with_name(f".{final.name}.partial")
-    try:
-        staging.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise SectuneError("exists and is not a directory", path=staging) from None
-    yield staging
-    old = None
-    if final.exists() or final.is_symlink():
-        old = final.with_name(f".{final.name}.old-{secrets.token_hex(4)}")
-        os.rename(final, old)
-    try:
-        os.rename(staging, final)
-    except BaseException:
-        if old is not None:
-            os.rename(old, final)
-        raise
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
 
 
 def file_sha256(path: str | Path) -> str:

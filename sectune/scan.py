@@ -28,7 +28,15 @@ from typing import IO, Any, Iterator
 import orjson
 
 from sectune.errors import SectuneError
-from sectune.tasks.cmdline.logs import FORMATS, LogLine, ScanCounts, iter_command_lines
+from sectune.outputs import check_output_file
+from sectune.security import add_switch_flags, switches
+from sectune.tasks.cmdline.logs import (
+    FORMATS,
+    MAX_LINE_CHARS,
+    LogLine,
+    ScanCounts,
+    iter_command_lines,
+)
 
 
 @dataclass
@@ -75,11 +83,11 @@ def _first_per_reason(examples: list[tuple[int, str]]) -> list[tuple[str, int]]:
     return list(first.items())
 
 
-def _load_model(model: Any):
+def _load_model(model: Any, switches: dict[str, bool]):
     from sectune.methods.base import load
 
     if isinstance(model, (str, Path)):
-        clf = load(model, verbose=False)
+        clf = load(model, verbose=False, **switches)
         name = str(model)
     else:
         clf = model
@@ -124,6 +132,9 @@ def scan(
     follow: bool = False,
     batch_size: int = 1024,
     stop: threading.Event | None = None,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    max_line_chars: int = MAX_LINE_CHARS,  # a longer log line is skipped (counted), never held in memory
 ) -> ScanSummary:
     """Score every command line of a log; write an alert (JSONL) per line at or above the threshold.
 
@@ -133,7 +144,9 @@ def scan(
     """
     if batch_size < 1:
         raise SectuneError("--batch-size must be at least 1")
-    clf = _load_model(model)
+    if output is not None:  # before any work: alerts must never replace the log they come from
+        check_output_file(output, inputs=[path, model if isinstance(model, (str, Path)) else None])
+    clf = _load_model(model, {"trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle})
     cut = _threshold(clf, threshold)
     guess = getattr(clf, "guess_technique", None)
     guess = guess if callable(guess) else None
@@ -162,7 +175,8 @@ def scan(
 
     with _alert_sink(output, follow) as sink:
         batch: list[LogLine] = []
-        events = iter_command_lines(path, fmt, field, counts, follow=follow, stop=stop, idle_ticks=follow)
+        events = iter_command_lines(path, fmt, field, counts, follow=follow, stop=stop, idle_ticks=follow,
+                                    max_line_chars=max_line_chars)
         try:
             for item in events:
                 if item is None:  # a followed file is idle: score what we have now
@@ -215,6 +229,10 @@ def add_scan_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="alerts JSONL file (default: stdout); written atomically unless --follow")
     p.add_argument("--follow", "-f", action="store_true", help="keep watching the file for new lines (like tail -F) until Ctrl-C")
     p.add_argument("--batch-size", type=int, default=1024, help="command lines scored at a time (default 1024)")
+    p.add_argument("--max-line-chars", type=int, default=MAX_LINE_CHARS,
+                   help=f"skip (and count) log lines longer than this many characters, read past without holding "
+                        f"them in memory (default {MAX_LINE_CHARS:,}: 1 MiB of ASCII)")
+    add_switch_flags(p)
     return p
 
 
@@ -224,7 +242,8 @@ def run_scan_command(args: argparse.Namespace) -> int:
     Returns 0, or 130 when Ctrl-C ended a --follow scan (after scoring what was read and printing the summary).
     """
     summary = scan(args.model_dir, args.logfile, fmt=args.log_format, field=args.field, threshold=args.threshold,
-                   output=args.output, follow=args.follow, batch_size=args.batch_size)
+                   output=args.output, follow=args.follow, batch_size=args.batch_size, **switches(args),
+                   max_line_chars=args.max_line_chars)
     if not getattr(args, "quiet", False):
         print(summary.text(), file=sys.stderr)
     return 130 if summary.interrupted else 0

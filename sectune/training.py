@@ -7,7 +7,11 @@ gradients are not finite and lowers the learning rate, class-weighted loss, and 
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import shutil
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -266,20 +270,81 @@ def skipped_steps(trainer) -> int:
     return int(getattr(optimizer, "bad_steps", 0))
 
 
-def last_checkpoint(checkpoint_dir: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
+def _checkpoints(checkpoint_dir: Path) -> list[Path]:
+    """The Trainer's ``checkpoint-N`` directories, newest first."""
     if not checkpoint_dir.is_dir():
-        return None
-    found = get_last_checkpoint(str(checkpoint_dir))
-    return Path(found) if found else None
+        return []
+    found = [p for p in checkpoint_dir.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]), reverse=True)
+
+
+def last_checkpoint(checkpoint_dir: Path) -> Path | None:
+    found = _checkpoints(checkpoint_dir)
+    return found[0] if found else None
+
+
+def checkpoint_damage(checkpoint: Path) -> str | None:
+    """Why the Trainer could not resume from ``checkpoint`` (None: it can).
+
+    A kill or a full disk mid-save leaves files cut short. Each file type says so without loading
+    a tensor: a safetensors header must cover the whole file, a torch file (a zip) keeps its
+    directory at the very end, and JSON must parse; so the check costs little even for an LLM.
+    """
+    from safetensors import SafetensorError, safe_open
+    from transformers.utils import (
+        ADAPTER_SAFE_WEIGHTS_NAME,
+        ADAPTER_WEIGHTS_NAME,
+        SAFE_WEIGHTS_INDEX_NAME,
+        SAFE_WEIGHTS_NAME,
+        WEIGHTS_INDEX_NAME,
+        WEIGHTS_NAME,
+    )
+
+    weights = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME)
+    if not any((checkpoint / name).is_file() for name in weights):
+        return "no model weights"
+    if not (checkpoint / "trainer_state.json").is_file():
+        return "no trainer_state.json"
+    for path in sorted(p for p in checkpoint.rglob("*") if p.is_file()):
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt"):
+                    pass
+            elif path.suffix in (".pt", ".pth", ".bin"):
+                zipfile.ZipFile(path).close()
+            elif path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, zipfile.BadZipFile, SafetensorError) as exc:
+            return f"{path.relative_to(checkpoint)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    return None
+
+
+def resumable_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest whole checkpoint; damaged newer ones are removed so the resumed run rewrites them cleanly.
+
+    Raises a SectuneError when checkpoints exist but none is whole: starting over silently would
+    throw away what the user asked to keep.
+    """
+    damaged: list[tuple[Path, str]] = []
+    for checkpoint in _checkpoints(checkpoint_dir):
+        why = checkpoint_damage(checkpoint)
+        if why is None:
+            for bad, reason in damaged:
+                log.warning("checkpoint %s is damaged (%s): removed, resuming from %s instead", bad, reason, checkpoint.name)
+                shutil.rmtree(bad)
+            return checkpoint
+        damaged.append((checkpoint, why))
+    if damaged:
+        bad, why = damaged[0]
+        raise SectuneError(f"checkpoint {bad} is damaged ({why}); no earlier good checkpoint: rerun without --resume")
+    return None
 
 
 def run_training(trainer, checkpoint_dir: Path, *, resume: bool) -> list[dict]:
     """Train (resuming from the last checkpoint when asked) and return the log history."""
     resume_from = None
     if resume:
-        resume_from = last_checkpoint(checkpoint_dir)
+        resume_from = resumable_checkpoint(checkpoint_dir)
         if resume_from is None:
             log.warning("--resume: no checkpoint in %s, starting from scratch", checkpoint_dir)
         else:

@@ -6,8 +6,6 @@ is not done.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 

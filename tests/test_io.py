@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sectune.errors import SectuneError
-from sectune.io import Table, atomic_write, detect_format, file_sha256, read_table, read_texts, staged_dir
+from sectune.io import Table, atomic_write, detect_format, file_sha256, read_table, read_texts
 
 
 def write(path: Path, text: str) -> Path:
@@ -156,7 +156,8 @@ def test_read_texts_data_file_with_ids(tmp_path):
     assert t.texts == ["alpha", "beta"]
     assert t.columns == {"id": ["A1", "A2"]}
     assert t.labels is None
-    assert read_texts(p, text_column="body", id_column="nope").columns == {}
+    with pytest.raises(SectuneError, match=r"no column 'nope' \(columns: id, body, label\)"):
+        read_texts(p, text_column="body", id_column="nope")
 
 
 def test_read_texts_jsonl_partial_ids(tmp_path):
@@ -425,42 +426,6 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path):
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["out.txt"]  # temp file removed
-
-
-def test_staged_dir_success_swaps_and_removes_old(tmp_path):
-    final = tmp_path / "model"
-    final.mkdir()
-    (final / "old.bin").write_text("old")
-    with staged_dir(final) as stage:
-        assert stage == tmp_path / ".model.partial" and stage.is_dir()
-        (stage / "new.bin").write_text("new")
-        assert (final / "old.bin").exists()  # untouched while building
-    assert sorted(p.name for p in final.iterdir()) == ["new.bin"]
-    assert sorted(os.listdir(tmp_path)) == ["model"]  # no staging or moved-aside leftovers
-
-
-def test_staged_dir_failure_keeps_stage_and_final_then_resumes(tmp_path):
-    final = tmp_path / "model"
-    final.mkdir()
-    (final / "old.bin").write_text("old")
-    with pytest.raises(KeyboardInterrupt):
-        with staged_dir(final) as stage:
-            (stage / "epoch1.ckpt").write_text("1")
-            raise KeyboardInterrupt
-    assert (final / "old.bin").read_text() == "old"
-    assert (tmp_path / ".model.partial" / "epoch1.ckpt").exists()
-    with staged_dir(final) as stage:  # resume: staging dir reused with what it holds
-        assert (stage / "epoch1.ckpt").read_text() == "1"
-        (stage / "done").write_text("")
-    assert sorted(p.name for p in final.iterdir()) == ["done", "epoch1.ckpt"]
-    assert not (tmp_path / ".model.partial").exists()
-
-
-def test_staged_dir_creates_new_final(tmp_path):
-    final = tmp_path / "runs" / "a"
-    with staged_dir(final) as stage:
-        (stage / "f").write_text("x")
-    assert (final / "f").read_text() == "x"
 
 
 def test_file_sha256(tmp_path):

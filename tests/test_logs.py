@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -374,3 +376,153 @@ def test_follow_refuses_gzip(tmp_path):
     gz.write_bytes(gzip.compress(b"ls\n"))
     with pytest.raises(SectuneError, match="cannot follow a .gz file"):
         read(gz, follow=True)
+
+
+# --- over-long lines --------------------------------------------------------------------------------------------
+
+CAP = 100
+
+
+def too_long(cap: int = CAP) -> str:
+    return f"line longer than {cap:,} characters (--max-line-chars)"
+
+
+def _open_as(source: str, tmp_path: Path, data: bytes, monkeypatch) -> tuple[Path, dict]:
+    """``data`` as the given kind of input: the path to read and the keyword arguments that go with it."""
+    if source == "gz":
+        path = tmp_path / "log.txt.gz"
+        path.write_bytes(gzip.compress(data, compresslevel=1))
+        return path, {}
+    if source.startswith("stdin"):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        follow = source == "stdin-follow"
+        return Path("-"), {"follow": True, "stop": threading.Event(), "poll": 0.02} if follow else {}
+    path = tmp_path / "log.txt"
+    path.write_bytes(data)
+    if source == "follow":  # stop already set: read what is there, then end
+        stop = threading.Event()
+        stop.set()
+        return path, {"follow": True, "stop": stop, "poll": 0.02}
+    return path, {}
+
+
+@pytest.mark.parametrize("source", ["plain", "gz", "stdin", "stdin-follow", "follow"])
+def test_over_long_lines_are_skipped_and_counted_from_every_source(tmp_path, monkeypatch, source):
+    # 200,000 characters: more than one read chunk, so the rest of the line is passed over piece by piece
+    data = ("ls -la\n" + "x" * 200_000 + "\n" + "y" * CAP + "\n" + "whoami\n" + "z" * (CAP + 1)).encode()
+    path, kw = _open_as(source, tmp_path, data, monkeypatch)
+    lines, stats = read(path, "text", max_line_chars=CAP, **kw)
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [(1, "ls -la"), (3, "y" * CAP), (4, "whoami")]
+    assert (stats.lines_read, stats.events, stats.skipped_too_long, stats.unparseable) == (5, 3, 2, 0)
+    assert stats.skipped_examples == [(2, too_long()), (5, too_long())]
+    assert stats.skipped["line too long"] == 2
+
+
+@pytest.mark.parametrize("source", ["plain", "gz", "stdin", "follow"])
+def test_a_huge_line_is_never_held_in_memory(tmp_path, monkeypatch, source):
+    size = 32 << 20
+    data = b"whoami\npowershell -enc " + b"A" * size + b"\nhostname\n"
+    path, kw = _open_as(source, tmp_path, data, monkeypatch)
+    del data
+    stats = ScanCounts()
+    tracemalloc.start()
+    try:
+        got = [ln.command_line for ln in iter_command_lines(path, "text", stats=stats, **kw)]  # the default cap
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak:,} bytes reading a {size:,}-character line"
+    assert got == ["whoami", "hostname"] and stats.skipped_too_long == 1
+
+
+def _sysmon_event(cmd: str) -> str:
+    return ('  <Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">\n'
+            '    <System><Provider Name="Microsoft-Windows-Sysmon"/><EventID>1</EventID></System>\n'
+            '    <EventData>\n'
+            f'      <Data Name="CommandLine">{cmd}</Data>\n'
+            '    </EventData>\n'
+            '  </Event>\n')
+
+
+def test_an_over_long_line_drops_its_xml_event_and_no_other(tmp_path):
+    path = tmp_path / "doc.xml"
+    path.write_text('<?xml version="1.0"?>\n<Events>\n' + _sysmon_event("whoami") + _sysmon_event("A" * 500)
+                    + _sysmon_event("net user") + "</Events>\n")
+    lines, stats = read(path, max_line_chars=CAP)
+    assert stats.format == "sysmon-xml"
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [(3, "whoami"), (15, "net user")]
+    # the dropped event's last lines (</EventData>, </Event>) are passed over, not reported as junk
+    assert (stats.skipped_too_long, stats.unparseable, stats.skipped_examples) == (1, 0, [(12, too_long())])
+    # one event a line: the next line starts afresh
+    path.write_text("".join(_sysmon_event(c).replace("\n", "") + "\n" for c in ("a", "B" * 500, "c")))
+    lines, stats = read(path, max_line_chars=CAP + 200)
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [(1, "a"), (3, "c")]
+    assert (stats.skipped_too_long, stats.unparseable) == (1, 0)
+
+
+def test_an_over_long_line_drops_its_4688_block_and_no_other(tmp_path):
+    text = (LOGS / "security_4688.txt").read_text(encoding="utf-8")
+    path = tmp_path / "security.txt"
+    path.write_text(text.replace('cmd.exe /c "echo hi: there" & whoami', "C" * 1000))
+    lines, stats = read(path, max_line_chars=200)  # the fixture's longest line has 134 characters
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [(61, "powershell -nop -enc SQBFAFgA")]
+    assert stats.skipped_too_long == 1 and stats.skipped_examples[0] == (36, too_long(200))
+    assert stats.lines_read == len(text.splitlines())
+    assert stats.examples == [(1, "text outside an event block (expected 'Event[N]:')")]  # nothing new
+
+
+def test_an_over_long_line_in_a_quoted_csv_record_drops_the_whole_record(tmp_path):
+    path = tmp_path / "p.csv"
+    # record 2 spans three lines; its middle one is over-long, with a quote ("") inside it
+    path.write_text('CommandLine,Host\nls,h1\n"echo one\n' + "D" * 300 + ' ""x"" and on\n"" tail",h2\nwhoami,h3\n')
+    lines, stats = read(path, max_line_chars=CAP)
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [(2, "ls"), (6, "whoami")]
+    assert (stats.skipped_too_long, stats.unparseable, stats.lines_read) == (1, 0, 6)
+    # an over-long record on one line
+    path.write_text('CommandLine,Host\n"' + "E" * 300 + '",h1\nid,h2\n')
+    lines, stats = read(path, max_line_chars=CAP)
+    assert [ln.command_line for ln in lines] == ["id"] and (stats.skipped_too_long, stats.unparseable) == (1, 0)
+
+
+def test_an_over_long_line_in_a_json_document_loses_only_its_object(tmp_path):
+    path = tmp_path / "events.json"
+    records = [{"Id": 1, "ProviderName": "Microsoft-Windows-Sysmon", "CommandLine": cmd} for cmd in ("a", "F" * 500, "c")]
+    path.write_text(json.dumps(records, indent=2) + "\n")
+    lines, stats = read(path, max_line_chars=CAP)
+    assert stats.format == "sysmon-json" and [ln.command_line for ln in lines] == ["a", "c"]
+    assert (stats.skipped_too_long, stats.unparseable) == (1, 0)
+
+
+def test_an_over_long_auditd_line_leaves_the_other_events_be(tmp_path):
+    path = tmp_path / "audit.log"
+    path.write_text('type=EXECVE msg=audit(1700000000.1:1): argc=1 a0="id"\n'
+                    + "type=UNKNOWN msg=audit(1700000000.2:2): " + "G" * 500 + "\n"
+                    + 'type=EXECVE msg=audit(1700000000.3:3): argc=2 a0="ls" a1="-l"\n')
+    lines, stats = read(path, "auditd", max_line_chars=CAP)
+    assert [(ln.line_no, ln.command_line) for ln in lines] == [(1, "id"), (3, "ls -l")]
+    assert (stats.skipped_too_long, stats.unparseable) == (1, 0)
+
+
+def test_follow_passes_over_a_long_line_written_in_pieces(tmp_path):
+    path = tmp_path / "grow.log"
+    path.write_text("a\n" + "x" * 150)
+    stop, got = threading.Event(), []
+    thread = threading.Thread(target=lambda: got.extend(follow_lines(path, stop, poll=0.02, max_line_chars=CAP)))
+    thread.start()
+    try:
+        assert wait_for(lambda: got == ["a"])
+        with open(path, "a") as fh:
+            fh.write("x" * 150)
+        time.sleep(0.1)
+        with open(path, "a") as fh:
+            fh.write("x\nb\n")
+        assert wait_for(lambda: got == ["a", "b"])
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive() and got == ["a", "b"]
+
+
+def test_the_line_cap_must_be_positive():
+    with pytest.raises(SectuneError, match="--max-line-chars must be at least 1"):
+        read("commands.txt", max_line_chars=0)

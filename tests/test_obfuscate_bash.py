@@ -124,7 +124,7 @@ def test_globs_match_exactly_one_file(tmp_path):
     """Each glob the technique can produce expands to exactly its file on this machine."""
     rng = random.Random(3)
     cases = []
-    for name, path in [*bash.GLOB_COMMANDS.items(), *((p, p) for p in bash.GLOB_PATHS)]:
+    for _name, path in [*bash.GLOB_COMMANDS.items(), *((p, p) for p in bash.GLOB_PATHS)]:
         if not Path(path).exists():
             continue
         for k in (1, 1, 2, 3):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sectune.errors import SectuneError
-from sectune.tasks.cmdline.obfuscate import INTENSITIES, cmd, obfuscate, techniques
+from sectune.tasks.cmdline.obfuscate import INTENSITIES, cmd, obfuscate
 
 SEEDS = [
     "net user",
@@ -78,7 +78,7 @@ def expand(text: str, env: dict[str, str], mark: str = "%") -> str:
                 value = value[start:]
         elif "=" in mod and not mod.startswith(("*", "=")):  # :old=new, every occurrence, case ignored
             old, new = mod.split("=", 1)
-            value = re.sub(re.escape(old), lambda _: new, value, flags=re.IGNORECASE)
+            value = re.sub(re.escape(old), lambda _, new=new: new, value, flags=re.IGNORECASE)
         elif mod:
             raise AssertionError(f"unmodelled modifier {mod!r}")
         out.append(value)
@@ -155,7 +155,7 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
     elif lname == "if":
         m = re.match(r"(\S+)==(\S+)\s+(.*)", rest, re.S)
         if m.group(1) == m.group(2):
-            for sep, part, redirections in split_commands(m.group(3)):
+            for _sep, part, redirections in split_commands(m.group(3)):
                 execute(part, env, trace, delayed)
                 trace += redirections
     elif lname == "for":
@@ -166,7 +166,7 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
             start, step, end = (int(v) for v in re.sub(r"(-)\s+", r"\1", items).replace(";", ",").replace(" ", ",").split(",") if v)
             values = [str(v) for v in range(start, end + (1 if step > 0 else -1), step)]
         for item in values:
-            for sep, part, redirections in split_commands(body.replace(var, item)):
+            for _sep, part, redirections in split_commands(body.replace(var, item)):
                 execute(part, env, trace, delayed)
                 trace += redirections
     elif lname == "cmd":

@@ -112,7 +112,7 @@ class Evaluator:
             self.take()
             args = self.comma()
             args = args if isinstance(args, list) else [args]
-            left = re.sub(r"\{(\d+)\}", lambda m: to_str(args[int(m.group(1))]), left)
+            left = re.sub(r"\{(\d+)\}", lambda m, args=args: to_str(args[int(m.group(1))]), left)
         return left
 
     def comma(self):
@@ -314,7 +314,7 @@ def test_string_building_reassembles_to_the_seed(name):
 
 
 def test_encoded_command_decodes_to_the_seed():
-    for seed, intensity, text in outputs("powershell/encoded-command"):
+    for seed, _intensity, text in outputs("powershell/encoded-command"):
         *switches, enc, payload = text.split()
         assert switches[0].lower() in ("powershell", "powershell.exe")
         assert enc.lower() in {s.lower() for s in powershell._ENCODED_SWITCHES}
@@ -322,7 +322,7 @@ def test_encoded_command_decodes_to_the_seed():
 
 
 def test_deflate_inflates_to_the_seed():
-    for seed, intensity, text in outputs("powershell/deflate"):
+    for seed, _intensity, text in outputs("powershell/deflate"):
         start = text.lower().index("frombase64string(") + len("frombase64string")
         data = base64.b64decode(evaluate(text[start:_close(text, start) + 1]))
         if "gzipstream" in text.lower():
@@ -364,7 +364,7 @@ def test_backticks_only_before_plain_letters():
 
 
 def test_random_case_keeps_strings_and_barewords():
-    for seed, intensity, text in outputs("powershell/random-case"):
+    for seed, _intensity, text in outputs("powershell/random-case"):
         assert text != seed and text.lower() == seed.lower()
         mask = powershell._code_mask(seed)
         assert all(a == b for a, b, code in zip(seed, text, mask) if not code)  # strings untouched
@@ -374,7 +374,7 @@ def test_random_case_keeps_strings_and_barewords():
 def test_aliases_map_back_to_the_seed():
     back = {a: cmdlet for cmdlet, names in powershell.ALIASES.items() for a in names}
     done = 0
-    for seed, intensity, text in outputs("powershell/aliases"):
+    for seed, _intensity, text in outputs("powershell/aliases"):
         words, seed_words = text.split(), seed.split()
         assert len(words) == len(seed_words) and text != seed
         for w, s in zip(words, seed_words):

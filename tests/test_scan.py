@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import math
+import subprocess
 import sys
 import threading
 import time
@@ -90,7 +91,7 @@ def test_alerts_carry_extra_fields_and_the_technique_guess(model_dir, tmp_path):
     assert summary.format == "auditd" and [a["line"] for a in alerts] == [1, 7, 14]
     assert alerts[1]["technique"] == "base64" and alerts[0]["technique"] is None
     assert alerts[2]["host"] == "web01" and alerts[0]["cwd"] == "/home/alice"
-    assert summary.skipped == {"not process creation": 1, "no command line": 0}
+    assert summary.skipped == {"not process creation": 1, "no command line": 0, "line too long": 0}
     assert "skipped 1 not process creation" in summary.text()
 
 
@@ -250,3 +251,51 @@ def test_rules_model_names_the_technique_in_alerts(tmp_path) -> None:
     alerts = [__import__("json").loads(line) for line in out.read_text().splitlines()]
     assert [a["line"] for a in alerts] == [2]
     assert "caret_in_word" in alerts[0]["technique"]
+
+
+def test_an_over_long_line_is_skipped_and_the_others_scored(model_dir, tmp_path, capsys):
+    log = tmp_path / "big-line.log"
+    log.write_text("git status\necho Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash\npowershell -enc " + "A" * 5_000_000
+                   + "\nls -la\npowershell -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAKQA=\n")
+    out = tmp_path / "alerts.jsonl"
+    args = _cli(["scan", str(model_dir), str(log), "--max-line-chars", "4096", "--output", str(out)])
+    assert args.max_line_chars == 4096 and _cli(["scan", "m", "x"]).max_line_chars == 1 << 20
+    assert run_scan_command(args) == 0
+    assert [a["line"] for a in alerts_of(out)] == [2, 5]
+    err = capsys.readouterr().err
+    assert "scanned 5 lines" in err and "4 command lines" in err
+    assert "skipped 1 line too long (e.g. line 3: line longer than 4,096 characters (--max-line-chars))" in err
+    summary = scan(model_dir, log, max_line_chars=4096, threshold=0.0, output=tmp_path / "all.jsonl")
+    assert (summary.lines_read, summary.command_lines, summary.alerts) == (5, 4, 4)
+    assert summary.skipped["line too long"] == 1 and summary.skipped_examples[0][0] == 3
+
+
+RSS_PROBE = """
+import resource, sys
+from sectune.methods.base import load
+from sectune.scan import scan
+
+model = load(sys.argv[1], verbose=False)
+scan(model, sys.argv[2], output=sys.argv[4])  # warm up: imports and first allocations are not the log's
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+summary = scan(model, sys.argv[3], output=sys.argv[4])
+growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(growth * 1024, summary.command_lines, summary.skipped.get("line too long", 0))
+"""
+
+
+def test_a_huge_line_keeps_peak_memory_flat(model_dir, tmp_path):
+    """A 64 MiB line (default cap) costs a few MiB of peak RSS, measured in a fresh process, not the line's size."""
+    size = 64 << 20
+    small, huge = tmp_path / "small.log", tmp_path / "huge.log"
+    small.write_text("ls -la\nwhoami\n")
+    with open(huge, "wb") as fh:
+        fh.write(b"git status\npowershell -enc ")
+        fh.writelines(b"QUFB" * (1 << 18) for _ in range(size >> 20))  # 1 MiB at a time
+        fh.write(b"\nls -la\n")
+    result = subprocess.run([sys.executable, "-c", RSS_PROBE, str(model_dir), str(small), str(huge),
+                             str(tmp_path / "alerts.jsonl")], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    growth, scored, too_long = map(int, result.stdout.split())
+    assert growth < 16 << 20, f"peak RSS grew by {growth:,} bytes scanning a {size:,}-byte line"
+    assert (scored, too_long) == (2, 1)

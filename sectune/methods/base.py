@@ -11,12 +11,18 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Annotated, Any, ClassVar, Literal, Sequence, get_type_hints
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from safetensors import SafetensorError
 
-from sectune.errors import SectuneError
+from sectune.errors import SectuneError, first_problem, shorten
+from sectune.methods.info import validate_info
+from sectune.outputs import fix_weight_modes
+from sectune.security import SECURITY_SWITCHES, refuse_stored_switches
 
 FORMAT_VERSION = 1
 INFO_FILE = "sectune.json"
@@ -33,9 +39,22 @@ REGISTRY: dict[str, str] = {
 }
 
 
+# Parameter domains for the methods' ``__init__`` annotations, which Classifier.validate_params reads: each
+# setting is declared once, in the signature.
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]  # dropout, warmup ratio
+PositiveInt = Annotated[int, Field(ge=1)]  # sizes, steps, iterations
+NonNegativeInt = Annotated[int, Field(ge=0)]  # 0 switches off (patience, LoRA rank)
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # the range numpy and scikit-learn accept
+LogregClassWeight = Literal["balanced", "none"] | None  # scikit-learn's choices; none: unweighted
+TorchClassWeight = Literal["balanced", "sqrt", "none"] | None  # training.class_weights' choices
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
 def method_class(name: str) -> type["Classifier"]:
     if name not in REGISTRY:
-        raise SectuneError(f"unknown method '{name}' (available: {', '.join(REGISTRY)})")
+        raise SectuneError(f"unknown method '{shorten(name)}' (available: {', '.join(REGISTRY)})")
     module, cls = REGISTRY[name].split(":")
     return getattr(importlib.import_module(module), cls)
 
@@ -63,12 +82,29 @@ class Classifier:
         return {name: getattr(self, name) for name in self.param_names()}
 
     def set_params(self, **params: Any) -> "Classifier":
-        unknown = set(params) - set(self.param_names())
-        if unknown:
-            raise SectuneError(f"{self.name}: unknown parameter(s) {', '.join(sorted(unknown))}")
+        self._check_names(params)
         for key, value in params.items():
             setattr(self, key, value)
         return self
+
+    @classmethod
+    def _check_names(cls, params: dict[str, Any]) -> None:
+        unknown = set(params) - set(cls.param_names())
+        if unknown:
+            raise SectuneError(f"{cls.name}: unknown parameter(s) {shorten(', '.join(sorted(map(str, unknown))))}")
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any], source: str = "parameter") -> dict[str, Any]:
+        """``params`` checked against the ``__init__`` annotations and coerced to them (``"5"`` -> 5.0), so a bad
+        value fails in one line naming the parameter, before any data is read, not deep inside scikit-learn or torch.
+        ``source`` names where the values came from in that line (e.g. "saved parameter")."""
+        cls._check_names(params)
+        try:
+            checked = _params_model(cls).model_validate(params)
+        except ValidationError as exc:
+            name, problem = first_problem(exc)
+            raise SectuneError(f"{cls.name or cls.__name__}: {source} '{name}': {problem}") from None
+        return {name: getattr(checked, name) for name in params}
 
     def fit(
         self,
@@ -78,6 +114,7 @@ class Classifier:
         eval_labels: Sequence[str] | None = None,
     ) -> "Classifier":
         """Learn from texts and string labels; eval data (optional) drives early stopping."""
+        self.set_params(**self.validate_params(self.get_params()))  # direct Python use gets the CLI's checks
         texts, labels = list(texts), [str(label) for label in labels]
         if len(texts) != len(labels):
             raise SectuneError(f"{len(texts)} texts but {len(labels)} labels")
@@ -115,7 +152,8 @@ class Classifier:
         return self._info
 
     def saved_params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.get_params().items() if k not in self.runtime_params}
+        """The parameters that describe the model (written to sectune.json): no runtime or security switch."""
+        return {k: v for k, v in self.get_params().items() if k not in self.runtime_params | SECURITY_SWITCHES}
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write weights and ``sectune.json`` into ``directory`` (created if needed)."""
@@ -135,19 +173,32 @@ class Classifier:
         tmp = directory / (INFO_FILE + ".tmp")
         tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.replace(directory / INFO_FILE)
+        fix_weight_modes(directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, **runtime: Any) -> "Classifier":
         info = read_info(directory)
         if cls.name and info.get("method") != cls.name:
             raise SectuneError(f"holds a '{info.get('method')}' model, not '{cls.name}'", path=directory)
-        params = {k: v for k, v in info.get("params", {}).items() if k in cls.param_names()}
-        params.update({k: v for k, v in runtime.items() if k in cls.runtime_params})
+        stored = info.get("params", {})
+        refuse_stored_switches(stored, runtime, directory)
+        params = {k: v for k, v in stored.items() if k in cls.param_names() and k not in cls.runtime_params | SECURITY_SWITCHES}
+        try:  # an edited value (max_length -1, predict_batch_size 0) fails here, naming the field, not deep in torch
+            params = cls.validate_params(params, source="params")
+        except SectuneError as exc:
+            raise SectuneError(str(exc), path=Path(directory) / INFO_FILE) from None
+        params.update({k: v for k, v in runtime.items() if k in cls.runtime_params | (SECURITY_SWITCHES & set(cls.param_names()))})
         model = cls(**params)
         model.labels_ = [str(label) for label in info["labels"]]
         model.threshold_ = info.get("threshold")
         model._info = {k: v for k, v in info.items() if k not in {"params", "labels", "threshold", "method", "format_version"}}
-        model._load_state(Path(directory))
+        try:
+            model._load_state(Path(directory))
+        except SectuneError:
+            raise
+        except (OSError, ValueError, KeyError, SafetensorError) as exc:  # a weight file missing, cut short or of another kind
+            first = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise SectuneError(f"cannot load its weights: {first}", path=directory) from None
         return model
 
     def _save_state(self, directory: Path) -> None:
@@ -161,8 +212,21 @@ class Classifier:
         return f"{type(self).__name__}({args})"
 
 
+@cache
+def _params_model(cls: type[Classifier]) -> type[BaseModel]:
+    """A pydantic model of ``cls.__init__``'s parameters (annotations with their bounds, defaults), built once per class."""
+    hints = get_type_hints(cls.__init__, include_extras=True)
+    fields: dict[str, Any] = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name != "self" and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            fields[name] = (hints.get(name, Any), ... if param.default is param.empty else param.default)
+    config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
+    return create_model(f"{cls.__name__}Params", __config__=config, **fields)
+
+
 def read_info(directory: str | Path) -> dict[str, Any]:
-    """Read a model directory's sectune.json, with one clear line when it is not a model."""
+    """Read a model directory's sectune.json, with one clear line when it is not a model or fails the schema
+    (:class:`sectune.methods.info.ModelInfo`): an edited file must not load into a model that misbehaves."""
     directory = Path(directory)
     if not directory.exists():
         raise SectuneError("no such model directory", path=directory)
@@ -179,8 +243,10 @@ def read_info(directory: str | Path) -> dict[str, Any]:
         raise SectuneError(f"is corrupt: {exc}", path=path) from exc
     if not isinstance(info, dict) or "method" not in info or "labels" not in info:
         raise SectuneError("is not a sectune model file (no method or labels)", path=path)
-    if info.get("format_version", 1) > FORMAT_VERSION:
-        raise SectuneError(f"was written by a newer sectune (format {info['format_version']}); upgrade sectune", path=path)
+    version = info.get("format_version", 1)
+    if type(version) is int and version > FORMAT_VERSION:  # before the schema: a newer format may have other fields
+        raise SectuneError(f"was written by a newer sectune (format {version}); upgrade sectune", path=path)
+    validate_info(info, path)
     return info
 
 

@@ -24,19 +24,28 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from sectune.errors import SectuneError
-from sectune.methods.base import Classifier
+from sectune.errors import SectuneError, shorten
+from sectune.methods.base import (
+    Classifier,
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Precision,
+    Seed,
+)
 from sectune.methods.hf import add_lora, check_texts, device, load_adapter, load_pretrained, load_tokenizer
+from sectune.methods.info import check_outputs
 from sectune.models import DEFAULT_CAUSAL_LM, check_model_dir, load_error, resolve_causal_lm
 from sectune.prompts import PromptEncoder, PromptTemplate, load_template
 
 log = logging.getLogger("sectune")
 
-HEADS = ("lm", "classifier")
 QUANTIZE = ("4bit", "8bit")
 ATTENTION = "attention"  # --lora-target default: peft's per-architecture attention projections
 
@@ -127,32 +136,32 @@ class CausalLLMClassifier(Classifier):
     def __init__(
         self,
         model: str | None = None,
-        head: str = "lm",
+        head: Literal["lm", "classifier"] = "lm",
         zero_shot: bool = False,
         prompt_template: str | None = None,
         chat: bool = False,
-        max_length: int = 256,
-        batch_size: int = 8,
-        grad_accum: int = 1,
-        epochs: float = 1.0,
-        max_steps: int | None = None,
-        lr: float = 2e-4,
-        head_lr_scale: float = 10.0,
-        warmup_ratio: float = 0.03,
-        weight_decay: float = 0.0,
-        max_grad_norm: float = 1.0,
-        eval_steps: int | None = None,
-        early_stopping_patience: int | None = 3,
-        lora_r: int = 8,
-        lora_alpha: int = 16,
-        lora_dropout: float = 0.05,
+        max_length: PositiveInt = 256,
+        batch_size: PositiveInt = 8,
+        grad_accum: PositiveInt = 1,
+        epochs: PositiveFloat = 1.0,
+        max_steps: PositiveInt | None = None,
+        lr: PositiveFloat = 2e-4,
+        head_lr_scale: PositiveFloat = 10.0,
+        warmup_ratio: Fraction = 0.03,
+        weight_decay: NonNegativeFloat = 0.0,
+        max_grad_norm: NonNegativeFloat = 1.0,  # 0: no clipping
+        eval_steps: PositiveInt | None = None,
+        early_stopping_patience: NonNegativeInt | None = 3,
+        lora_r: NonNegativeInt = 8,
+        lora_alpha: PositiveInt = 16,
+        lora_dropout: Fraction = 0.05,
         lora_target: str = ATTENTION,
         gradient_checkpointing: bool = False,
-        quantize: str | None = None,
-        precision: str = "auto",
-        predict_batch_size: int = 16,
+        quantize: Literal["4bit", "8bit", "none"] | None = None,
+        precision: Precision = "auto",
+        predict_batch_size: PositiveInt = 16,
         report_generation: bool = True,
-        seed: int = 42,
+        seed: Seed = 42,
         verbose: bool = True,
         checkpoint_dir: str | None = None,
         runs_dir: str | None = None,
@@ -200,8 +209,6 @@ class CausalLLMClassifier(Classifier):
         from sectune import training
 
         training.resolve_precision(self.precision)
-        if self.head not in HEADS:
-            raise SectuneError(f"unknown head '{self.head}' (expected lm or classifier)")
         if self.zero_shot and self.head != "lm":
             raise SectuneError("--zero-shot needs --head lm: a new classification head knows nothing before training")
         if self.quantize not in (None, "", "none") and not self.zero_shot and not self.lora_r:
@@ -467,10 +474,13 @@ class CausalLLMClassifier(Classifier):
     def _load_state(self, directory: Path) -> None:
         self.weights_ = self.info.get("weights", "base")
         if self.weights_ not in ("base", "adapter", "full"):
-            raise SectuneError(f"unknown weights kind '{self.weights_}' in sectune.json", path=directory)
+            raise SectuneError(f"unknown weights kind '{shorten(self.weights_)}' in sectune.json", path=directory)
         prompt = self.info.get("prompt")
         template = PromptTemplate(**prompt) if isinstance(prompt, dict) else load_template(None, self.labels_, self.info.get("task", "generic"))
         self._setup_prompt(str(directory), template)
+        rows = _saved_head_rows(directory, self.weights_) if self.head == "classifier" else None
+        if rows is not None:  # before the base is built with one row per label, which the saved head would not fit
+            check_outputs(rows, len(self.labels_), directory)
         if self.weights_ == "full":
             check_model_dir(directory)
             self.net_ = self._load_base(str(directory), trainable=False).eval()
@@ -508,12 +518,13 @@ class CausalLLMClassifier(Classifier):
         return out
 
 
-def merge_model(model_dir: str | Path, output: str | Path) -> Path:
+def merge_model(model_dir: str | Path, output: str | Path, *, trust_remote_code: bool = False, allow_pickle: bool = False) -> Path:
     """``sectune merge``: a causal-llm model directory with merged full weights, loadable without peft."""
-    from sectune.io import staged_dir
     from sectune.methods.base import load
+    from sectune.outputs import check_output_dir, staged_dir
 
-    clf = load(model_dir, verbose=False)
+    check_output_dir(output, inputs=[model_dir])
+    clf = load(model_dir, verbose=False, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     if not isinstance(clf, CausalLLMClassifier):
         raise SectuneError(f"merge is for causal-llm models; this one is '{clf.name}'", path=model_dir)
     merged = clf.merged()
@@ -523,6 +534,19 @@ def merge_model(model_dir: str | Path, output: str | Path) -> Path:
             if (Path(model_dir) / extra).exists():
                 shutil.copy2(Path(model_dir) / extra, Path(stage) / extra)
     return Path(output)
+
+
+def _saved_head_rows(directory: Path, weights: str) -> int | None:
+    """Rows (classes) of the classification head ``score`` saved in ``directory``; None when no head is saved."""
+    from safetensors import safe_open
+
+    files = [directory / "adapter_model.safetensors"] if weights == "adapter" else sorted(directory.glob("model*.safetensors"))
+    for file in (f for f in files if f.is_file()):
+        with safe_open(str(file), framework="pt") as handle:
+            for key in handle.keys():
+                if key.endswith("score.weight"):
+                    return int(handle.get_slice(key).get_shape()[0])
+    return None
 
 
 def _left_pad(rows: Sequence[list[int]], pad: int, target):

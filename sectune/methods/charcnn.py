@@ -20,13 +20,24 @@ import copy
 import logging
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
+from pydantic import Field
 
 from sectune.errors import SectuneError
-from sectune.methods.base import Classifier
+from sectune.methods.base import (
+    Classifier,
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    TorchClassWeight,
+)
 from sectune.methods.hf import check_texts, device
+from sectune.methods.info import check_outputs
 
 log = logging.getLogger("sectune")
 
@@ -72,23 +83,23 @@ class CharCNN(Classifier):
 
     def __init__(
         self,
-        max_length: int = 4096,
-        embed_dim: int = 32,
-        filters: int = 64,
-        kernel_sizes: Sequence[int] = (3, 5, 7),
-        dropout: float = 0.3,
-        batch_size: int = 64,
-        epochs: float = 5.0,
-        max_steps: int | None = None,
-        lr: float = 2e-3,
-        weight_decay: float = 0.01,
-        max_grad_norm: float = 1.0,
-        class_weight: str | None = None,
-        early_stopping_patience: int | None = 2,
-        predict_batch_size: int = 128,
-        seed: int = 42,
+        max_length: PositiveInt = 4096,
+        embed_dim: PositiveInt = 32,
+        filters: PositiveInt = 64,
+        kernel_sizes: Annotated[Sequence[PositiveInt], Field(min_length=1)] = (3, 5, 7),
+        dropout: Fraction = 0.3,
+        batch_size: PositiveInt = 64,
+        epochs: PositiveFloat = 5.0,
+        max_steps: PositiveInt | None = None,
+        lr: PositiveFloat = 2e-3,
+        weight_decay: NonNegativeFloat = 0.01,
+        max_grad_norm: NonNegativeFloat = 1.0,  # 0: no clipping
+        class_weight: TorchClassWeight = None,
+        early_stopping_patience: NonNegativeInt | None = 2,
+        predict_batch_size: PositiveInt = 128,
+        seed: Seed = 42,
         verbose: bool = True,
-        num_threads: int | None = None,
+        num_threads: PositiveInt | None = None,
     ) -> None:
         self.max_length = max_length
         self.embed_dim = embed_dim
@@ -109,13 +120,6 @@ class CharCNN(Classifier):
         self.num_threads = num_threads
 
     # --- helpers --------------------------------------------------------------------------
-    def _check(self) -> None:
-        if not self.kernel_sizes or any(int(k) < 1 for k in self.kernel_sizes):
-            raise SectuneError(f"charcnn: kernel_sizes must be positive integers, got {self.kernel_sizes}")
-        for name in ("max_length", "embed_dim", "filters", "batch_size", "predict_batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise SectuneError(f"charcnn: {name} must be at least 1, got {getattr(self, name)}")
-
     def _new_net(self):
         return _build_net(len(self.labels_), int(self.embed_dim), int(self.filters), self.kernel_sizes, float(self.dropout))
 
@@ -167,7 +171,6 @@ class CharCNN(Classifier):
 
         from sectune import training
 
-        self._check()
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         index = {label: i for i, label in enumerate(self.labels_)}
@@ -272,9 +275,12 @@ class CharCNN(Classifier):
         path = directory / WEIGHTS_FILE
         if not path.is_file():
             raise SectuneError(f"no {WEIGHTS_FILE} in the model directory", path=directory)
+        state = load_file(str(path))
+        if "out.weight" in state:  # a missing layer is reported by load_state_dict below
+            check_outputs(state["out.weight"].shape[0], len(self.labels_), path)
         net = self._new_net()
         try:
-            net.load_state_dict(load_file(str(path)))
+            net.load_state_dict(state)
         except RuntimeError as exc:
             raise SectuneError(f"does not fit the architecture in sectune.json: {str(exc).splitlines()[0]}", path=path) from exc
         self.net_ = net.eval()

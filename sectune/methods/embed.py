@@ -10,7 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sectune.methods.base import Classifier
+from sectune.methods.base import (
+    Classifier,
+    LogregClassWeight,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+)
 from sectune.methods.hf import check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
 from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
 from sectune.models import check_model_dir, resolve_base_model
@@ -25,13 +31,13 @@ class EmbedLogreg(Classifier):
     def __init__(
         self,
         model: str | None = None,
-        max_length: int = 256,
-        batch_size: int = 32,
+        max_length: PositiveInt = 256,
+        batch_size: PositiveInt = 32,
         normalize: bool = True,
-        C: float = 1.0,
-        max_iter: int = 2000,
-        class_weight: str | None = None,
-        seed: int = 42,
+        C: PositiveFloat = 1.0,
+        max_iter: PositiveInt = 2000,
+        class_weight: LogregClassWeight = None,
+        seed: Seed = 42,
         verbose: bool = True,
         allow_pickle: bool = False,
         trust_remote_code: bool = False,

@@ -11,12 +11,24 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from sectune.errors import SectuneError
-from sectune.methods.base import Classifier
+from sectune.methods.base import (
+    Classifier,
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Precision,
+    Seed,
+    TorchClassWeight,
+)
 from sectune.methods.hf import add_lora, check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
+from sectune.methods.info import check_outputs
 from sectune.methods.pooled import MeanPoolingClassifier, trained_pooling
 from sectune.models import check_model_dir, resolve_base_model
 
@@ -39,27 +51,27 @@ class EncoderClassifier(Classifier):
     def __init__(
         self,
         model: str | None = None,
-        max_length: int = 128,
-        batch_size: int = 16,
-        grad_accum: int = 1,
-        epochs: float = 3.0,
-        max_steps: int | None = None,
-        lr: float = 5e-5,
-        head_lr_scale: float = 10.0,
-        warmup_ratio: float = 0.06,
-        weight_decay: float = 0.01,
-        max_grad_norm: float = 1.0,
-        class_weight: str | None = None,
+        max_length: PositiveInt = 128,
+        batch_size: PositiveInt = 16,
+        grad_accum: PositiveInt = 1,
+        epochs: PositiveFloat = 3.0,
+        max_steps: PositiveInt | None = None,
+        lr: PositiveFloat = 5e-5,
+        head_lr_scale: PositiveFloat = 10.0,
+        warmup_ratio: Fraction = 0.06,
+        weight_decay: NonNegativeFloat = 0.01,
+        max_grad_norm: NonNegativeFloat = 1.0,  # 0: no clipping
+        class_weight: TorchClassWeight = None,
         group_by_length: bool = False,  # faster, but unsafe where length tells the class (see class docstring)
-        eval_steps: int | None = None,
-        early_stopping_patience: int | None = 3,
-        lora_r: int = 0,
-        lora_alpha: int = 16,
-        lora_dropout: float = 0.1,
-        pooling: str = "auto",
-        precision: str = "auto",
-        predict_batch_size: int = 64,
-        seed: int = 42,
+        eval_steps: PositiveInt | None = None,
+        early_stopping_patience: NonNegativeInt | None = 3,
+        lora_r: NonNegativeInt = 0,
+        lora_alpha: PositiveInt = 16,
+        lora_dropout: Fraction = 0.1,
+        pooling: Literal["auto", "mean", "cls"] = "auto",
+        precision: Precision = "auto",
+        predict_batch_size: PositiveInt = 64,
+        seed: Seed = 42,
         verbose: bool = True,
         checkpoint_dir: str | None = None,
         runs_dir: str | None = None,
@@ -107,8 +119,6 @@ class EncoderClassifier(Classifier):
         base = resolve_base_model(self.model, allow_pickle=self.allow_pickle)
         index = {label: i for i, label in enumerate(self.labels_)}
         self.tokenizer_ = load_tokenizer(base, trust_remote_code=self.trust_remote_code)
-        if self.pooling not in ("auto", "mean", "cls"):
-            raise SectuneError(f"unknown pooling '{self.pooling}' (expected auto, mean or cls)")
         self.pooling_ = trained_pooling(base) if self.pooling == "auto" else self.pooling
         net = self._build(base, index)
         train_ids = [index[label] for label in labels]
@@ -202,20 +212,23 @@ class EncoderClassifier(Classifier):
         self.info["pooling"] = self.pooling_
 
     def _load_state(self, directory: Path) -> None:
-        from transformers import AutoModelForSequenceClassification
+        """The saved network, exactly: weights that do not fit the declared pooling are refused, never
+        completed with a freshly initialised head (see ``must_match`` in :func:`load_pretrained`)."""
+        from transformers import AutoModel, AutoModelForSequenceClassification
 
         check_model_dir(directory)
         self.tokenizer_ = load_tokenizer(str(directory), trust_remote_code=self.trust_remote_code)
         self.pooling_ = self.info.get("pooling", "cls")
+        if self.pooling_ not in ("mean", "cls"):
+            raise SectuneError("sectune.json field 'pooling' must be 'mean' or 'cls'", path=directory)
+        must_match = f"pooling '{self.pooling_}'"
         if self.pooling_ == "mean":
-            from transformers import AutoModel
-
-            body = load_pretrained(AutoModel, str(directory), trust_remote_code=self.trust_remote_code)
+            body = load_pretrained(AutoModel, str(directory), trust_remote_code=self.trust_remote_code, must_match=must_match)
             self.net_ = MeanPoolingClassifier(body, len(self.labels_))
             self.net_.load_head(directory)
             self.net_.eval()
             return
-        self.net_ = load_pretrained(AutoModelForSequenceClassification, str(directory), trust_remote_code=self.trust_remote_code).eval()
-        if self.net_.config.num_labels != len(self.labels_):
-            raise SectuneError(f"model has {self.net_.config.num_labels} outputs but sectune.json lists {len(self.labels_)} labels", path=directory)
+        self.net_ = load_pretrained(AutoModelForSequenceClassification, str(directory), trust_remote_code=self.trust_remote_code,
+                                    must_match=must_match).eval()
+        check_outputs(self.net_.config.num_labels, len(self.labels_), directory)
 

@@ -36,7 +36,13 @@ from safetensors.numpy import load_file, save_file
 from scipy.special import expit, softmax
 
 from sectune.errors import SectuneError
-from sectune.methods.base import Classifier
+from sectune.methods.base import (
+    Classifier,
+    LogregClassWeight,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+)
 from sectune.methods.hf import check_texts
 from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
 from sectune.methods.rules import SPECIAL_CHARS
@@ -240,10 +246,10 @@ class FeaturesLogreg(Classifier):
 
     def __init__(
         self,
-        C: float = 1.0,
-        max_iter: int = 2000,
-        class_weight: str | None = None,
-        seed: int = 42,
+        C: PositiveFloat = 1.0,
+        max_iter: PositiveInt = 2000,
+        class_weight: LogregClassWeight = None,
+        seed: Seed = 42,
         verbose: bool = True,
     ) -> None:
         self.C = C
@@ -260,8 +266,7 @@ class FeaturesLogreg(Classifier):
         self.mean_ = features.mean(axis=0)
         scale = features.std(axis=0)
         self.scale_ = np.where(scale > 1e-12, scale, 1.0)
-        class_weight = None if self.class_weight in (None, "", "none") else self.class_weight
-        self.head_ = fit_logreg(self._standardise(features), labels, C=self.C, max_iter=self.max_iter, class_weight=class_weight, seed=self.seed)
+        self.head_ = fit_logreg(self._standardise(features), labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed)
 
     def decision_function(self, texts) -> np.ndarray:
         """Logits: (n,) for a binary model (of ``labels_[1]``), (n, classes) otherwise -- as scikit-learn's."""

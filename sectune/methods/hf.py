@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import warnings
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -37,14 +38,37 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False):
         raise load_error(name, exc) from exc
 
 
-def load_pretrained(auto_class, name: str, *, allow_pickle: bool = False, trust_remote_code: bool = False, **kwargs):
-    """``auto_class.from_pretrained`` with safetensors enforced unless pickle is explicitly allowed."""
+def load_pretrained(auto_class, name: str, *, allow_pickle: bool = False, trust_remote_code: bool = False,
+                    must_match: str | None = None, **kwargs):
+    """``auto_class.from_pretrained`` with safetensors enforced unless pickle is explicitly allowed.
+
+    ``must_match`` (what the weights were saved as, e.g. "pooling 'cls'") is for reloading a trained model:
+    transformers fills weights the checkpoint lacks with random values, which would predict noise without
+    a word, so any missing weight (or one of another shape) is refused, the message saying the weights do
+    not match ``must_match``.
+    """
+    if must_match is not None:  # report a reshaped tensor with the missing ones, rather than raise RuntimeError
+        kwargs.setdefault("ignore_mismatched_sizes", True)
     try:
-        return auto_class.from_pretrained(
-            name, use_safetensors=None if allow_pickle else True, trust_remote_code=trust_remote_code, **kwargs
-        )
+        with warnings.catch_warnings():  # torch's note on a pickle's protocol: the refusal below says what matters
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            loaded = auto_class.from_pretrained(
+                name, use_safetensors=None if allow_pickle else True, trust_remote_code=trust_remote_code,
+                output_loading_info=must_match is not None, **kwargs
+            )
+    except pickle.UnpicklingError as exc:  # torch's weights_only loader met more than plain tensors
+        raise SectuneError("holds a pickle that is not plain weights (torch's weights-only loader refused it: it could run code); "
+                           "convert the weights to safetensors from a trusted copy", path=name) from exc
     except (OSError, ValueError, EnvironmentError) as exc:
         raise load_error(name, exc) from exc
+    if must_match is None:
+        return loaded
+    net, loading = loaded
+    missing = [*loading["missing_keys"], *(key for key, *_ in loading["mismatched_keys"])]  # mismatched: (key, shapes...)
+    if missing:
+        raise SectuneError(f"the weights do not match {must_match}: {len(missing)} tensor(s) missing or of another shape "
+                           f"({', '.join(sorted(missing)[:3])}{', ...' if len(missing) > 3 else ''})", path=name)
+    return net
 
 
 def length_sorted_batches(tokenizer, texts: Sequence[str], batch_size: int, max_length: int) -> Iterator[tuple[np.ndarray, dict]]:

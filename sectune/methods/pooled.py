@@ -16,6 +16,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from sectune.errors import SectuneError, shorten
+from sectune.methods.info import check_outputs
+
 HEAD_FILE = "pooled_head.safetensors"
 
 
@@ -57,4 +60,16 @@ class MeanPoolingClassifier(torch.nn.Module):
         save_file({k: v.detach().cpu().contiguous() for k, v in self.classifier.state_dict().items()}, str(directory / HEAD_FILE))
 
     def load_head(self, directory: Path) -> None:
-        self.classifier.load_state_dict(load_file(str(directory / HEAD_FILE)))
+        """The saved head, refused unless it is exactly this model's: a missing or reshaped head is not a mean-pooling model."""
+        path = directory / HEAD_FILE
+        if not path.is_file():
+            raise SectuneError(f"the weights do not match pooling 'mean': no {HEAD_FILE}", path=directory)
+        state = load_file(str(path))
+        if "weight" in state:
+            check_outputs(state["weight"].shape[0], self.classifier.out_features, path)
+        expected = {key: tuple(value.shape) for key, value in sorted(self.classifier.state_dict().items())}
+        found = {key: tuple(value.shape) for key, value in sorted(state.items())}
+        if found != expected:
+            raise SectuneError(f"the weights do not match pooling 'mean' on this model: tensors {shorten(found, 120)}, expected {expected}",
+                               path=path)
+        self.classifier.load_state_dict(state)

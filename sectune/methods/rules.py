@@ -35,13 +35,15 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Callable, ClassVar, Sequence
+from typing import Annotated, Callable, ClassVar, Sequence
 
 import numpy as np
+from pydantic import Field
 
 from sectune.errors import SectuneError
-from sectune.methods.base import Classifier
+from sectune.methods.base import Classifier, NonNegativeFloat, NonNegativeInt
 from sectune.methods.hf import check_texts
+from sectune.methods.info import check_outputs
 
 RULES_FILE = "rules.json"
 
@@ -156,11 +158,11 @@ class RulesClassifier(Classifier):
 
     def __init__(
         self,
-        special_chars: str = SPECIAL_CHARS,
+        special_chars: Annotated[str, Field(min_length=1)] = SPECIAL_CHARS,
         patterns: list[str] | None = None,
-        min_precision: float = 0.9,
-        min_support: int = 3,
-        max_weight: float = 6.0,
+        min_precision: Annotated[float, Field(ge=0, le=1)] = 0.9,
+        min_support: NonNegativeInt = 3,
+        max_weight: NonNegativeFloat = 6.0,
         verbose: bool = True,
     ) -> None:
         self.special_chars = special_chars
@@ -266,6 +268,7 @@ class RulesClassifier(Classifier):
 
     def _load_state(self, directory: Path) -> None:
         path = directory / RULES_FILE
+        check_outputs(2, len(self.labels_), path)  # a binary detector: its two columns are labels_[0] and labels_[1]
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

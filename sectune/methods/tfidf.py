@@ -1,18 +1,36 @@
-"""``tfidf-logreg``: word 1-2-gram TF-IDF + logistic regression, the classical baseline."""
+"""``tfidf-logreg``: word 1-2-gram TF-IDF + logistic regression, the classical baseline.
+
+Tokens are scikit-learn's words of two or more characters. Texts with none of them (``!!!``, ``+``, ``a``)
+would leave an empty vocabulary, so training then falls back to single characters and punctuation runs; the
+pattern actually used is saved with the model (``tokens.json``) so a reloaded model tokenises the same way.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from sectune.methods.base import Classifier
+from sectune.errors import SectuneError
+from sectune.methods.base import (
+    Classifier,
+    LogregClassWeight,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+)
 from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
+
+log = logging.getLogger("sectune")
 
 VOCAB_FILE = "vocabulary.json"
 IDF_FILE = "idf.npy"
+TOKENS_FILE = "tokens.json"
+WORD_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default: words of two or more characters
+FALLBACK_PATTERN = r"(?u)\w+|[^\w\s]+"  # any word, even one character, and runs of punctuation
 
 
 class TfidfLogreg(Classifier):
@@ -20,14 +38,14 @@ class TfidfLogreg(Classifier):
 
     def __init__(
         self,
-        ngram_max: int = 2,
-        min_df: int = 2,
-        max_features: int | None = 200_000,
+        ngram_max: PositiveInt = 2,
+        min_df: PositiveInt = 2,
+        max_features: PositiveInt | None = 200_000,
         sublinear_tf: bool = True,
-        C: float = 10.0,
-        max_iter: int = 1000,
-        class_weight: str | None = None,
-        seed: int = 42,
+        C: PositiveFloat = 10.0,
+        max_iter: PositiveInt = 1000,
+        class_weight: LogregClassWeight = None,
+        seed: Seed = 42,
         verbose: bool = True,
     ) -> None:
         self.ngram_max = ngram_max
@@ -40,23 +58,34 @@ class TfidfLogreg(Classifier):
         self.seed = seed
         self.verbose = verbose
 
-    def _vectorizer(self, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+    def _vectorizer(self, token_pattern: str, min_df: int, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
         return TfidfVectorizer(
             ngram_range=(1, self.ngram_max),
-            min_df=1 if vocabulary is not None else self.min_df,
+            min_df=min_df,
             max_features=None if vocabulary is not None else self.max_features,
             sublinear_tf=self.sublinear_tf,
+            token_pattern=token_pattern,
             vocabulary=vocabulary,
             dtype=np.float32,
         )
 
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
-        self.vectorizer_ = self._vectorizer()
-        try:
-            features = self.vectorizer_.fit_transform(texts)
-        except ValueError:  # every term pruned by min_df on a tiny set: fall back to all terms
-            self.vectorizer_ = TfidfVectorizer(ngram_range=(1, self.ngram_max), sublinear_tf=self.sublinear_tf, dtype=np.float32)
-            features = self.vectorizer_.fit_transform(texts)
+        # Each try keeps more terms: min_df can prune every term of a tiny set, and texts without a word of two
+        # or more characters leave nothing to prune; scikit-learn raises ValueError for both.
+        for pattern, min_df in ((WORD_PATTERN, self.min_df), (WORD_PATTERN, 1), (FALLBACK_PATTERN, 1)):
+            self.vectorizer_ = self._vectorizer(pattern, min_df)
+            try:
+                features = self.vectorizer_.fit_transform(texts)
+                break
+            except ValueError:
+                continue
+        else:
+            raise SectuneError(f"{self.name}: the training texts hold no token at all (no word, character or "
+                               f"punctuation); nothing to learn from")
+        if pattern != WORD_PATTERN:
+            log.warning("%s: the training texts have no word of two or more characters; tokenising on single "
+                        "characters and punctuation runs instead", self.name)
+        self.token_pattern_ = pattern
         self.head_ = fit_logreg(features, labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed)
 
     def predict_proba(self, texts) -> np.ndarray:
@@ -65,11 +94,28 @@ class TfidfLogreg(Classifier):
     def _save_state(self, directory: Path) -> None:
         vocabulary = {term: int(index) for term, index in self.vectorizer_.vocabulary_.items()}
         (directory / VOCAB_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
+        (directory / TOKENS_FILE).write_text(json.dumps({"token_pattern": self.token_pattern_}), encoding="utf-8")
         np.save(directory / IDF_FILE, self.vectorizer_.idf_, allow_pickle=False)
         save_logreg(self.head_, directory)
 
     def _load_state(self, directory: Path) -> None:
         vocabulary = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
-        self.vectorizer_ = self._vectorizer(vocabulary)
+        self.token_pattern_ = _read_token_pattern(directory / TOKENS_FILE)
+        self.vectorizer_ = self._vectorizer(self.token_pattern_, 1, vocabulary)
         self.vectorizer_.idf_ = np.load(directory / IDF_FILE, allow_pickle=False)
         self.head_ = load_logreg(directory, self.labels_)
+
+
+def _read_token_pattern(path: Path) -> str:
+    """The saved token pattern: only one of the two this method writes, since a regular expression taken from a
+    model directory as is could be made to backtrack for ever on a crafted command line. A model saved before
+    the file existed used the word pattern."""
+    if not path.exists():
+        return WORD_PATTERN
+    try:
+        pattern = json.loads(path.read_text(encoding="utf-8")).get("token_pattern")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        pattern = None
+    if pattern not in (WORD_PATTERN, FALLBACK_PATTERN):
+        raise SectuneError("is not a token pattern this sectune writes; retrain the model", path=path)
+    return pattern

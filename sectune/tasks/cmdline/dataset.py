@@ -19,12 +19,13 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 from sectune.errors import SectuneError
+from sectune.outputs import check_output_file
 from sectune.tasks.cmdline.benign import SHELLS, BenignLine, check_shells, generate_benign
-
 
 INTENSITIES = ("light", "medium", "heavy")
 FIELDS = ("text", "label", "shell", "technique", "intensity", "orig", "seed_id")
@@ -289,6 +290,7 @@ def build_cmdline_dataset(
     intensities = _check_args(n, obfuscated_share, intensities)
     if output is not None:
         output_format(output)
+        check_output_file(output, inputs=[from_file])
     if from_shell is not None:
         from_shell = from_shell.strip().lower()
         check_shells([from_shell])

@@ -7,6 +7,16 @@ blocks, auditd records, pretty-printed JSON, quoted CSV newlines) are accumulate
 With ``follow=True`` the file is tailed like ``tail -F`` (the existing content first, then appended lines,
 polling every 0.2 s, reopening after rotation or truncation) until ``stop`` is set or Ctrl-C.
 
+Over-long lines: a physical line is capped too (``max_line_chars``, ``--max-line-chars``; default
+``MAX_LINE_CHARS`` = 1 Mi characters, 1 MiB of ASCII), since no method looks past the first few thousand
+characters and a line of hundreds of MB would otherwise be held whole. A longer line is read on to its newline
+in 64 Ki-character chunks that are dropped as they come (memory stays flat whatever its length) and is counted as
+skipped, "line too long", with its line number. In a multi-line format the event it belongs to is dropped with
+it, and the rest of that event is passed over without being counted: an XML ``<Event>`` up to the next
+``<Event``, a 4688 text block up to the next block, a CSV record up to the line that closes its quoted field;
+a JSON document's reader starts again at the top level (a nested object left over may count as unparseable).
+The cap counts characters, not bytes: lines are cut after decoding, so UTF-16 logs get the same cap as UTF-8.
+
 Nothing in a log line is fatal: events that are not process creations, process creations without a command
 line, and unparseable lines are counted in :class:`ScanCounts` with the first few examples (line, reason).
 Only usage errors (no such file, unknown format, a ``--field`` that no CSV column matches) raise SectuneError.
@@ -80,7 +90,8 @@ import time
 import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
@@ -96,8 +107,11 @@ MAX_EXAMPLES = 5
 POLL_SECONDS = 0.2
 MAX_EVENT_CHARS = 4_000_000  # a multi-line event (XML, JSON document, CSV record) larger than this is dropped
 MAX_EVENT_LINES = 100_000
+MAX_CSV_RECORD_LINES = 10_000  # physical lines of one CSV record (quoted newlines)
 MAX_PENDING_AUDIT = 64  # auditd events waiting for their remaining EXECVE records
 SAMPLE_LINES = 20
+MAX_LINE_CHARS = 1 << 20  # a physical line longer than this is dropped (read on in chunks, never held whole)
+_DISCARD_CHUNK = 1 << 16  # characters read at a time while passing over an over-long line
 
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
@@ -108,7 +122,20 @@ class _Reset:
 
 
 _RESET = _Reset()
-# A source yields str lines (with their "\n"), None when a followed file is idle, or _RESET.
+
+
+class _LongLine:
+    """Marker from a source: a physical line longer than ``limit`` characters was read past and dropped. Its
+    number of double quotes is kept: whether it ends inside a quoted CSV field decides where its record ends."""
+
+    __slots__ = ("limit", "quotes")
+
+    def __init__(self, limit: int, quotes: int) -> None:
+        self.limit = limit
+        self.quotes = quotes
+
+
+# A source yields str lines (with their "\n"), None when a followed file is idle, _RESET, or a _LongLine.
 
 
 @dataclass(slots=True)
@@ -127,13 +154,15 @@ class ScanCounts:
     events: int = 0  # command lines yielded
     skipped_not_process_creation: int = 0
     skipped_no_command_line: int = 0
+    skipped_too_long: int = 0  # physical lines over the cap (lines_read counts them too)
     unparseable: int = 0
     examples: list[tuple[int, str]] = dc_field(default_factory=list)
     skipped_examples: list[tuple[int, str]] = dc_field(default_factory=list)
 
     @property
     def skipped(self) -> dict[str, int]:
-        return {"not process creation": self.skipped_not_process_creation, "no command line": self.skipped_no_command_line}
+        return {"not process creation": self.skipped_not_process_creation, "no command line": self.skipped_no_command_line,
+                "line too long": self.skipped_too_long}
 
     def bad(self, line: int, reason: str) -> None:
         self.unparseable += 1
@@ -142,11 +171,19 @@ class ScanCounts:
 
     def not_process(self, line: int, reason: str) -> None:
         self.skipped_not_process_creation += 1
-        if len(self.skipped_examples) < MAX_EXAMPLES:
-            self.skipped_examples.append((line, reason))
+        self._skip_example(line, reason)
 
     def no_command(self, line: int, reason: str) -> None:
         self.skipped_no_command_line += 1
+        self._skip_example(line, reason)
+
+    def too_long(self, line: int, marker: _LongLine) -> None:
+        """Line ``line`` was over the cap (and dropped unread): it counts as read and as skipped."""
+        self.lines_read += 1
+        self.skipped_too_long += 1
+        self._skip_example(line, f"line longer than {marker.limit:,} characters (--max-line-chars)")
+
+    def _skip_example(self, line: int, reason: str) -> None:
         if len(self.skipped_examples) < MAX_EXAMPLES:
             self.skipped_examples.append((line, reason))
 
@@ -163,18 +200,22 @@ def iter_command_lines(
     stop: threading.Event | None = None,
     poll: float = POLL_SECONDS,
     idle_ticks: bool = False,
+    max_line_chars: int = MAX_LINE_CHARS,
 ) -> Iterator[LogLine]:
     """Each process-creation event's command line, in file order, in constant memory.
 
     ``follow``: keep tailing the file (rotation and truncation reopen it) until ``stop`` is set or Ctrl-C.
     ``idle_ticks``: also yield None whenever a followed file has no new data (so a consumer can flush).
+    ``max_line_chars``: a longer physical line is skipped (counted in ``stats``) without being held in memory.
     """
     if fmt not in FORMATS:
         raise SectuneError(f"unknown log format '{fmt}' (one of: {', '.join(FORMATS)})")
     if field is not None and fmt not in ("auto", *FIELD_FORMATS):
         raise SectuneError(f"--field applies to {', '.join(FIELD_FORMATS)} logs, not {fmt}")
+    if max_line_chars < 1:
+        raise SectuneError(f"--max-line-chars must be at least 1, got {max_line_chars}")
     stats = stats if stats is not None else ScanCounts()
-    source, close, display = _open_source(path, follow, stop, poll)
+    source, close, display = _open_source(path, follow, stop, poll, max_line_chars)
     try:
         if fmt == "auto":
             sample, consumed, source = _sample(source)
@@ -195,10 +236,12 @@ def iter_command_lines(
         close()
 
 
-def follow_lines(path: str | Path, stop: threading.Event | None = None, poll: float = POLL_SECONDS) -> Iterator[str]:
+def follow_lines(path: str | Path, stop: threading.Event | None = None, poll: float = POLL_SECONDS,
+                 max_line_chars: int = MAX_LINE_CHARS) -> Iterator[str]:
     """The lines of a growing file (without their line ending), from its start, then as they are appended;
-    reopened after rotation or truncation; ends when ``stop`` is set (after reading what is there)."""
-    source, close, _ = _open_source(path, True, stop, poll)
+    reopened after rotation or truncation; ends when ``stop`` is set (after reading what is there).
+    Lines longer than ``max_line_chars`` are left out (never held in memory)."""
+    source, close, _ = _open_source(path, True, stop, poll, max_line_chars)
     try:
         for line in source:
             if line.__class__ is str:
@@ -304,20 +347,21 @@ def _check_file(p: Path, display: str) -> None:
         raise SectuneError("is a directory, expected a log file", path=display)
 
 
-def _open_source(path, follow: bool, stop, poll: float) -> tuple[Iterator, Callable[[], None], str]:
-    """(lines with their "\\n" (+ None / _RESET when following), close function, display name)."""
+def _open_source(path, follow: bool, stop, poll: float, max_line: int) -> tuple[Iterator, Callable[[], None], str]:
+    """(lines with their "\\n" or _LongLine (+ None / _RESET when following), close function, display name)."""
     display = _display(path)
     if str(path) == "-":
         buffer = getattr(sys.stdin, "buffer", None)
         if buffer is None:  # a replaced sys.stdin (tests): already text
-            text: Iterable[str] = sys.stdin
+            text: io.TextIOBase = sys.stdin
         else:
             peek = getattr(buffer, "peek", None)
             encoding = _sniff_encoding(peek(4)[:4]) if peek is not None else "utf-8"
             text = io.TextIOWrapper(buffer, encoding=encoding, errors="replace", newline="\n")
+        lines = _capped_lines(text.readline, max_line)
         if follow:
-            return _ticking(text, stop, poll), lambda: None, display
-        return iter(text), lambda: None, display
+            return _ticking(lines, stop, poll), lambda: None, display
+        return lines, lambda: None, display
     p = Path(path)
     _check_file(p, display)
     if p.name.lower().endswith(".gz"):
@@ -330,22 +374,82 @@ def _open_source(path, follow: bool, stop, poll: float) -> tuple[Iterator, Calla
             raw.close()
             raise SectuneError(f"not a valid gzip file ({' '.join(str(e).split())})", path=display) from None
         fh = io.TextIOWrapper(raw, encoding=_sniff_encoding(head), errors="replace", newline="\n")
-        return _guarded_gzip(fh, display), fh.close, display
+        return _guarded_gzip(_capped_lines(fh.readline, max_line), display), fh.close, display
     if follow:
-        gen = _follow_file(p, stop, poll)
+        gen = _follow_file(p, stop, poll, max_line)
         return gen, gen.close, display
     try:
         raw = open(p, "rb")
     except OSError as e:
         raise SectuneError(f"cannot read file ({e.strerror or e})", path=display) from None
     fh = io.TextIOWrapper(raw, encoding=_sniff_encoding(raw.peek(4)[:4]), errors="replace", newline="\n")
-    return iter(fh), fh.close, display
+    return _capped_lines(fh.readline, max_line), fh.close, display
 
 
-def _guarded_gzip(fh, display: str) -> Iterator[str]:
+def _capped_lines(readline: Callable[[int], str], limit: int) -> Iterator[str | _LongLine]:
+    """The lines ``readline`` gives, each read with at most ``limit`` + 1 characters in hand: a longer line is read
+    on to its newline in chunks that are dropped at once, and stands as a _LongLine (memory stays flat)."""
+    size = limit + 1
+    while True:
+        line = readline(size)
+        if len(line) < size or line[-1] == "\n":
+            if not line:
+                return
+            yield line
+            continue
+        quotes = line.count('"')
+        line = ""  # let the head go before reading on
+        while True:
+            part = readline(_DISCARD_CHUNK)
+            quotes += part.count('"')
+            if not part or part[-1] == "\n":
+                break
+        yield _LongLine(limit, quotes)
+
+
+class _LineCutter:
+    """Cuts decoded text, as it arrives in pieces, into lines (with their "\\n") of at most ``limit`` characters;
+    a longer line is dropped as it streams in (only its quotes counted) and stands as a _LongLine when it ends."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pending = ""  # the unfinished line
+        self.quotes = -1  # >= 0 while an over-long line is being passed over: its quotes so far
+
+    def feed(self, text: str) -> Iterator[str | _LongLine]:
+        parts = text.split("\n")
+        tail = parts.pop()
+        for part in parts:
+            if self.quotes < 0 and len(self.pending) + len(part) <= self.limit:
+                yield self.pending + part + "\n"
+                self.pending = ""
+            else:
+                self._add(part)
+                yield from self.rest()
+        self._add(tail)
+
+    def _add(self, text: str) -> None:
+        if self.quotes >= 0:
+            self.quotes += text.count('"')
+        elif len(self.pending) + len(text) > self.limit:
+            self.quotes = self.pending.count('"') + text.count('"')
+            self.pending = ""
+        else:
+            self.pending += text
+
+    def rest(self) -> Iterator[str | _LongLine]:
+        """The unfinished line, if any (at the end of the input, or when it is rotated away); then start afresh."""
+        if self.quotes >= 0:
+            yield _LongLine(self.limit, self.quotes)
+        elif self.pending:
+            yield self.pending
+        self.pending, self.quotes = "", -1
+
+
+def _guarded_gzip(lines: Iterator[str | _LongLine], display: str) -> Iterator[str | _LongLine]:
     """A corrupt or truncated gzip stream ends the input with a warning line instead of a traceback."""
     try:
-        yield from fh
+        yield from lines
     except (OSError, EOFError, zlib.error) as e:
         import logging
 
@@ -353,7 +457,7 @@ def _guarded_gzip(fh, display: str) -> Iterator[str]:
                                              display, " ".join(str(e).split()))
 
 
-def _ticking(lines: Iterable[str], stop, poll: float) -> Iterator:
+def _ticking(lines: Iterable[str | _LongLine], stop, poll: float) -> Iterator:
     """Lines read by a background thread, with None whenever none arrived for ``poll`` seconds (stdin --follow)."""
     q: queue.Queue = queue.Queue(maxsize=10_000)
     done = object()
@@ -379,23 +483,21 @@ def _ticking(lines: Iterable[str], stop, poll: float) -> Iterator:
         yield item
 
 
-def _follow_file(p: Path, stop, poll: float) -> Iterator:
-    """Tail a file from its start: lines as they are completed, None when idle, _RESET after rotation/truncation."""
+def _follow_file(p: Path, stop, poll: float, max_line: int) -> Iterator:
+    """Tail a file from its start: lines as they are completed, None when idle, _RESET after rotation/truncation;
+    a line longer than ``max_line`` is dropped as it streams in and stands as a _LongLine once it ends."""
     fh = open(p, "rb")
     st = os.fstat(fh.fileno())
     ident = (st.st_dev, st.st_ino)
     decoder = None
-    pending = ""
+    cutter = _LineCutter(max_line)
     try:
         while True:
             chunk = fh.read(1 << 16)
             if chunk:
                 if decoder is None:
                     decoder = codecs.getincrementaldecoder(_sniff_encoding(chunk[:4]))(errors="replace")
-                parts = (pending + decoder.decode(chunk)).split("\n")
-                pending = parts.pop()
-                for part in parts:
-                    yield part + "\n"
+                yield from cutter.feed(decoder.decode(chunk))
                 continue
             if stop is not None and stop.is_set():
                 break
@@ -404,23 +506,22 @@ def _follow_file(p: Path, stop, poll: float) -> Iterator:
             except OSError:  # rotated away and not recreated yet
                 now = None
             if now is not None and (now.st_dev, now.st_ino) != ident:  # rotated: old file drained, read the new one
-                if pending:
-                    yield pending
                 try:
                     new = open(p, "rb")
                 except OSError:
                     new = None
                 if new is not None:
+                    yield from cutter.rest()
                     fh.close()
                     fh = new
                     st = os.fstat(fh.fileno())
                     ident = (st.st_dev, st.st_ino)
-                    decoder, pending = None, ""
+                    decoder = None
                     yield _RESET
                     continue
             elif now is not None and now.st_size < fh.tell():  # truncated in place (copytruncate)
                 fh.seek(0)
-                decoder, pending = None, ""
+                decoder, cutter = None, _LineCutter(max_line)
                 yield _RESET
                 continue
             yield None
@@ -429,8 +530,7 @@ def _follow_file(p: Path, stop, poll: float) -> Iterator:
                     continue  # read what is left, then stop
             else:
                 time.sleep(poll)
-        if pending:
-            yield pending
+        yield from cutter.rest()
     finally:
         fh.close()
 
@@ -473,8 +573,11 @@ def _text_events(source, stats: ScanCounts, field, display) -> Iterator:
         if line.__class__ is not str:
             if line is _RESET:
                 n = 0
-            else:
+            elif line is None:
                 yield None
+            else:
+                n += 1
+                stats.too_long(n, line)
             continue
         n += 1
         stats.lines_read += 1
@@ -561,8 +664,12 @@ def _json_records(source, stats: ScanCounts) -> Iterator:
             if line is _RESET:
                 splitter.close(stats)
                 n, doc = 0, None
-            else:
+            elif line is None:
                 yield None
+            else:
+                n += 1
+                stats.too_long(n, line)
+                splitter = _JsonSplitter()  # the object it was part of is lost: start again at the top level
             continue
         n += 1
         stats.lines_read += 1
@@ -804,6 +911,7 @@ _XML_NOISE = ("<?", "<Events", "</Events", "<!--")
 def _winxml_events(source, stats: ScanCounts, field, display) -> Iterator:
     n = 0
     inside = False
+    resync = False  # after an over-long line: the rest of its event, up to the next <Event, is passed over
     parts: list[str] = []
     size = start = 0
     for line in source:
@@ -811,9 +919,13 @@ def _winxml_events(source, stats: ScanCounts, field, display) -> Iterator:
             if line is _RESET:
                 if inside:
                     stats.bad(start, "<Event> element never closed")
-                n, inside, parts = 0, False, []
-            else:
+                n, inside, parts, resync = 0, False, [], False
+            elif line is None:
                 yield None
+            else:
+                n += 1
+                stats.too_long(n, line)
+                inside, parts, resync = False, [], True  # the event it was part of is dropped
             continue
         n += 1
         stats.lines_read += 1
@@ -823,10 +935,10 @@ def _winxml_events(source, stats: ScanCounts, field, display) -> Iterator:
                 m = _EVENT_START.search(line, pos)
                 if m is None:
                     rest = line[pos:].strip()
-                    if rest and not rest.startswith(_XML_NOISE):
+                    if rest and not resync and not rest.startswith(_XML_NOISE):
                         stats.bad(n, "text outside an <Event> element")
                     break
-                begin, start, inside, parts, size = m.start(), n, True, [], 0
+                begin, start, inside, parts, size, resync = m.start(), n, True, [], 0, False
             else:
                 begin = pos
             end = line.find("</Event>", begin)
@@ -970,6 +1082,12 @@ def _win4688_text(source, stats: ScanCounts) -> Iterator:
                           block.get("time"), stats, cmd=block.get("cmd"))
 
     for line in source:
+        if line.__class__ is _LongLine:
+            n += 1
+            stats.too_long(n, line)
+            if block is not None:  # its event is dropped; a later "Log Name:" still starts the next block
+                block = {"done": True, "log": block["log"]} if "log" in block else {"done": True}
+            continue
         if line.__class__ is not str:
             if line is _RESET or (line is None and block is not None and "cmd" in block):
                 ev = finish()  # idle: a block whose command line is in need not wait for the next block
@@ -1106,6 +1224,10 @@ def _auditd_events(source, stats: ScanCounts, field, display) -> Iterator:
                 yield out
 
     for line in source:
+        if line.__class__ is _LongLine:  # not a record auditd writes (a few KiB at most): count it, go on
+            n += 1
+            stats.too_long(n, line)
+            continue
         if line.__class__ is not str:
             yield from flush_ready(None, line is _RESET)
             if line is _RESET:
@@ -1189,17 +1311,32 @@ def _csv_events(source, stats: ScanCounts, field, display) -> Iterator:
     extras: list[tuple[str, int]] = []
     acc: list[str] = []
     start = 0
+    cut = 0  # > 0: lines passed over so far of a record cut by an over-long line, inside a quoted field
     for line in source:
         if line.__class__ is not str:
             if line is _RESET:
                 if acc:
                     stats.bad(start, "quoted field never closed")
-                n, header, acc = 0, None, []
-            else:
+                n, header, acc, cut = 0, None, [], 0
+            elif line is None:
                 yield None
+            else:  # over-long: the record it is part of is dropped, with its lines up to the closing quote
+                n += 1
+                stats.too_long(n, line)
+                cut = (sum(s.count('"') for s in acc) + line.quotes) % 2
+                acc, start = [], n
             continue
         n += 1
         stats.lines_read += 1
+        if cut:
+            if line.count('"') % 2:
+                cut = 0
+            elif cut < MAX_CSV_RECORD_LINES:
+                cut += 1
+            else:
+                stats.bad(start, "quoted field never closed")
+                cut = 0
+            continue
         if not acc:
             if not line.strip():
                 continue
@@ -1210,7 +1347,7 @@ def _csv_events(source, stats: ScanCounts, field, display) -> Iterator:
         try:
             rows = list(csv.reader(acc, strict=True))
         except csv.Error as e:
-            if "unexpected end of data" in str(e) and len(acc) < 10_000 and sum(map(len, acc)) < MAX_EVENT_CHARS:
+            if "unexpected end of data" in str(e) and len(acc) < MAX_CSV_RECORD_LINES and sum(map(len, acc)) < MAX_EVENT_CHARS:
                 continue  # a quoted field goes on on the next line
             stats.bad(start, f"malformed CSV ({e})")
             acc = []

@@ -10,7 +10,6 @@ scripts (``-File``, ``-Command``); ``-EncodedCommand`` is left out on purpose (i
 from __future__ import annotations
 
 
-
 def _parse(spec: str) -> dict[str, list[str]]:
     programs: dict[str, list[str]] = {}
     current = None

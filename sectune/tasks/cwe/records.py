@@ -12,6 +12,7 @@ from typing import Iterator, Sequence
 import orjson
 
 from sectune.errors import SectuneError
+from sectune.outputs import check_output_file
 from sectune.tasks.cwe.catalog import check_labels, load_catalog
 from sectune.tasks.cwe.ingest import CveRecord, ingest, output_format, write_manifest, write_records
 
@@ -60,6 +61,8 @@ def build_cve_dataset(
     """Ingest sources (after downloading the CVE List when asked) into a labelled file + manifest."""
     output_format(output)  # fail on a bad output name before any download or reading
     sources = list(sources)
+    for written in (output, f"{output}.manifest.json"):
+        check_output_file(written, inputs=[*sources, cwe_xml])
     if fetch:
         from sectune.tasks.cwe.fetch import DEFAULT_CVE_URL, download
 
