@@ -74,7 +74,7 @@ def outside_baseline(test_file: Path) -> dict | None:
         from obfuscation_detection import ObfuscationDetectionClassifier
     except ImportError:
         return None
-    from sectune.evaluate import evaluate_predictions
+    from sectune.metrics import evaluate_predictions
 
     rows = [json.loads(line) for line in test_file.open(encoding="utf-8")]
     rows = [r for r in rows if r["shell"] == "cmd"]

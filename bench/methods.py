@@ -170,7 +170,7 @@ def run_cell(dataset: str, method: str, args: argparse.Namespace, partial: Path 
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from sectune.evaluate import evaluate_predictions
+    from sectune.metrics import evaluate_predictions
 
     if method != "tfidf-logreg":
         import torch  # noqa: F401  (loaded by the method anyway; imported now so its thread count is set before fit)
@@ -356,7 +356,7 @@ def render_block(dataset: str, results: list[dict], header: dict, max_train: int
                      + (f" (train subsampled to {first['max_train']:,} rows with --max-train, seed {SEED})"
                         if first.get("max_train") and first["train_rows"] >= first["max_train"] else ""))
         lines.append(f"- training with {TRAIN_THREADS} threads; top-1/top-3/macro-F1 from "
-                     f"sectune.evaluate.evaluate_predictions over all {first['test_rows']:,} test rows; texts/s over "
+                     f"sectune.metrics.evaluate_predictions over all {first['test_rows']:,} test rows; texts/s over "
                      f"{first.get('throughput_texts', '?'):,} test texts per thread setting (torch.set_num_threads + "
                      f"threadpoolctl), after one warm-up call, repeated until >= {MIN_TIMING_SECONDS:.0f} s, best of "
                      f"{header['timing_rounds']} interleaved rounds (2, 1, 2, 1 threads); peak RSS = "

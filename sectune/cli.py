@@ -190,7 +190,7 @@ def _parse_params(items: Sequence[str], flag: str = "--param") -> dict[str, Any]
 
 def cmd_train(args: argparse.Namespace) -> int:
     from sectune.api import train
-    from sectune.evaluate import format_metrics_table
+    from sectune.metrics import format_metrics_table
 
     names = ["method", "task", "text_column", "label_column", "split", "test_size", "validation_size", "seed", "eval_data",
              "min_examples", "target_fpr", "resume", "rollup", "allowed_only", "cwe_xml", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale",
@@ -210,7 +210,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from sectune.api import evaluate, zero_shot
-    from sectune.evaluate import format_metrics_table
+    from sectune.metrics import format_metrics_table
 
     if args.zero_shot:
         if args.data is not None:

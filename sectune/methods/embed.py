@@ -19,13 +19,14 @@ from sectune.methods.base import (
 )
 from sectune.methods.hf import check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
 from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
-from sectune.models import check_model_dir, resolve_base_model
+from sectune.models import DEFAULT_ENCODER_LABEL, check_model_dir, resolve_base_model
 
 ENCODER_DIR = "encoder"
 
 
 class EmbedLogreg(Classifier):
     name = "embed-logreg"
+    default_base_model = DEFAULT_ENCODER_LABEL
     runtime_params = frozenset({"verbose", "allow_pickle", "trust_remote_code"})
 
     def __init__(

@@ -30,7 +30,7 @@ from sectune.methods.base import (
 from sectune.methods.hf import add_lora, check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
 from sectune.methods.info import check_outputs
 from sectune.methods.pooled import MeanPoolingClassifier, trained_pooling
-from sectune.models import check_model_dir, resolve_base_model
+from sectune.models import DEFAULT_ENCODER_LABEL, check_model_dir, resolve_base_model
 
 log = logging.getLogger("sectune")
 
@@ -45,6 +45,7 @@ class EncoderClassifier(Classifier):
     """
 
     name = "encoder"
+    default_base_model = DEFAULT_ENCODER_LABEL
     uses_validation = True  # early stopping and checkpoint choice need held-out rows
     runtime_params = frozenset({"verbose", "checkpoint_dir", "runs_dir", "resume", "allow_pickle", "trust_remote_code"})
 

@@ -67,7 +67,7 @@ class Task:
         return test.subset(keep)
 
     def metrics(self, model: "Classifier", table: Table, proba: np.ndarray, train_labels: Sequence[str] | None = None) -> dict[str, Any]:
-        from sectune.evaluate import evaluate_predictions, predicted_labels
+        from sectune.metrics import evaluate_predictions, predicted_labels
 
         metrics = evaluate_predictions(table.labels, proba, model.labels_, threshold=model.threshold_, true_label_sets=table.label_lists)
         if self.catalog is not None:

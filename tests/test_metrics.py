@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from sectune.errors import SectuneError
-from sectune.evaluate import (
+from sectune.metrics import (
     evaluate_predictions,
     format_metrics_table,
     predicted_labels,
