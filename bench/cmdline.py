@@ -122,7 +122,7 @@ def run_setup(setup: str, files: dict[str, Path], methods: list[str], work: Path
                   "3": (files["mixed_train"], files["shared_test"])}[setup]
     started = time.perf_counter()
     result = compare(
-        str(data), methods, output=work / f"setup{setup}", test_data=str(test), verbose=False,
+        str(data), methods, output=work / f"setup{setup}", test_data=str(test), task="cmdline", verbose=False,
         leave_one_out=[] if setup == "1" else [m for m in loo if m in methods],  # (1) holds out every real tool already
         method_settings={name: own for name, own in {
             "encoder": {"max_steps": encoder_steps, "batch_size": 16, "max_length": 256, "lr": 1e-4, "eval_steps": max(100, encoder_steps // 4)},
@@ -154,12 +154,12 @@ def render(setup: str, out: dict, files: dict[str, Path], speed: float | None, c
               if "encoder" in ran else []),
             *([f"charcnn: {charcnn_steps} steps of batch 64 at most (max length 4,096 characters)"] if "charcnn" in ran else []),
             "precision/recall/F1 at each model's threshold; lines/s: scoring the test file with 2 threads"]),
-        "", render_table(result.rows),
+        "", result.table(),
     ]
     if out["baseline"]:
         b = out["baseline"]
         lines += ["", f"Outside baseline, Adobe's `obfuscation-detection` 1.0.0 (XGBoost, cmd.exe only; its own 0.5 threshold) on the "
-                      f"{b['n']:,} cmd lines of the same test file:", "", render_table([b])]
+                      f"{b['n']:,} cmd lines of the same test file:", "", render_table([b], result.columns)]
     if speed is not None:
         lines += ["", f"features-logreg on one core (torch and BLAS held to one thread), scoring the test file: {speed:,.0f} lines/s (best of 3)."]
     if setup == "1" and result.per_technique:

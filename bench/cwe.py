@@ -57,7 +57,7 @@ def run_cell(method: str, rollup: str, work: Path, steps: int) -> dict:
                            rollup=None if rollup == "none" else rollup, min_examples=5, verbose=False, **settings)
     wall = time.perf_counter() - started
     m = result.metrics
-    steps_done = max((h.get("step", 0) for h in getattr(result.model, "log_history_", []) or []), default=None)
+    steps_done = max((h.get("step", 0) for h in result.model.training_history()), default=None)
     return {
         "method": method, "rollup": rollup, "classes": len(result.model.labels_), "test_rows": m["n"],
         "top1": m["top1"], "top3": m["top3"], "top1_any": m.get("top1_any"), "top3_any": m.get("top3_any"),

@@ -69,24 +69,26 @@ def run_cell(name: str, work: Path, steps: int) -> dict:
 
     settings = dict(CELLS[name])
     if "prompt_template" in settings:  # the built-in cmdline question, answered by other words
-        from sectune.prompts import BUILTIN
+        from sectune.prompts import builtin_templates
 
         template = work / settings["prompt_template"]
-        question = BUILTIN["cmdline"].instruction
+        cmdline = builtin_templates()["cmdline"]
+        question = cmdline.instruction
         if "Answer yes or no." not in question:
             raise SystemExit("bench/llm.py: the built-in cmdline prompt no longer ends 'Answer yes or no.'; update the Yes/No cell")
         question = question.replace("Answer yes or no.", "Answer Yes or No.")
-        template.write_text(json.dumps({"instruction": question, "input": BUILTIN["cmdline"].input, "output": BUILTIN["cmdline"].output,
+        template.write_text(json.dumps({"instruction": question, "input": cmdline.input, "output": cmdline.output,
                                         "verbalizers": {"0": "No", "1": "Yes"}}), encoding="utf-8")
         settings["prompt_template"] = str(template)
     if name in STEPS:
         settings["max_steps"] = steps
     started = time.perf_counter()
-    result = sectune.train(work / "train.jsonl", eval_data=str(work / "test.jsonl"), output=work / f"model-{name}", verbose=False, **settings)
+    result = sectune.train(work / "train.jsonl", eval_data=str(work / "test.jsonl"), output=work / f"model-{name}", task="cmdline",
+                           verbose=False, **settings)
     m = result.metrics
     out = result.output
     weights = sum(p.stat().st_size for p in out.iterdir() if p.suffix == ".safetensors" or p.name.endswith(".joblib"))
-    steps_done = max((h.get("step", 0) for h in getattr(result.model, "log_history_", []) or []), default=None)
+    steps_done = max((h.get("step", 0) for h in result.model.training_history()), default=None)
     return {
         "f1": m["f1"], "precision": m["precision"], "recall": m["recall"], "roc_auc": m["roc_auc"], "fpr_at_tpr95": m["fpr_at_tpr95"],
         "generation_accuracy": m.get("generation_accuracy"), "generation_unparsed": m.get("generation_unparsed"),

@@ -203,7 +203,7 @@ def run_cell(dataset: str, method: str, args: argparse.Namespace, partial: Path 
         model.fit(data["train_texts"], data["train_labels"])
         result["train_s"] = time.perf_counter() - started
         if method.startswith("encoder"):
-            history = getattr(model, "log_history_", None) or []
+            history = model.training_history()
             result["steps"] = max((int(e.get("step", 0)) for e in history), default=steps) or steps
             result["steps_per_s"] = result["steps"] / result["train_s"]
 

@@ -18,13 +18,13 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from sectune.config import TrainConfig, load_config, route_settings
+from sectune.config import TrainConfig, load_config
 from sectune.errors import SectuneError
 from sectune.io import Table, atomic_write, read_table
 from sectune.methods.base import Classifier, load, method_class, read_info
 from sectune.outputs import check_output_dir, staged_dir
 from sectune.splits import parse_split, split_indices
-from sectune.tasks import Task
+from sectune.tasks import Task, task_class
 
 log = logging.getLogger("sectune")
 
@@ -48,7 +48,7 @@ def train(data: str | Path | None = None, *, output: str | Path | None = None, c
     method (``C=4``, ``quantize="4bit"``), as ``--param`` on the command line.
     """
     given = {"data": str(data) if data is not None else None, "output": str(output) if output is not None else None}
-    cfg = load_config(config, route_settings(given, settings))
+    cfg = load_config(config, {**given, **settings})
     return train_config(cfg, verbose=verbose, inputs=[config])
 
 
@@ -57,7 +57,7 @@ def train_config(cfg: TrainConfig, *, verbose: bool = True, inputs: Sequence[str
     cls = method_class(cfg.method)
     check_method_params(cfg)
     check_output_dir(cfg.output, inputs=[*run_inputs(cfg), *inputs])
-    split = load_split(cfg, needs_validation=getattr(cls, "uses_validation", False), verbose=verbose)
+    split = load_split(cfg, needs_validation=cls.tags.uses_validation, verbose=verbose)
     return fit_and_save(cfg, split, verbose=verbose)
 
 
@@ -69,7 +69,7 @@ def check_method_params(cfg: TrainConfig) -> None:
 
 def run_inputs(cfg: TrainConfig) -> list[str | None]:
     """Every file or folder a run reads, none of which its output may be or contain."""
-    return [cfg.data, cfg.eval_data, cfg.cwe_xml, cfg.prompt_template, cfg.model, *cfg.params.values()]
+    return [cfg.data, cfg.eval_data, *Task.for_config(cfg).inputs(), *cfg.params.values()]
 
 
 @dataclass
@@ -132,12 +132,11 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         if not cfg.resume:  # a fresh run: nothing from an older, unfinished run may leak in
             for leftover in stage.iterdir():
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-        resumed_from = _record_run(stage, cfg, table, train_part.labels) if "resume" in cls.param_names() else None
-        params = cfg.method_params(cls.param_names())
-        runtime = {"verbose": verbose, "checkpoint_dir": str(stage / "checkpoints"), "runs_dir": str(stage / "runs"), "resume": cfg.resume}
-        params.update({k: v for k, v in runtime.items() if k in cls.param_names()})
-        model = cls(**params)
-        model.info["task"] = cfg.task  # methods whose set-up depends on the task (causal-llm's prompt) read it in fit
+        resumed_from = _record_run(stage, cfg, table, train_part.labels) if cls.tags.supports_resume else None
+        params = {**cfg.method_params(cls.param_names()), "verbose": verbose}
+        if cls.tags.supports_resume:
+            params.update(checkpoint_dir=str(stage / "checkpoints"), runs_dir=str(stage / "runs"), resume=cfg.resume)
+        model = cls(**with_task_prompt(cls, params, task))
         log.info("training %s on %d rows, %d classes (test: %d rows%s)", cfg.method, len(train_part), n_classes, len(test_part),
                  f", validation: {len(val_part)}" if val_part is not None else "")
         started = time.perf_counter()
@@ -155,8 +154,8 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
 
         model.info.update(
             task=cfg.task,
-            **({"cwe": {**task.settings(), "report": task_report}} if task.catalog is not None else {}),
-            base_model=params.get("model") or cls.default_base_model,
+            **task.record(task_report),
+            base_model=params.get("model") or cls.tags.default_base_model,
             training={
                 "data": {"path": str(cfg.data), "sha256": table.sha256, "rows": len(table) + dropped["rows"],
                          "text_column": cfg.text_column, "label_column": cfg.label_column},
@@ -165,7 +164,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
                 "dropped": dropped, "train_rows": len(train_part), "validation_rows": len(val_part) if val_part is not None else 0,
                 "test_rows": len(test_part), "train_seconds": round(train_seconds, 2),
                 "arguments": {k: v for k, v in model.saved_params().items()},
-                **({"skipped_steps": model.optimizer_stats_["skipped_steps"]} if hasattr(model, "optimizer_stats_") else {}),
+                **model.training_stats(),
                 **({"resumed_from": resumed_from} if resumed_from else {}),
             },
             **({"threshold_selection": threshold_info} if threshold_info else {}),
@@ -173,7 +172,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
             versions=_versions(),
         )
         model.save_pretrained(stage)
-        write_reports(stage, model, test_part, proba, metrics, log_history=getattr(model, "log_history_", None))
+        write_reports(stage, model, test_part, proba, metrics, log_history=model.training_history())
         (stage / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         shutil.rmtree(stage / "checkpoints", ignore_errors=True)
         (stage / RUN_FILE).unlink(missing_ok=True)
@@ -220,10 +219,15 @@ def _shown(labels: Sequence[str], limit: int = 10) -> str:
     return f"[{', '.join(labels[:limit])}{more}]"
 
 
+def with_task_prompt(cls: type[Classifier], params: dict[str, Any], task: Task) -> dict[str, Any]:
+    """``params`` with the task's prompt template for a prompted method (causal-llm) when the user named none."""
+    if cls.tags.prompted and params.get("prompt_template") in (None, "", "auto") and task.prompt_template:
+        return {**params, "prompt_template": task.prompt_template}
+    return params
+
+
 def _extra_metrics(model: Classifier, table: Table) -> dict[str, Any]:
     """Figures a method reports beside the scored ones (causal-llm: its generate-and-parse accuracy)."""
-    if not hasattr(model, "extra_metrics"):
-        return {}
     labels = [label if label in set(model.labels_) else None for label in table.labels]
     return model.extra_metrics(table.texts, labels)
 
@@ -335,26 +339,26 @@ def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: s
 
 
 def zero_shot(data: str | Path, *, method: str = "causal-llm", task: str = "generic", text_column: str | None = None,
-              label_column: str | None = None, output: str | Path | None = None, verbose: bool = True, cwe_xml: str | None = None,
-              rollup: str | None = None, **params: Any) -> dict[str, Any]:
-    """Evaluate an untouched model on a labelled file: the labels come from the data, nothing is trained."""
+              label_column: str | None = None, output: str | Path | None = None, verbose: bool = True, **params: Any) -> dict[str, Any]:
+    """Evaluate an untouched model on a labelled file: the labels come from the data, nothing is trained.
+
+    ``params``: the task's settings (fields of its ``Settings``) and the method's parameters, told apart by name."""
+    task_cls = task_class(task)
+    task_obj = task_cls(**{k: params.pop(k) for k in list(params) if k in task_cls.Settings.model_fields})
     if output is not None:
-        check_output_dir(output, inputs=[data, cwe_xml, *params.values()], markers=REPORT_MARKERS, what="evaluation report")
+        check_output_dir(output, inputs=[data, *task_obj.inputs(), *params.values()], markers=REPORT_MARKERS, what="evaluation report")
     cls = method_class(method)
-    if "zero_shot" not in cls.param_names():
+    if not cls.tags.zero_shot:
         raise SectuneError(f"method '{method}' cannot run zero-shot (causal-llm can)")
-    cwe = task == "cwe"
-    text_column, label_column = text_column or ("description" if cwe else "text"), label_column or ("cwe" if cwe else "label")
-    task_obj = Task(task, cwe_xml=cwe_xml, rollup=rollup)
+    text_column, label_column = text_column or task_cls.text_column, label_column or task_cls.label_column
     table, _ = task_obj.prepare(read_table(data, text_column, label_column, progress=verbose))
     unknown = set(params) - set(cls.param_names())
     if unknown:
         raise SectuneError(f"method '{method}' has no parameter(s) {', '.join(sorted(unknown))}")
-    clf = cls(**{**params, "zero_shot": True, "verbose": verbose})
-    clf.info.update(task=task, training={"data": {"text_column": text_column, "label_column": label_column}},
-                    **({"cwe": task_obj.settings()} if task_obj.catalog is not None else {}))
+    clf = cls(**with_task_prompt(cls, {**params, "zero_shot": True, "verbose": verbose}, task_obj))
     labels = sorted(set(table.labels))
     clf.fit(labels, labels)  # zero-shot: fit learns the label set and loads the model; the texts are not used
+    clf.info.update(task=task, training={"data": {"text_column": text_column, "label_column": label_column}}, **task_obj.record({}))
     return evaluate(clf, data, output=output, verbose=verbose)
 
 

@@ -56,20 +56,35 @@ def _cell(value: Any) -> str:
     return format_value(value).replace("|", "\\|").replace("\n", " ")
 
 
+# The card's headline figures in the Hub's model-index form: (metric key, model-index type, shown name, config)
+_INDEXED = (
+    ("accuracy", "accuracy", "accuracy", None),
+    ("macro_f1", "f1", "macro F1", "macro"),
+    ("f1", "f1", "F1 (positive class)", "binary"),
+    ("roc_auc", "roc_auc", "ROC AUC", None),
+)
+
+
 def _front_matter(info: dict, metrics: dict) -> list[str]:
-    """Hugging Face style metadata; dynamic values are JSON-quoted, which is valid YAML."""
-    lines = ["---", "library_name: sectune", "pipeline_tag: text-classification"]
-    if _dig(info, "base_model"):
-        lines.append(f"base_model: {json.dumps(str(info['base_model']))}")
-    lines += ["tags:", "- sectune", "- security", "- text-classification"]
-    for key in ("method", "task"):
-        if _dig(info, key):
-            lines.append(f"- {json.dumps(str(info[key]))}")
-    lines += ["metrics:", "- accuracy", "- f1", "- precision", "- recall"]
-    if "roc_auc" in metrics:
-        lines += ["- roc_auc", "- average_precision"]
-    lines.append("---")
-    return lines
+    """Hugging Face metadata, written by huggingface_hub's ModelCardData: the test metrics in
+    model-index form, so the Hub and other tools read them without parsing the prose."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    from sectune.models import hub_id
+
+    data_path = _dig(info, "training", "data", "path")
+    dataset = str(data_path).replace("\\", "/").rsplit("/", 1)[-1] if data_path else "held-out test rows"
+    task = str(_dig(info, "task") or "generic")
+    results = [EvalResult(task_type="text-classification", dataset_type=f"sectune-{task}", dataset_name=dataset, metric_type=kind,
+                          metric_name=shown, metric_value=round(float(metrics[key]), 6), metric_config=config)
+               for key, kind, shown, config in _INDEXED if isinstance(metrics.get(key), (int, float))]
+    card = ModelCardData(
+        library_name="sectune", pipeline_tag="text-classification", base_model=hub_id(_dig(info, "base_model")),
+        tags=["sectune", "security", "text-classification", *(str(info[k]) for k in ("method", "task") if _dig(info, k))],
+        metrics=["accuracy", "f1", "precision", "recall", *(["roc_auc", "average_precision"] if "roc_auc" in metrics else [])],
+        model_name=f"sectune {_dig(info, 'method') or 'model'} ({task})" if results else None, eval_results=results or None,
+    )
+    return ["---", card.to_yaml(), "---"]
 
 
 def _labels(info: dict) -> list[str]:
@@ -257,32 +272,16 @@ def _limitations(info: dict, metrics: dict) -> list[str]:
     return out + [""]
 
 
-def _cwe_section(info: dict, metrics: dict) -> list[str]:
-    """The CWE task's own facts: label mapping, MITRE's guidance on the labels, near misses."""
-    settings = _dig(info, "cwe")
-    if not isinstance(settings, dict):
+def _task_section(info: dict, metrics: dict) -> list[str]:
+    """The task's own section (``Task.card_section``); none for a task this install does not know."""
+    from sectune.errors import SectuneError
+    from sectune.tasks import Task
+
+    try:
+        section = Task.from_info(info).card_section(info, metrics)
+    except SectuneError:  # an unknown task or settings this version cannot read: the rest of the card still stands
         return []
-    report = settings.get("report") or {}
-    counts = _dig(report, "catalog", "counts") or {}
-    out = ["## CWE labels", "",
-           f"- CWE catalogue: {settings.get('catalog_version') or 'n/a'} ({settings.get('cwe_xml') or 'the cwe2 package'})",
-           f"- rollup: {'view ' + str(settings['rollup']) + ' (each CWE mapped to its nearest ancestor in the view)' if settings.get('rollup') else 'none'}",
-           f"- allowed only: {'yes (CWEs MITRE allows for vulnerability mapping)' if settings.get('allowed_only') else 'no'}"]
-    if report:
-        out.append(f"- rows {report.get('rows_in')} -> {report.get('rows_out')}, classes {report.get('classes_in')} -> {report.get('classes_out')}; "
-                   f"primary labels MITRE discourages: {counts.get('discouraged', 0)}, prohibits: {counts.get('prohibited', 0)}, "
-                   f"deprecated: {counts.get('deprecated', 0)}, unknown: {counts.get('unknown', 0)}")
-    if "test_rows_dropped_as_duplicate_descriptions" in report:
-        out.append(f"- test rows dropped because their description also stands in training: {report['test_rows_dropped_as_duplicate_descriptions']}")
-    hierarchy = metrics.get("hierarchy")
-    if isinstance(hierarchy, dict):
-        out.append(f"- near misses: {hierarchy.get('near_miss')} of {hierarchy.get('n_wrong')} wrong top-1 predictions "
-                   f"({format_value(hierarchy.get('near_miss_share'))}) are the true CWE's parent, child or sibling in view 1000")
-    recall = metrics.get("recall_frequent")
-    if isinstance(recall, dict):
-        out.append(f"- macro recall: {format_value(recall.get('top20_macro_recall'))} over the 20 most frequent classes, "
-                   f"{format_value(recall.get('rest_macro_recall'))} over the other {recall.get('rest_classes')}")
-    return out + [""]
+    return [*section.rstrip("\n").split("\n"), ""] if section else []
 
 
 def render_model_card(info: dict, metrics: dict) -> str:
@@ -299,7 +298,7 @@ def render_model_card(info: dict, metrics: dict) -> str:
         *_about(info, metrics),
         *_data(info),
         *_metrics_section(metrics),
-        *_cwe_section(info, metrics),
+        *_task_section(info, metrics),
         *_usage(),
         *_limitations(info, metrics),
     ]

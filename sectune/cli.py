@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sectune import __version__
+from sectune.config import TrainConfig
 from sectune.errors import SectuneError, shorten
+from sectune.methods.base import REGISTRY
 from sectune.scan import add_scan_parser, run_scan_command
 from sectune.security import add_switch_flags, switches
-from sectune.tasks.cmdline.dataset import add_cmdline_parser, run_cmdline_command
+from sectune.settings import add_flags, method_settings, restricted, task_settings
+from sectune.tasks import TASKS, Task, task_class
 
 log = logging.getLogger("sectune")
+TASK_HELP = f"the kind of data: {', '.join(TASKS)} (default generic; a task sets the columns, split, prompt and extra metrics)"
 
 
 def _train_parser(sub) -> None:
@@ -30,8 +34,8 @@ def _train_parser(sub) -> None:
     p.add_argument("data", nargs="?", help="training data (.csv, .tsv, .jsonl, .parquet, optionally .gz)")
     p.add_argument("--config", help="YAML file with the same keys as these flags (flags override it)")
     p.add_argument("--output", "-o", help="model directory to write (written atomically)")
-    p.add_argument("--method", help="tfidf-logreg, embed-logreg, encoder (default), rules, features-logreg, charcnn or causal-llm")
-    p.add_argument("--task", choices=["generic", "cwe"], help="generic (default) or cwe (labels are CWE ids; predictions carry CWE names)")
+    p.add_argument("--method", help=f"{', '.join(REGISTRY)} (default encoder)")
+    p.add_argument("--task", choices=list(TASKS), help=TASK_HELP)
     p.add_argument("--text-column", help="column holding the text (default: text)")
     p.add_argument("--label-column", help="column holding the label (default: label); a list takes its first item")
     p.add_argument("--split", help="stratified (default), random, time:COLUMN or group:COLUMN")
@@ -42,46 +46,16 @@ def _train_parser(sub) -> None:
     p.add_argument("--min-examples", type=int, help="drop classes with fewer rows than this")
     p.add_argument("--target-fpr", type=float, help="binary tasks: choose the threshold for this false-positive rate on validation rows (default 0.001)")
     p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run from its last checkpoint")
-    c = p.add_argument_group("CWE task (--task cwe: columns description/cwe, split time:published by default)")
-    c.add_argument("--rollup", metavar="VIEW", help="map each CWE to its nearest ancestor in this CWE view, e.g. 1003 (NVD's)")
-    c.add_argument("--allowed-only", action="store_true", default=None, help="keep only CWEs MITRE allows for vulnerability mapping")
-    c.add_argument("--cwe-xml", help="a CWE catalogue XML (default: the one the cwe2 package ships)")
-    g = p.add_argument_group("model and optimisation (encoder; some apply to other methods)")
-    g.add_argument("--model", help="base model: a Hugging Face id or local directory (default: packaged all-MiniLM-L6-v2)")
-    g.add_argument("--max-length", type=int, help="tokens per text (default 128)")
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--grad-accum", type=int, help="gradient accumulation steps")
-    g.add_argument("--epochs", type=float)
-    g.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (overrides --epochs)")
-    g.add_argument("--lr", type=float, help="peak learning rate (AdamW, linear warmup and decay)")
-    g.add_argument("--head-lr-scale", type=float, help="the new classification head's learning rate as a multiple of --lr (default 10)")
-    g.add_argument("--warmup-ratio", type=float)
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--max-grad-norm", type=float, help="gradient clipping (default 1.0)")
-    g.add_argument("--class-weight", choices=["balanced", "sqrt", "none"])
-    g.add_argument("--eval-steps", type=int, help="evaluate and checkpoint every N steps (default: every epoch)")
-    g.add_argument("--early-stopping-patience", type=int, help="evaluations without macro-F1 gain before stopping (0: off)")
-    g.add_argument("--lora-r", type=int, help="LoRA rank (0: full fine-tuning)")
-    g.add_argument("--lora-alpha", type=int)
-    g.add_argument("--lora-dropout", type=float)
-    g.add_argument("--pooling", choices=["auto", "mean", "cls"],
-                   help="auto (default): mean pooling for sentence-embedding models that were trained with it, else the model's own [CLS] head")
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="auto: bf16/fp16 on a capable GPU, fp32 on CPU")
+    t = p.add_argument_group("task settings (each names the tasks that take it)")
+    add_flags(t, list(task_settings().values()))
+    g = p.add_argument_group("method parameters (each names the methods that take it; another method refuses it)")
+    add_flags(g, [setting for name, setting in method_settings().items() if name not in TrainConfig.model_fields])
     add_switch_flags(g)
-    g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any other method parameter, e.g. C=5 (YAML value)")
-    g = p.add_argument_group("causal LLM (--method causal-llm; --model: any causal LM, default the packaged SmolLM2-135M-Instruct)")
-    _causal_llm_flags(g)
-    g.add_argument("--lora-target", help="causal-llm LoRA modules: attention (default), all-linear, or names separated by commas")
-    g.add_argument("--gradient-checkpointing", action="store_true", default=None, help="recompute activations in the backward pass: less memory, slower")
-    g.add_argument("--head", choices=["lm", "classifier"], help="causal-llm: lm (default: score the answer words) or classifier (a sequence-classification head)")
-    g.add_argument("--zero-shot", action="store_true", default=None, help="causal-llm: no training; the model as it is, with a threshold chosen on validation rows")
+    g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any method or task setting, e.g. C=5 (YAML value)")
 
 
-def _causal_llm_flags(g) -> None:
-    """Flags that shape how a causal LM is prompted and loaded (train and evaluate --zero-shot)."""
-    g.add_argument("--prompt-template", metavar="FILE", help="a YAML prompt template (instruction, input, output, verbalizers) or a built-in: cmdline, cwe, binary, multiclass")
-    g.add_argument("--chat", action="store_true", default=None, help="wrap the prompt in the tokenizer's chat template")
-    g.add_argument("--quantize", choices=["4bit", "8bit", "none"], help="load the base model quantized with bitsandbytes (4bit: NF4, double quantization; QLoRA when training)")
+# What shapes an untouched causal LM at inference: the flags of ``evaluate --zero-shot``.
+ZERO_SHOT_PARAMS = ("model", "max_length", "precision", "prompt_template", "chat", "quantize")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,16 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="?")
     p.add_argument("--text-column")
     p.add_argument("--label-column")
-    p.add_argument("--output", "-o", help="folder for metrics.json, per_class.csv, confusion.png")
+    p.add_argument("--output", "-o", help="folder for metrics.json, per_class.csv, confusion.png (default: MODEL_DIR/eval/DATA; with --zero-shot: none)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     z = p.add_argument_group("zero-shot (sectune evaluate --method causal-llm --zero-shot DATA)")
     z.add_argument("--zero-shot", action="store_true", help="evaluate an untouched model; the labels come from the data")
     z.add_argument("--method", default="causal-llm")
-    z.add_argument("--model", help="a causal LM: Hugging Face id, local directory or .gguf file (default: packaged SmolLM2-135M-Instruct)")
-    z.add_argument("--task", choices=["generic", "cwe"], default="generic")
-    z.add_argument("--max-length", type=int, help="tokens of each text in the prompt (default 256)")
-    z.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
-    _causal_llm_flags(z)
+    z.add_argument("--task", choices=list(TASKS), default="generic", help=TASK_HELP)
+    add_flags(z, restricted("causal-llm", ZERO_SHOT_PARAMS))
     add_switch_flags(p)
 
     p = sub.add_parser("merge", help="merge a causal-llm model's LoRA adapter into full weights")
@@ -122,13 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-column", help="column to use as id (default: the line/row number)")
     p.add_argument("--batch-size", type=int, default=1024, help="texts scored at a time")
     p.add_argument("--format", choices=["jsonl", "text"], default="jsonl", help="text: one readable block per input")
-    p.add_argument("--labels", default="cna-then-adp", help="raw CVE input: which container's CWE is the stated one")
+    p.add_argument("--labels", default="cna-then-adp", help="raw input of the model's task (CVE records): which source's labels are the stated ones")
     add_switch_flags(p)
 
     p = sub.add_parser("compare", help="train several methods on one split and compare them (binary detection)")
     p.add_argument("data")
     p.add_argument("--methods", default="rules,features-logreg,charcnn,encoder", help="comma-separated method names")
-    p.add_argument("--split", default="group:orig", help="default group:orig (a line and its obfuscated twins stay on one side)")
+    p.add_argument("--task", choices=list(TASKS), default="cmdline", help="the kind of data and its breakdowns (default cmdline: per shell, per technique, leave one family out)")
+    p.add_argument("--split", help="default: the task's (cmdline: group:orig, a line and its obfuscated twins stay on one side)")
     p.add_argument("--test-data", help="compare on this separate file (e.g. train on generated, test on real)")
     p.add_argument("--output", "-o", default="compare-output", help="folder for report.md, roc.png, techniques.png, models/")
     p.add_argument("--leave-one-out", default="all", help="methods that also get leave-one-technique-family-out runs: all, none or a list")
@@ -151,19 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="build data sets")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="SOURCE")
-    d = data_sub.add_parser("cve", help="CVE JSON 5 records (cvelistV5 dir or zip, single files) or NVD API 2.0 JSON -> labelled CWE data")
-    d.add_argument("sources", nargs="*", help="directories, .zip, .json, .json.gz")
-    d.add_argument("--output", "-o", required=True, help=".jsonl, .jsonl.gz or .parquet")
-    d.add_argument("--labels", default="cna-then-adp", choices=["cna-then-adp", "cna", "adp"], help="which container's problemTypes label a record")
-    d.add_argument("--since", metavar="YYYY-MM-DD", help="keep only records published on or after this date")
-    d.add_argument("--fetch", nargs="?", const="default", metavar="URL", help="download the CVE List release zip (or URL) first, resuming a partial download")
-    d.add_argument("--download-dir", default=".", help="where --fetch keeps the downloaded file (default: here)")
-    d.add_argument("--cwe-xml", help="a CWE catalogue XML for the label report (default: the cwe2 package's)")
-    add_cmdline_parser(data_sub)
-    d = data_sub.add_parser("cwe-examples", help="MITRE's CWE Observed_Example descriptions labelled with their CWE")
-    d.add_argument("--output", "-o", required=True)
-    d.add_argument("--min-examples", type=int, default=5)
-    d.add_argument("--cwe-xml", help="a CWE catalogue XML (default: the one the cwe2 package ships)")
+    for name in TASKS:  # each task adds its own data builders (cwe: cve, cwe-examples; cmdline: cmdline)
+        task_class(name).add_data_parsers(data_sub)
 
     p = sub.add_parser("demo", help="the CWE demo (fine-tune the default encoder, evaluate, predict) and a short ladder of command-line detectors")
     p.add_argument("--output", "-o", default="demo-output")
@@ -192,12 +153,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sectune.api import train
     from sectune.metrics import format_metrics_table
 
-    names = ["method", "task", "text_column", "label_column", "split", "test_size", "validation_size", "seed", "eval_data",
-             "min_examples", "target_fpr", "resume", "rollup", "allowed_only", "cwe_xml", "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale",
-             "warmup_ratio", "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
-             "lora_r", "lora_alpha", "lora_dropout", "pooling", "precision", "allow_pickle", "trust_remote_code",
-             "head", "zero_shot", "prompt_template", "chat", "lora_target", "gradient_checkpointing", "quantize"]
-    settings = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    settable = set(TrainConfig.model_fields) | set(method_settings()) | set(task_settings())
+    settings = {k: v for k, v in vars(args).items() if k in settable - {"data", "output", "params"} and v is not None}
     if args.param:
         settings["params"] = _parse_params(args.param)
     if not args.config and (not args.data or not args.output):
@@ -216,9 +173,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.data is not None:
             raise SectuneError("evaluate --zero-shot takes one data file, not a model directory and a data file")
         data = args.model_dir
-        params = {k: getattr(args, k) for k in ("model", "max_length", "precision", "prompt_template", "chat", "quantize") if getattr(args, k) is not None}
+        params = {k: getattr(args, k) for k in ZERO_SHOT_PARAMS if getattr(args, k) is not None}
         params.update(switches(args))
-        output = args.output or f"zero-shot-{Path(data).name.split('.')[0]}"
+        output = args.output  # no report folder unless asked: an untouched model leaves nothing behind
         metrics = zero_shot(data, method=args.method, task=args.task, text_column=args.text_column, label_column=args.label_column,
                             output=output, verbose=not args.quiet, **params)
     else:
@@ -231,7 +188,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(metrics, ensure_ascii=False))
     else:
         print(format_metrics_table(metrics))
-        print(f"report written to {output}")
+        if output:
+            print(f"report written to {output}")
     return 0
 
 
@@ -242,8 +200,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from sectune.io import atomic_write, read_texts
     from sectune.methods.base import load
     from sectune.outputs import check_output_file
-    from sectune.tasks import Task
-    from sectune.tasks.cwe.records import is_cve_source, read_cve_records
 
     if args.top_k < 1:
         raise SectuneError("--top-k must be at least 1")
@@ -251,9 +207,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         check_output_file(args.output, inputs=[args.input, args.model_dir])
     clf = load(args.model_dir, verbose=False, **switches(args))
     task = Task.for_model(clf)
-    if is_cve_source(args.input):  # raw CVE records: the triage queue, with the CWE each record states
-        records = read_cve_records(args.input, labels=args.labels, progress=not args.quiet)
-        ids, texts, stated = [r.cve_id for r in records], [r.description for r in records], [r.cwe for r in records]
+    raw = task.read_raw(args.input, labels=args.labels, progress=not args.quiet) if task.is_raw_source(args.input) else None
+    if raw is not None:  # the task's own records (CVE: the triage queue, with the CWE each record states)
+        ids, texts, stated = raw.ids, raw.texts, raw.stated
     else:
         table = read_texts(args.input, text_column=args.text_column, id_column=args.id_column)
         ids, texts, stated = table.columns.get("id") or table.rows, table.texts, None
@@ -263,12 +219,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     def write(handle) -> None:
         for i, predictions in enumerate(iter_predictions(clf, texts, top_k=args.top_k, batch_size=args.batch_size)):
             row: dict[str, Any] = {"id": ids[i]}
-            if stated is not None:  # disagrees: the record's CWE (as the model's labels map it) is not in the top-k
+            if raw is not None:  # disagrees: the record's labels (as the model's labels map them) are not in the top-k
                 top = {p["label"] for p in predictions}
-                row["cwe"] = stated[i]
+                row[raw.stated_key] = stated[i]
                 row["disagrees"] = bool(stated[i]) and not top & set(task.map_labels(stated[i]))
             row["predictions"] = predictions
-            handle.write(format_prediction(row, args.format))
+            handle.write(format_prediction(row, args.format, stated_key=raw.stated_key if raw is not None else None))
             progress.update(1)
 
     if args.output:
@@ -283,13 +239,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_prediction(row: dict[str, Any], fmt: str) -> str:
-    """One JSON line, or a readable block: the id, then ``LABEL  name  score`` per suggestion."""
+def format_prediction(row: dict[str, Any], fmt: str, stated_key: str | None = None) -> str:
+    """One JSON line, or a readable block: the id (and the labels a raw record states, under ``stated_key``),
+    then ``LABEL  name  score`` per suggestion."""
     if fmt == "jsonl":
         return json.dumps(row, ensure_ascii=False) + "\n"
     head = str(row["id"])
-    if "cwe" in row:
-        head += f"  (stated: {', '.join(row['cwe']) or 'none'}{'; disagrees' if row.get('disagrees') else ''})"
+    if stated_key in row:
+        head += f"  (stated: {', '.join(row[stated_key]) or 'none'}{'; disagrees' if row.get('disagrees') else ''})"
     lines = [head]
     for p in row["predictions"]:
         name = f"  {p['name']}" if p.get("name") else ""
@@ -298,27 +255,7 @@ def format_prediction(row: dict[str, Any], fmt: str) -> str:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    if args.data_command == "cmdline":
-        return run_cmdline_command(args)
-    if args.data_command == "cve":
-        from sectune.tasks.cwe.records import build_cve_dataset
-
-        summary = build_cve_dataset(args.sources, args.output, labels=args.labels, since=args.since, fetch=args.fetch,
-                                    download_dir=args.download_dir, cwe_xml=args.cwe_xml, progress=not args.quiet)
-        print(summary)
-        return 0
-    from sectune.io import atomic_write
-    from sectune.outputs import check_output_file
-    from sectune.tasks.cwe.catalog import load_catalog, observed_examples
-
-    check_output_file(args.output, inputs=[args.cwe_xml])
-    catalog = load_catalog(args.cwe_xml)
-    rows = observed_examples(catalog, args.min_examples)
-    with atomic_write(args.output) as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(rows)} distinct descriptions citing {len({c for r in rows for c in r['label']})} CWEs (CWE {catalog.version}) written to {args.output}")
-    return 0
+    return args.run_data(args)  # set by the task that added the sub-command
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -333,7 +270,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not dot or "=" not in rest:
             raise SectuneError(f"--set '{shorten(item)}': expected METHOD.KEY=VALUE, e.g. encoder.max_steps=600")
         per_method.setdefault(method.strip(), {}).update(_parse_params([rest], flag="--set"))
-    result = compare(args.data, methods, output=args.output, split=args.split, test_data=args.test_data, leave_one_out=loo,
+    result = compare(args.data, methods, output=args.output, split=args.split, test_data=args.test_data, task=args.task, leave_one_out=loo,
                      verbose=not args.quiet, config=args.config, method_settings=per_method, **settings)
     print(result.table())
     print(f"report written to {result.report}")
@@ -344,13 +281,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from sectune.methods.base import load
 
     clf = load(args.model_dir, verbose=False, **switches(args))
-    if not hasattr(clf, "explain"):
-        raise SectuneError(f"a '{clf.name}' model cannot explain its predictions (features-logreg and rules can)")
+    items = clf.explain(args.text, top=args.top)  # before any output: a method that cannot explain says so in one line
     score = float(clf.predict_proba([args.text])[0, -1])
     threshold = clf.threshold_ if clf.threshold_ is not None else 0.5
     verdict = "ALERT" if score >= threshold else "no alert"
     print(f"score {score:.4f} = P({clf.labels_[-1]}); threshold {threshold:.4f}: {verdict}")
-    items = clf.explain(args.text, top=args.top) if "top" in clf.explain.__code__.co_varnames else clf.explain(args.text)
     print(f"  {'what':<24} {'value':>24} {'contribution':>13}")
     for name, value, contribution in items:
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
@@ -390,8 +325,24 @@ def configure_logging(quiet: bool) -> None:
         pass
 
 
+def accept_global_options_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` works where users type it: before the command or after it (``sectune train DATA --quiet``).
+
+    Every sub-command, at any depth, gets a copy whose default is SUPPRESS, so it sets the flag only
+    when given and never resets the top-level one.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if "--quiet" not in sub._option_string_actions:
+                    sub.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
+                                     help="no progress bars or logs, only results and errors")
+                accept_global_options_everywhere(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    accept_global_options_everywhere(parser)
     args = parser.parse_args(argv)
     configure_logging(args.quiet)
     try:

@@ -2,19 +2,18 @@
 
 Every method is trained on the same rows and tested on the same rows (``--test-data`` for a
 separate file: train on generated, test on real). Beside precision/recall/ROC the table holds
-recall on short obfuscated lines (length alone must not carry the score), recall per shell and
-per technique, and leave-one-technique-family-out recall: trained without a family, does the
-method still flag it?
+recall on short positive lines (length alone must not carry the score) and the task's own
+breakdowns (``Task.breakdowns``; the cmdline task, the default: recall per shell and per technique,
+and leave-one-technique-family-out recall: trained without a family, does the method still flag it?).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -24,29 +23,42 @@ from sectune.api import (
     choose_threshold,
     fit_and_save,
     load_split,
+    with_task_prompt,
 )
-from sectune.config import TrainConfig, load_config, route_settings
+from sectune.config import TrainConfig, flatten, make_config, read_config_file
 from sectune.errors import SectuneError, shorten
 from sectune.io import Table, atomic_write
 from sectune.methods.base import method_class
 from sectune.outputs import check_output_dir
+from sectune.settings import method_settings, user_params
+from sectune.tasks import Refit, Task, task_class
 
 log = logging.getLogger("sectune")
-SHORT = 200  # characters: "short" obfuscated lines, where length cannot be the tell
+SHORT = 200  # characters: "short" positive lines, where length cannot be the tell
+DEFAULT_TASK = "cmdline"  # compare is for binary detection, command lines first
 
 
 @dataclass
 class CompareResult:
     rows: list[dict[str, Any]]
-    per_technique: dict[str, dict[str, float | None]] = field(default_factory=dict)  # method -> technique -> recall
-    leave_one_out: dict[str, dict[str, float | None]] = field(default_factory=dict)  # method -> family -> recall
+    tables: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)  # task table -> method -> group -> recall
     report: Path | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # the task's extra row cells -> column titles
+
+    @property
+    def per_technique(self) -> dict[str, dict[str, float | None]]:
+        return self.tables.get("per_technique", {})
+
+    @property
+    def leave_one_out(self) -> dict[str, dict[str, float | None]]:
+        return self.tables.get("leave_one_out", {})
 
     def table(self) -> str:
-        return render_table(self.rows)
+        return render_table(self.rows, self.columns)
 
 
-def _recall(flags: np.ndarray, mask: np.ndarray) -> float | None:
+def recall_where(flags: np.ndarray, mask: np.ndarray) -> float | None:
+    """The share of flagged rows among those ``mask`` selects (None: it selects none)."""
     return float(flags[mask].mean()) if mask.any() else None
 
 
@@ -59,10 +71,9 @@ def compare(
     methods: Sequence[str],
     *,
     output: str | Path,
-    split: str = "group:orig",
+    split: str | None = None,
     test_data: str | None = None,
-    technique_column: str = "technique",
-    shell_column: str = "shell",
+    task: str = DEFAULT_TASK,
     leave_one_out: Sequence[str] | None = None,
     verbose: bool = True,
     config: str | None = None,
@@ -71,7 +82,8 @@ def compare(
 ) -> CompareResult:
     """Train each method on one split, write OUTPUT/{report.md, comparison.json, roc.png, techniques.png}.
 
-    ``leave_one_out``: methods that also get the leave-one-family-out runs (None: all; [] none).
+    ``split``: None for the task's default (cmdline: group:orig). ``leave_one_out``: methods that also get
+    the task's retraining breakdowns, e.g. leave-one-family-out (None: all; [] none).
     ``method_settings``: settings for one method only, e.g. ``{"encoder": {"max_steps": 600}}`` (a CPU
     budget for the encoder that must not cap the char-CNN too).
     """
@@ -83,23 +95,22 @@ def compare(
     if stray:
         raise SectuneError(f"settings given for {shorten(', '.join(sorted(stray)))}, which is not among the compared methods ({', '.join(methods)})")
     output = check_output_dir(output, inputs=[data, test_data, config], markers=("comparison.json",), what="comparison report")
-    base = load_config(config, {"data": data, "output": str(output / "models" / methods[0]), "method": methods[0], "split": split,
-                                "eval_data": test_data, **settings})
-    configs = {name: _method_config(base, name, output / "models" / name, (method_settings or {}).get(name, {})) for name in methods}
+    given = {"data": data, "split": split, "eval_data": test_data, "task": task, **settings}
+    shared = {**(read_config_file(config) if config else {}), **{k: v for k, v in flatten(given).items() if v is not None}}
+    configs = {name: _method_config(shared, name, output / "models" / name, (method_settings or {}).get(name, {}), config) for name in methods}
+    base = configs[methods[0]]
     for cfg in configs.values():
         check_method_params(cfg)  # a bad --set fails now, not after the methods before it have trained
-    extras = _available_columns(base, [technique_column, shell_column])
+    extras = _available_columns(base, Task.for_config(base).breakdown_columns())
     run = load_split(base, needs_validation=True, verbose=verbose, extra_columns=extras)
     if run.n_classes != 2:
         raise SectuneError(f"compare is for binary detection; the data has {run.n_classes} classes", path=data)
-    positive = sorted(set(run.train.labels))[1]
+    positive = sorted(set(run.train.labels))[1]  # labels_[1], the class binary thresholds are chosen for
     test = run.test
     y = np.array([label == positive for label in test.labels])
     lengths = np.array([len(t) for t in test.texts])
-    techniques = test.columns.get(technique_column)
-    shells = test.columns.get(shell_column)
 
-    result = CompareResult(rows=[])
+    result = CompareResult(rows=[], columns=dict(task_class(base.task).compare_columns))
     curves = {}
     from sklearn.metrics import roc_curve
 
@@ -116,33 +127,32 @@ def compare(
         row = {
             "method": name, "precision": m.get("precision"), "recall": m.get("recall"), "f1": m.get("f1"), "roc_auc": m.get("roc_auc"),
             "fpr_at_tpr95": m.get("fpr_at_tpr95"), "fpr_at_tpr99": m.get("fpr_at_tpr99"), "threshold": trained.model.threshold_,
-            "recall_short": _recall(flags, y & (lengths < SHORT)), "short_positives": int((y & (lengths < SHORT)).sum()),
+            "recall_short": recall_where(flags, y & (lengths < SHORT)), "short_positives": int((y & (lengths < SHORT)).sum()),
             "train_seconds": m.get("train_seconds"), "lines_per_second": m.get("predict_texts_per_second"),
             "size_mib": round(_dir_mib(trained.output), 2),
         }
-        if shells is not None:
-            row["recall_by_shell"] = {s: _recall(flags, y & (np.array(shells) == s)) for s in sorted(set(shells))}
-        if techniques is not None:
-            result.per_technique[name] = _per_technique(flags, y, techniques)
-            if leave_one_out is None or name in leave_one_out:
-                result.leave_one_out[name] = _leave_one_family_out(cfg, run, techniques, positive, technique_column)
-                known = [v for v in result.leave_one_out[name].values() if v is not None]
-                row["leave_one_out_recall"] = float(np.mean(known)) if known else None
+        refit = _refitter(cfg, run, positive) if leave_one_out is None or name in leave_one_out else None
+        found = run.task.breakdowns(test, flags, y, refit)
+        row.update(found.cells)
+        for key, recalls in found.tables.items():
+            result.tables.setdefault(key, {})[name] = recalls
         result.rows.append(row)
         if verbose:
-            print(render_table(result.rows[-1:]), flush=True)
+            print(render_table(result.rows[-1:], result.columns), flush=True)
 
     result.report = _write_report(output, result, curves, base, run)
     return result
 
 
-def _method_config(base: TrainConfig, method: str, output: Path, own: dict[str, Any]) -> TrainConfig:
-    """The shared settings, this method's own on top: config keys (max_steps) or method parameters (C)."""
-    return load_config(None, route_settings({**base.model_dump(), "method": method, "output": str(output)}, own))
+def _method_config(shared: dict[str, Any], method: str, output: Path, own: dict[str, Any], source: str | None) -> TrainConfig:
+    """The shared settings this method takes (--max-steps is for the fine-tuned ones), then its own (--set), which it must take."""
+    taken = set(user_params(method_class(method)))
+    kept = {k: v for k, v in shared.items() if k not in method_settings() or k in taken}
+    return make_config({**kept, **flatten(own), "method": method, "output": str(output)}, source)
 
 
 def _available_columns(cfg: TrainConfig, wanted: list[str]) -> list[str]:
-    """The optional per-row columns (technique, shell) the file really has."""
+    """The optional per-row columns the task's breakdowns read (technique, shell) that the file really has."""
     from sectune.io import read_table
 
     have = []
@@ -155,60 +165,48 @@ def _available_columns(cfg: TrainConfig, wanted: list[str]) -> list[str]:
     return have
 
 
-def _per_technique(flags: np.ndarray, y: np.ndarray, techniques: list) -> dict[str, float | None]:
-    from sectune.tasks.cmdline.families import technique_names
-
-    hits: dict[str, list[bool]] = defaultdict(list)
-    for flag, positive, technique in zip(flags, y, techniques):
-        if positive:
-            for name in technique_names(str(technique or "")) or ["(unknown)"]:
-                hits[name].append(bool(flag))
-    return {name: float(np.mean(v)) for name, v in sorted(hits.items())}
-
-
-def _leave_one_family_out(cfg: TrainConfig, run: Split, techniques_test: list, positive: str, column: str) -> dict[str, float | None]:
-    """For each family in the test positives: train without any row of it, measure recall on it."""
-    from sectune.tasks.cmdline.families import technique_families
-
+def _refitter(cfg: TrainConfig, run: Split, positive: str) -> Refit:
+    """Retrain ``cfg.method`` on the split's training rows a task keeps, for its held-out breakdowns."""
     cls = method_class(cfg.method)
-    fams_test = [technique_families(str(t or "")) for t in techniques_test]
-    families = sorted(set().union(*fams_test)) if fams_test else []
-    out: dict[str, float | None] = {}
-    for family in families:
-        def without(table: Table | None, family: str = family) -> Table | None:
-            if table is None:
-                return None
-            keep = [i for i, t in enumerate(table.columns.get(column, [None] * len(table))) if family not in technique_families(str(t or ""))]
-            return table.subset(keep)
 
-        train, validation = without(run.train), without(run.validation)
+    def refit(keep: Callable[[Table], list[int]], rows: list[int]) -> np.ndarray | None:
+        train = run.train.subset(keep(run.train))
+        validation = run.validation.subset(keep(run.validation)) if run.validation is not None else None
         if len(set(train.labels)) < 2:
-            out[family] = None
-            continue
-        params = cfg.method_params(cls.param_names())
-        params.update({k: v for k, v in {"verbose": False}.items() if k in cls.param_names()})
+            return None
+        params = with_task_prompt(cls, {**cfg.method_params(cls.param_names()), "verbose": False}, run.task)
         model = cls(**params).fit(train.texts, train.labels, *(validation.texts, validation.labels) if validation else (None, None))
         choose_threshold(model, validation, cfg.target_fpr)
-        rows = [i for i, fams in enumerate(fams_test) if family in fams]
         scores = model.predict_proba([run.test.texts[i] for i in rows])[:, model.labels_.index(positive)]
-        out[family] = float((scores >= (model.threshold_ if model.threshold_ is not None else 0.5)).mean())
-        log.info("compare: %s without %s: recall %.3f on %d held-out lines", cfg.method, family, out[family], len(rows))
-    return out
+        return scores >= (model.threshold_ if model.threshold_ is not None else 0.5)
+
+    return refit
 
 
 def _fmt(value: Any, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 
 
-def render_table(rows: list[dict[str, Any]]) -> str:
-    shells = sorted({s for r in rows for s in (r.get("recall_by_shell") or {})})
-    head = ["method", "precision", "recall", "F1", "ROC-AUC", "FPR@95%TPR", "FPR@99%TPR", f"recall <{SHORT} chars",
-            *[f"recall {s}" for s in shells], "leave-one-out recall", "train s", "lines/s", "size MiB"]
+def render_table(rows: list[dict[str, Any]], columns: dict[str, str] | None = None) -> str:
+    """The comparison as Markdown; ``columns``: the task's extra row cells and their titles (``{}``: a
+    mapping cell, one column per key, e.g. ``recall {}`` per shell)."""
+    head = ["method", "precision", "recall", "F1", "ROC-AUC", "FPR@95%TPR", "FPR@99%TPR", f"recall <{SHORT} chars"]
+    extra: list[tuple[str, str | None]] = []  # (cell, key within a mapping cell)
+    for cell, title in (columns or {}).items():
+        if "{}" in title:
+            keys = sorted({k for r in rows for k in (r.get(cell) or {})})
+            extra += [(cell, k) for k in keys]
+            head += [title.format(k) for k in keys]
+        else:
+            extra.append((cell, None))
+            head.append(title)
+    head += ["train s", "lines/s", "size MiB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["method"], _fmt(r["precision"]), _fmt(r["recall"]), _fmt(r["f1"]), _fmt(r["roc_auc"]), _fmt(r["fpr_at_tpr95"], ".4f"),
-                 _fmt(r["fpr_at_tpr99"], ".4f"), _fmt(r["recall_short"]), *[_fmt((r.get("recall_by_shell") or {}).get(s)) for s in shells],
-                 _fmt(r.get("leave_one_out_recall")), _fmt(r["train_seconds"], ",.1f"), _fmt(r["lines_per_second"], ",.0f"), _fmt(r["size_mib"], ".1f")]
+                 _fmt(r["fpr_at_tpr99"], ".4f"), _fmt(r["recall_short"]),
+                 *[_fmt((r.get(cell) or {}).get(key) if key is not None else r.get(cell)) for cell, key in extra],
+                 _fmt(r["train_seconds"], ",.1f"), _fmt(r["lines_per_second"], ",.0f"), _fmt(r["size_mib"], ".1f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -225,27 +223,30 @@ def _write_report(output: Path, result: CompareResult, curves: dict, cfg: TrainC
     from sectune.plots import plot_grouped_bars, plot_roc
 
     output.mkdir(parents=True, exist_ok=True)
+    shown = {key: spec for key, spec in task_class(cfg.task).compare_tables.items() if result.tables.get(key)}
     if curves:
         plot_roc(curves, output / "roc.png")
-    if result.per_technique:
-        plot_grouped_bars(result.per_technique, output / "techniques.png", title="Recall per obfuscation technique (test positives)", ylabel="recall")
+    for key, spec in shown.items():
+        if spec.plot:
+            plot_grouped_bars(result.tables[key], output / spec.plot, title=spec.plot_title or spec.title, ylabel="recall")
     lines = [
         "# sectune compare", "",
         f"- data: `{cfg.data}`" + (f", tested on `{cfg.eval_data}`" if cfg.eval_data else f", split `{cfg.split}` (test {cfg.test_size:.0%})"),
         f"- rows: train {len(run.train):,}, validation {len(run.validation) if run.validation else 0:,} (threshold for FPR <= {cfg.target_fpr}), test {len(run.test):,}",
-        f"- precision, recall and F1 at each model's threshold; recall <{SHORT} chars: obfuscated test lines shorter than {SHORT} characters;"
-        " leave-one-out recall: mean over technique families of the recall on a family when training saw none of it", "",
+        f"- task `{cfg.task}`; precision, recall and F1 at each model's threshold; recall <{SHORT} chars: positive test lines shorter than "
+        f"{SHORT} characters" + ("; leave-one-out recall: mean over technique families of the recall on a family when training saw none of it"
+                                 if "leave_one_out" in shown else ""), "",
         result.table(), "",
     ]
     if curves:
         lines += ["![ROC curves](roc.png)", ""]
-    if result.per_technique:
-        lines += ["## Recall per technique", "", recall_table(result.per_technique, "technique"), "", "![recall per technique](techniques.png)", ""]
-    if result.leave_one_out:
-        lines += ["## Leave one technique family out", "", recall_table(result.leave_one_out, "family held out")]
+    for key, spec in shown.items():
+        lines += [f"## {spec.title}", "", recall_table(result.tables[key], spec.row_title), ""]
+        if spec.plot:
+            lines += [f"![{spec.title.lower()}]({spec.plot})", ""]
     report = output / "report.md"
     with atomic_write(report) as handle:
         handle.write("\n".join(lines) + "\n")
     with atomic_write(output / "comparison.json") as handle:
-        handle.write(json.dumps({"rows": result.rows, "per_technique": result.per_technique, "leave_one_out": result.leave_one_out}, indent=2) + "\n")
+        handle.write(json.dumps({"task": cfg.task, "rows": result.rows, **result.tables}, indent=2) + "\n")
     return report

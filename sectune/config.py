@@ -7,36 +7,34 @@ A run's resolved configuration is saved as ``config.yaml`` in its output directo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sectune.errors import SectuneError, first_problem, shorten
-from sectune.security import SECURITY_SWITCHES
+from sectune.security import SECURITY_SWITCHES, flag
+from sectune.settings import user_params
+from sectune.tasks import task_class
 
-# Settings that are handed to the method's constructor when it takes a parameter of that name.
-METHOD_SETTINGS = (
-    "model", "max_length", "batch_size", "grad_accum", "epochs", "max_steps", "lr", "head_lr_scale", "warmup_ratio",
-    "weight_decay", "max_grad_norm", "class_weight", "eval_steps", "early_stopping_patience",
-    "lora_r", "lora_alpha", "lora_dropout", "pooling", "precision", "seed", "allow_pickle", "trust_remote_code",
-    # causal-llm
-    "head", "zero_shot", "prompt_template", "chat", "lora_target", "gradient_checkpointing", "quantize",
-)
+# Run-level settings a method also receives when its constructor takes them.
+SHARED_WITH_METHOD = ("seed", "allow_pickle", "trust_remote_code")
 
 
 class TrainConfig(BaseModel):
-    """Every key of ``sectune train``; a YAML config holds the same keys as the flags."""
+    """A run: its own settings as fields, the chosen method's parameters in ``params`` and the chosen task's in
+    ``task_settings``. Built from flat keys (``max_steps: 200``), each routed to the method or the task that
+    declares it (:mod:`sectune.settings`); a key neither takes is one line naming the method or task."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     data: str
     output: str
     method: str = "encoder"
-    task: Literal["generic", "cwe"] = "generic"
-    text_column: str | None = None  # default: text (generic), description (cwe)
-    label_column: str | None = None  # default: label (generic), cwe (cwe)
-    split: str | None = None  # default: stratified (generic), time:published (cwe)
+    task: str = "generic"
+    text_column: str | None = None  # default: the task's (text; description for cwe)
+    label_column: str | None = None  # default: the task's (label; cwe for cwe)
+    split: str | None = None  # default: the task's (stratified; time:published for cwe)
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, ge=0, lt=1)
     seed: int = 42
@@ -44,103 +42,103 @@ class TrainConfig(BaseModel):
     min_examples: int | None = Field(None, ge=1)
     target_fpr: float = Field(0.001, gt=0, lt=1, description="binary tasks: the operating threshold keeps validation FPR at or below this")
     resume: bool = False
-    # CWE task
-    rollup: str | None = Field(None, description="map each CWE to its nearest ancestor in this view, e.g. 1003")
-    allowed_only: bool = False
-    cwe_xml: str | None = None
-    # method settings (None: the method's own default)
-    model: str | None = None
-    max_length: int | None = Field(None, gt=0)
-    batch_size: int | None = Field(None, gt=0)
-    grad_accum: int | None = Field(None, gt=0)
-    epochs: float | None = Field(None, gt=0)
-    max_steps: int | None = Field(None, gt=0)
-    lr: float | None = Field(None, gt=0)
-    head_lr_scale: float | None = Field(None, gt=0)
-    warmup_ratio: float | None = Field(None, ge=0, lt=1)
-    weight_decay: float | None = Field(None, ge=0)
-    max_grad_norm: float | None = Field(None, gt=0)
-    class_weight: Literal["balanced", "sqrt", "none"] | None = None
-    eval_steps: int | None = Field(None, gt=0)
-    early_stopping_patience: int | None = Field(None, ge=0)
-    lora_r: int | None = Field(None, ge=0)
-    lora_alpha: int | None = Field(None, gt=0)
-    lora_dropout: float | None = Field(None, ge=0, lt=1)
-    pooling: Literal["auto", "mean", "cls"] | None = None
-    precision: Literal["auto", "fp32", "bf16", "fp16"] | None = None
     allow_pickle: bool = False
     trust_remote_code: bool = False
-    # causal-llm
-    head: Literal["lm", "classifier"] | None = None
-    zero_shot: bool | None = None
-    prompt_template: str | None = Field(None, description="a built-in template (cmdline, cwe, binary, multiclass) or a YAML file")
-    chat: bool | None = None
-    lora_target: str | None = Field(None, description="attention (default), all-linear, or module names separated by commas")
-    gradient_checkpointing: bool | None = None
-    quantize: Literal["4bit", "8bit", "none"] | None = None
-    params: dict[str, Any] = Field(default_factory=dict, description="extra method parameters, e.g. {C: 5.0}")
+    params: dict[str, Any] = Field(default_factory=dict, description="the method's parameters, checked against its signature")
+    task_settings: dict[str, Any] = Field(default_factory=dict, description="the task's settings, checked against its Settings model")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _route(cls, values: Any) -> Any:
+        """Flat keys and ``params:`` entries to where they belong: this model, the task's settings or the method's."""
+        if not isinstance(values, dict):
+            return values
+        from sectune.methods.base import method_class
+
+        flat = flatten(values)
+        run = {k: flat.pop(k) for k in list(flat) if k in cls.model_fields}
+        method, task = run.get("method", "encoder"), run.get("task", "generic")
+        settings = task_class(task).Settings
+        tasks = {k: flat.pop(k) for k in list(flat) if k in settings.model_fields}
+        method_cls = method_class(method)
+        _refuse_not_taken(method_cls.name, task, flat, user_params(method_cls))
+        _refuse_not_taken(method_cls.name, task, {k: v for k, v in run.items() if k in ("resume", *SECURITY_SWITCHES) and v},
+                          method_cls.param_names())
+        try:
+            checked = settings.model_validate(tasks)
+        except ValidationError as exc:
+            name, problem = first_problem(exc)
+            raise SectuneError(f"task '{task}': setting '{name}': {problem}") from None
+        return {**run, "params": method_cls.validate_params(flat), "task_settings": {k: getattr(checked, k) for k in tasks}}
 
     @model_validator(mode="after")
     def _task_defaults(self) -> "TrainConfig":
         """Each task's natural columns and split, unless the user named others."""
-        cwe = self.task == "cwe"
-        self.text_column = self.text_column or ("description" if cwe else "text")
-        self.label_column = self.label_column or ("cwe" if cwe else "label")
-        self.split = self.split or ("time:published" if cwe else "stratified")
-        if not cwe and (self.rollup or self.allowed_only or self.cwe_xml):
-            raise ValueError("rollup, allowed_only and cwe_xml need task: cwe")
+        task = task_class(self.task)
+        self.text_column = self.text_column or task.text_column
+        self.label_column = self.label_column or task.label_column
+        self.split = self.split or task.default_split
         return self
 
-    def method_params(self, accepted: list[str]) -> dict[str, Any]:
-        """The settings this method's constructor takes; unknown extra params are an error."""
-        chosen = {k: getattr(self, k) for k in METHOD_SETTINGS if k in accepted and getattr(self, k) is not None}
-        if chosen.get("class_weight") == "none":
-            chosen["class_weight"] = None
-        unknown = set(self.params) - set(accepted)
-        if unknown:
-            raise SectuneError(f"method '{self.method}' has no parameter(s) {shorten(', '.join(sorted(unknown)))} (it takes: {', '.join(accepted)})")
-        return {**chosen, **self.params}
+    def method_params(self, accepted: Sequence[str]) -> dict[str, Any]:
+        """What the method's constructor receives: its parameters and the run-level settings it also takes (seed)."""
+        return {**{k: getattr(self, k) for k in SHARED_WITH_METHOD if k in accepted}, **self.params}
 
     def to_yaml(self) -> str:
-        """The run as a YAML config; security switches are left out (a file must not turn them on)."""
-        return yaml.safe_dump(self.model_dump(exclude_defaults=False, exclude=set(SECURITY_SWITCHES)), sort_keys=False)
+        """The run as a flat YAML config (run keys, task settings, method parameters), which routes back the same;
+        security switches are left out (a file must not turn them on)."""
+        run = self.model_dump(exclude={"params", "task_settings", *SECURITY_SWITCHES})
+        return yaml.safe_dump({**run, **self.task_settings, **self.params}, sort_keys=False)
 
 
-def route_settings(values: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """``values`` updated by ``settings``: TrainConfig keys (max_steps) set, any other key (C, quantize) joins
-    ``params`` as a method parameter, so Python callers pass both alike; the method refuses a parameter it does not take."""
-    values = dict(values)
-    params = dict(values.get("params") or {})
-    for key, value in settings.items():
-        if key == "params":
-            params.update(value or {})
-        elif key in TrainConfig.model_fields:
-            values[key] = value
-        else:
-            params[key] = value
-    if params:  # no empty mapping: it would replace a config file's own params
-        values["params"] = params
-    return values
+def flatten(values: dict[str, Any]) -> dict[str, Any]:
+    """One flat mapping: a ``params:`` (or ``task_settings:``) mapping's entries beside the top-level keys, which they override."""
+    flat = {k: v for k, v in values.items() if k not in ("params", "task_settings")}
+    for nested in ("task_settings", "params"):
+        flat.update(values.get(nested) or {})
+    return flat
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
-    """YAML file (optional) updated by explicitly given flags; one clear line on a bad key or value."""
-    values: dict[str, Any] = {}
-    if path:
-        path = Path(path)
-        if not path.is_file():
-            raise SectuneError("no such config file", path=path)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise SectuneError(f"is not valid YAML: {str(exc).splitlines()[0]}", path=path) from exc
-        if not isinstance(loaded, dict):
-            raise SectuneError("must be a mapping of setting: value", path=path)
-        values.update({str(k).replace("-", "_"): v for k, v in loaded.items()})
-    values.update({k: v for k, v in overrides.items() if v is not None})
+def _refuse_not_taken(method: str, task: str, keys: dict[str, Any], accepted: Sequence[str]) -> None:
+    """One line for the first key the chosen method does not take: its flag and who takes it, or the method's own list."""
+    from sectune.settings import takers
+
+    unknown = sorted(set(keys) - set(accepted))
+    for key in unknown:
+        kind, owners = takers(key)
+        if owners:
+            chosen = method if kind == "method" else task
+            raise SectuneError(f"{kind} '{chosen}' does not take {flag(key)} (need {kind}: {' or '.join(owners)})")
+    if unknown:
+        raise SectuneError(f"method '{method}' has no parameter(s) {shorten(', '.join(unknown))} (it takes: {', '.join(accepted)})")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config's flat keys (``-`` spelled ``_``); one clear line when it is missing or not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise SectuneError("no such config file", path=path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SectuneError(f"is not valid YAML: {str(exc).splitlines()[0]}", path=path) from exc
+    if not isinstance(loaded, dict):
+        raise SectuneError("must be a mapping of setting: value", path=path)
+    return flatten({str(k).replace("-", "_"): v for k, v in loaded.items()})
+
+
+def make_config(values: dict[str, Any], source: str | Path | None = None) -> TrainConfig:
+    """A validated TrainConfig; one clear line on a bad key or value (``source``: the file it came from)."""
     try:
         return TrainConfig(**values)
     except ValidationError as exc:
         field, problem = first_problem(exc)
-        source = f" in {path}" if path else ""
-        raise SectuneError(f"setting '{field}'{source}: {problem}") from None
+        where = f" in {source}" if source else ""
+        raise SectuneError(f"setting '{field}'{where}: {problem}") from None
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any]) -> TrainConfig:
+    """YAML file (optional) updated by explicitly given settings (None: not given), flat or in ``params``."""
+    values = read_config_file(path) if path else {}
+    values.update({k: v for k, v in flatten(overrides).items() if v is not None})
+    return make_config(values, path)

@@ -98,7 +98,7 @@ def run_cmdline_ladder(output: Path, *, max_steps: int | None = None, verbose: b
     print(f"training {', '.join(LADDER)} on one split grouped by seed line (charcnn {steps['charcnn']} steps, "
           f"encoder {steps['encoder']} steps); leave-one-family-out for rules and features-logreg ...", flush=True)
     result = compare(
-        str(data), LADDER, output=output / "compare", split="group:orig", leave_one_out=["rules", "features-logreg"],
+        str(data), LADDER, output=output / "compare", task="cmdline", split="group:orig", leave_one_out=["rules", "features-logreg"],
         verbose=verbose, method_settings={"charcnn": {"max_steps": steps["charcnn"]},
                                           "encoder": {"max_steps": steps["encoder"], "batch_size": 16, "max_length": 256, "lr": 1e-4}},
     )

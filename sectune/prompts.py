@@ -23,7 +23,6 @@ from sectune.errors import SectuneError
 
 PLACEHOLDERS = ("text", "positive", "negative", "options")
 BINARY_WORDS = ("no", "yes")  # labels_[0] -> "no", labels_[1] (the positive class) -> "yes"
-BINARY_FLAGS = ({"0", "1"}, {"false", "true"})  # binary labels that name no class: assume command-line detection
 
 
 @dataclass
@@ -40,19 +39,8 @@ class PromptTemplate:
         return asdict(self)
 
 
+# The generic templates; each task adds its own (``Task.prompts``): see builtin_templates().
 BUILTIN: dict[str, PromptTemplate] = {
-    "cmdline": PromptTemplate(
-        name="cmdline",
-        instruction="You are a security analyst. Is the following command line obfuscated (encoded, escaped, scrambled or otherwise disguised)? Answer yes or no.",
-        input="Command line: {text}",
-    ),
-    "cwe": PromptTemplate(
-        name="cwe",
-        instruction="You are a security analyst. Which CWE weakness does the following vulnerability description describe? "
-        "Answer with the CWE id.",
-        input="Description: {text}",
-        verbalizers="names",
-    ),
     "binary": PromptTemplate(
         name="binary",
         instruction="Is the following text an example of '{positive}' (rather than '{negative}')? Answer yes or no.",
@@ -66,24 +54,36 @@ BUILTIN: dict[str, PromptTemplate] = {
 }
 
 
-def default_template_name(labels: Sequence[str], task: str) -> str:
-    """The built-in template for a task: cwe for CWE labels, cmdline for 0/1 labels, else binary or multiclass."""
-    if task == "cwe":
-        return "cwe"
-    if len(labels) == 2:
-        return "cmdline" if {str(label).lower() for label in labels} in BINARY_FLAGS else "binary"
-    return "multiclass"
+def builtin_templates() -> dict[str, PromptTemplate]:
+    """Every built-in template by name: the generic ones and those the registered tasks declare."""
+    from sectune.tasks import TASKS, task_class
+
+    found = dict(BUILTIN)
+    for name in TASKS:
+        found.update(task_class(name).prompts)
+    return found
+
+
+def default_template_name(labels: Sequence[str], task: str = "generic") -> str:
+    """The task's built-in template (``Task.prompt_template``), else binary or multiclass by the label count.
+
+    0/1 labels say nothing of what they mean, so they get the generic binary question: a task that
+    knows what its labels mean names its own template."""
+    from sectune.tasks import task_class
+
+    return task_class(task).prompt_template or ("binary" if len(labels) == 2 else "multiclass")
 
 
 def load_template(spec: str | None, labels: Sequence[str], task: str = "generic") -> PromptTemplate:
     """``spec``: None/auto (the task's default), a built-in name, or a YAML file."""
+    builtin = builtin_templates()
     if spec in (None, "", "auto"):
-        return PromptTemplate(**BUILTIN[default_template_name(labels, task)].to_dict())
-    if spec in BUILTIN:
-        return PromptTemplate(**BUILTIN[spec].to_dict())
+        return PromptTemplate(**builtin[default_template_name(labels, task)].to_dict())
+    if spec in builtin:
+        return PromptTemplate(**builtin[spec].to_dict())
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise SectuneError(f"no such prompt template file (built-in templates: {', '.join(BUILTIN)})", path=path)
+        raise SectuneError(f"no such prompt template file (built-in templates: {', '.join(builtin)})", path=path)
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

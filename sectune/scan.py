@@ -91,15 +91,15 @@ def _load_model(model: Any, switches: dict[str, bool]):
         name = str(model)
     else:
         clf = model
-        name = getattr(model, "name", "") or type(model).__name__
-    labels = list(getattr(clf, "labels_", []) or [])
+        name = model.name or type(model).__name__
+    labels = clf.labels_ if clf.fitted_ else []
     if len(labels) != 2:
         raise SectuneError(f"scan needs a binary model (obfuscated or not); {name} has {len(labels)} labels")
     return clf
 
 
 def _threshold(clf, threshold: float | None) -> float:
-    value = threshold if threshold is not None else getattr(clf, "threshold_", None)
+    value = threshold if threshold is not None else clf.threshold_
     value = 0.5 if value is None else float(value)
     if not 0.0 <= value <= 1.0:
         raise SectuneError(f"--threshold must be between 0 and 1, got {value}")
@@ -148,8 +148,7 @@ def scan(
         check_output_file(output, inputs=[path, model if isinstance(model, (str, Path)) else None])
     clf = _load_model(model, {"trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle})
     cut = _threshold(clf, threshold)
-    guess = getattr(clf, "guess_technique", None)
-    guess = guess if callable(guess) else None
+    guess = clf.guess_technique if clf.tags.guesses_technique else None
     counts = ScanCounts()
     summary = ScanSummary(path="<stdin>" if str(path) == "-" else str(path), format=fmt if fmt != "auto" else None,
                           threshold=cut, output=None if output is None else str(output))

@@ -13,12 +13,15 @@ import re
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 
 from sectune.errors import SectuneError, TrainingDiverged
+
+if TYPE_CHECKING:
+    from sectune.methods.finetune import FineTuneArgs
 
 log = logging.getLogger("sectune")
 
@@ -154,25 +157,11 @@ def make_trainer(
     tokenizer,
     train_dataset,
     eval_dataset,
+    args: "FineTuneArgs",
     *,
     checkpoint_dir: Path,
-    runs_dir: Path | None,
-    batch_size: int,
-    grad_accum: int,
-    epochs: float,
-    max_steps: int | None,
-    lr: float,
-    warmup_ratio: float,
-    weight_decay: float,
-    max_grad_norm: float,
-    eval_steps: int | None,
-    early_stopping_patience: int | None,
-    precision: str,
-    seed: int,
-    verbose: bool,
     weights: torch.Tensor | None = None,
     max_bad_steps: int = 5,
-    head_lr_scale: float = 1.0,
     callbacks: Sequence[Any] = (),
     data_collator: Any = None,
     compute_metrics: Any = classification_metrics,
@@ -188,24 +177,28 @@ def make_trainer(
     ``data_collator`` (default: dynamic padding), ``compute_metrics`` and ``label_names`` let a
     method whose batches are not plain (text, class) pairs, such as a prompted causal LM, reuse
     everything else; ``compute_metrics`` must still report ``macro_f1`` for early stopping.
+
+    ``args``: the run's settings, usually the method itself (encoder and causal-llm are FineTuneArgs);
+    ``checkpoint_dir`` is where this run checkpoints (``args.checkpoint_dir`` or a scratch folder).
     """
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
     from transformers.integrations import TensorBoardCallback
 
+    eval_steps, verbose = args.eval_steps, args.verbose
     strategy = "steps" if eval_steps else "epoch"
     has_eval = eval_dataset is not None and len(eval_dataset) > 0
-    args = TrainingArguments(
+    trainer_args = TrainingArguments(
         output_dir=str(checkpoint_dir),
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=max(batch_size, 32),
-        gradient_accumulation_steps=grad_accum,
-        num_train_epochs=epochs,
-        max_steps=max_steps if max_steps else -1,
-        learning_rate=lr,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=max(args.batch_size, 32),
+        gradient_accumulation_steps=args.grad_accum,
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps if args.max_steps else -1,
+        learning_rate=args.lr,
         lr_scheduler_type="linear",
-        warmup_steps=warmup_ratio,
-        weight_decay=weight_decay,
-        max_grad_norm=max_grad_norm,
+        warmup_steps=args.warmup_ratio,
+        weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm,
         eval_strategy=strategy if has_eval else "no",
         eval_steps=eval_steps,
         save_strategy=strategy,
@@ -218,21 +211,21 @@ def make_trainer(
         logging_first_step=True,
         report_to="none",
         disable_tqdm=not verbose,
-        seed=seed,
-        data_seed=seed,
+        seed=args.seed,
+        data_seed=args.seed,
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
         label_names=label_names,
         train_sampling_strategy="group_by_length" if group_by_length else "random",
-        **resolve_precision(precision),
+        **resolve_precision(args.precision),
     )
     all_callbacks = list(callbacks)
-    if runs_dir is not None:
+    if args.runs_dir:
         from torch.utils.tensorboard import SummaryWriter
 
-        all_callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(runs_dir))))
-    if has_eval and early_stopping_patience:
-        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
+        all_callbacks.append(TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(args.runs_dir))))
+    if has_eval and args.early_stopping_patience:
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
 
     class SectuneTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -245,7 +238,7 @@ def make_trainer(
 
     trainer = SectuneTrainer(
         model=model,
-        args=args,
+        args=trainer_args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset if has_eval else None,
         data_collator=data_collator or DataCollatorWithPadding(tokenizer),
@@ -254,7 +247,7 @@ def make_trainer(
         callbacks=all_callbacks,
         optimizer_cls_and_kwargs=(
             GuardedAdamW,
-            {"params": param_groups(model, lr=lr, weight_decay=weight_decay, head_lr_scale=head_lr_scale), "lr": lr, "max_bad_steps": max_bad_steps},
+            {"params": param_groups(model, lr=args.lr, weight_decay=args.weight_decay, head_lr_scale=args.head_lr_scale), "lr": args.lr, "max_bad_steps": max_bad_steps},
         ),
     )
     if not verbose:  # without a progress bar, Trainer prints every log dict instead: quiet means quiet

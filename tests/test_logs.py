@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,9 @@ from sectune.errors import SectuneError
 from sectune.tasks.cmdline.logs import (
     FORMATS,
     ScanCounts,
-    detect_format,
     follow_lines,
     iter_command_lines,
+    sniff_format,
 )
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"
@@ -44,7 +45,7 @@ def wait_for(condition, timeout=5.0):
 
 # --- auto-detection -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, expected", [
+FIXTURES = [  # (fixture in tests/fixtures/logs, the format auto-detection must pick): at least one per format
     ("process.jsonl", "jsonl"),
     ("nested.jsonl", "jsonl"),
     ("processes.csv", "csv"),
@@ -57,28 +58,45 @@ def wait_for(condition, timeout=5.0):
     ("security_4688.xml", "win4688"),
     ("audit.log", "auditd"),
     ("commands.txt", "text"),
-])
+]
+
+
+@pytest.mark.parametrize("name, expected", FIXTURES)
 def test_auto_detection_of_each_fixture(name, expected):
     first = (LOGS / name).read_text(encoding="utf-8").splitlines()[:40]
-    assert detect_format(first, LOGS / name) == expected
+    assert sniff_format(first, LOGS / name) == expected
     _, stats = read(name)
     assert stats.format == expected
 
 
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "auto"])
+def test_every_registered_format_is_detected_from_its_fixture_and_read(fmt):
+    # a format added to the registry without a fixture in FIXTURES fails here
+    names = [name for name, expected in FIXTURES if expected == fmt]
+    assert names, f"no fixture for the '{fmt}' log format: add one to tests/fixtures/logs and to FIXTURES"
+    found = []
+    for name in names:  # (nested.jsonl needs --field: the format's fixtures together must give command lines)
+        lines, stats = read(name)
+        assert stats.format == fmt
+        assert stats.events == len(lines)
+        found += lines
+    assert found and all(ln.command_line.strip() and ln.line_no >= 1 for ln in found)
+
+
 def test_detection_rules_beyond_the_fixtures():
     # content wins over a misleading name, except .csv; .gz is looked through
-    assert detect_format(['{"cmd": "ls"}'], "x.log.gz") == "jsonl"
-    assert detect_format(["anything"], "x.csv.gz") == "csv"
+    assert sniff_format(['{"cmd": "ls"}'], "x.log.gz") == "jsonl"
+    assert sniff_format(["anything"], "x.csv.gz") == "csv"
     # a CSV header with a command-line column, whatever the name
-    assert detect_format(["Timestamp,DeviceName,ProcessCommandLine", "a,b,c"], "export.txt") == "csv"
+    assert sniff_format(["Timestamp,DeviceName,ProcessCommandLine", "a,b,c"], "export.txt") == "csv"
     # a first malformed line does not hide JSON lines
-    assert detect_format(["garbage", '{"a": 1}', '{"a": 2}'], "x") == "jsonl"
+    assert sniff_format(["garbage", '{"a": 1}', '{"a": 2}'], "x") == "jsonl"
     # auditd with syslog prefixes / journald numeric types
-    assert detect_format(["Nov 14 web01 audit: type=1309 audit(1700000000.1:5): argc=1 a0=\"ls\""], "messages") == "auditd"
+    assert sniff_format(["Nov 14 web01 audit: type=1309 audit(1700000000.1:5): argc=1 a0=\"ls\""], "messages") == "auditd"
     # empty sample: by name
-    assert detect_format([], "x.ndjson") == "jsonl"
-    assert detect_format(["", "  "], "x.xml") == "sysmon-xml"
-    assert detect_format(["ls -la", "cmd"], None) == "text"
+    assert sniff_format([], "x.ndjson") == "jsonl"
+    assert sniff_format(["", "  "], "x.xml") == "sysmon-xml"
+    assert sniff_format(["ls -la", "cmd"], None) == "text"
 
 
 # --- JSONL ------------------------------------------------------------------------------------------------------
@@ -349,26 +367,46 @@ def test_follow_lines_appends_partial_lines_truncation_and_rotation(tmp_path):
     assert got == ["a", "b", "c", "partial", "x", "new"]
 
 
+@contextmanager
+def following(path: Path, fmt: str, stats: ScanCounts):
+    """``iter_command_lines(follow=True)`` in a thread; gives the list it fills; stops and joins it on exit."""
+    stop, got = threading.Event(), []
+    thread = threading.Thread(
+        target=lambda: got.extend(iter_command_lines(path, fmt, stats=stats, follow=True, stop=stop, poll=0.02)))
+    thread.start()
+    try:
+        yield got
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
 def test_follow_auditd_emits_an_event_when_the_file_goes_idle(tmp_path):
     path = tmp_path / "audit.log"
     path.write_text("")
-    stop, got = threading.Event(), []
     stats = ScanCounts()
-
-    def run():
-        got.extend(iter_command_lines(path, "auditd", stats=stats, follow=True, stop=stop, poll=0.02))
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    try:
+    with following(path, "auditd", stats) as got:
         with open(path, "a") as fh:
             fh.write('type=EXECVE msg=audit(1700000000.1:9): argc=2 a0="id" a1="-u"\n')
         # no EOE, no next serial: the idle flush emits the complete event
         assert wait_for(lambda: [ln.command_line for ln in got] == ["id -u"])
-    finally:
-        stop.set()
-        thread.join(5)
-    assert not thread.is_alive() and stats.events == 1
+    assert stats.events == 1
+
+
+def test_follow_csv_takes_the_new_header_after_rotation(tmp_path):
+    # the rotated-in file has other columns: its rows must be read by its own header, not the old one's
+    path = tmp_path / "procs.csv"
+    path.write_text("CommandLine,User,Host\nls,alice,h1\n")
+    stats = ScanCounts()
+    with following(path, "csv", stats) as got:
+        assert wait_for(lambda: stats.events == 1)
+        os.rename(path, tmp_path / "procs.csv.1")
+        path.write_text("CommandLine,Host\nid,h2\n")
+        assert wait_for(lambda: stats.events == 2)
+    assert [(ln.line_no, ln.command_line, ln.extra) for ln in got] == [
+        (2, "ls", {"user": "alice", "host": "h1"}), (2, "id", {"host": "h2"})]
+    assert stats.unparseable == 0
 
 
 def test_follow_refuses_gzip(tmp_path):

@@ -29,7 +29,7 @@ def write_csv(path: Path, texts: list[str], labels: list[str]) -> Path:
 
 def train(capsys, monkeypatch, data: Path, out: Path, tiny: str, *callbacks, resume: bool = False) -> tuple[int, str]:
     """One encoder run through the real CLI; ``callbacks`` go to the Trainer (to kill it, or to watch it)."""
-    monkeypatch.setattr(EncoderClassifier, "extra_callbacks", list(callbacks), raising=False)
+    monkeypatch.setattr(EncoderClassifier, "extra_callbacks", list(callbacks))
     code, _, err = run(capsys, "train", str(data), "--output", str(out), "--model", tiny, *ENCODER, *(["--resume"] if resume else []))
     return code, err
 

@@ -11,12 +11,14 @@ import sys
 import threading
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sectune.errors import SectuneError
+from sectune.methods.base import Classifier
 from sectune.scan import add_scan_parser, run_scan_command, scan
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"
@@ -81,10 +83,17 @@ def test_threshold_changes_the_alert_count(model_dir, tmp_path):
 
 
 def test_alerts_carry_extra_fields_and_the_technique_guess(model_dir, tmp_path):
-    from sectune.methods.base import load
+    from sectune.methods.tfidf import TfidfLogreg
 
-    clf = load(model_dir, verbose=False)
-    clf.guess_technique = lambda text: "base64" if "base64" in text else None
+    class GuessingTfidf(TfidfLogreg):
+        """A subclass changes one tag, and provides the hook it declares."""
+
+        tags = replace(TfidfLogreg.tags, guesses_technique=True)
+
+        def guess_technique(self, text: str) -> str | None:
+            return "base64" if "base64" in text else None
+
+    clf = GuessingTfidf.from_pretrained(model_dir, verbose=False)
     out = tmp_path / "audit-alerts.jsonl"
     summary = scan(clf, LOGS / "audit.log", threshold=0.0, output=out)
     alerts = alerts_of(out)
@@ -106,12 +115,12 @@ def test_a_multi_class_model_is_refused(tmp_path):
     assert str(err.value) == f"scan needs a binary model (obfuscated or not); {tmp_path / 'multi'} has 3 labels"
 
 
-class CountingModel:
+class CountingModel(Classifier):
     """A cheap binary model that records batch sizes: scores 1.0 for lines containing 'evil'."""
 
     name = "counting"
     labels_ = ["0", "1"]
-    threshold_ = None
+    fitted_ = True
 
     def __init__(self) -> None:
         self.batches: list[int] = []

@@ -15,6 +15,7 @@ from transformers import TrainerCallback
 
 from sectune.errors import SectuneError, TrainingDiverged
 from sectune.methods.encoder import EncoderClassifier
+from sectune.methods.finetune import FineTuneArgs
 from sectune.models import check_model_dir, resolve_base_model
 from sectune.training import GuardedAdamW, class_weights, resolve_precision
 from tests.conftest import make_texts
@@ -234,10 +235,9 @@ def test_group_by_length_batches_similar_lengths(tiny_bert_dir, tmp_path, groupe
     model = encoder(tiny_bert_dir, group_by_length=grouped, max_steps=1)
     model.fit(texts[:8], ["a", "b"] * 4)
     dataset = training.TokenizedDataset(model.tokenizer_, texts, [0] * len(texts), 64)
-    trainer = training.make_trainer(model.net_, model.tokenizer_, dataset, None, checkpoint_dir=tmp_path / "ckpt", runs_dir=None,
-                                    batch_size=8, grad_accum=1, epochs=1, max_steps=None, lr=1e-3, warmup_ratio=0.0,
-                                    weight_decay=0.0, max_grad_norm=1.0, eval_steps=None, early_stopping_patience=None,
-                                    precision="fp32", seed=0, verbose=False, group_by_length=grouped)
+    args = FineTuneArgs(batch_size=8, epochs=1, lr=1e-3, warmup_ratio=0.0, weight_decay=0.0, early_stopping_patience=None,
+                        precision="fp32", seed=0, verbose=False)
+    trainer = training.make_trainer(model.net_, model.tokenizer_, dataset, None, args, checkpoint_dir=tmp_path / "ckpt", group_by_length=grouped)
     lengths = [len(item["input_ids"]) for item in dataset]
     order = list(trainer._get_train_sampler())
     assert sorted(order) == list(range(len(texts)))  # every text once per epoch, whatever the grouping

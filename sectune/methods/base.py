@@ -13,14 +13,17 @@ import inspect
 import json
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Sequence, get_type_hints
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Literal, Mapping, Sequence, get_type_hints
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from safetensors import SafetensorError
 
 from sectune.errors import SectuneError, first_problem, shorten
+from sectune.methods.hf import check_texts
 from sectune.methods.info import validate_info
+from sectune.methods.tags import MethodTags
 from sectune.outputs import fix_weight_modes
 from sectune.security import SECURITY_SWITCHES, refuse_stored_switches
 
@@ -46,10 +49,16 @@ NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]  # dropout, warmup ratio
 PositiveInt = Annotated[int, Field(ge=1)]  # sizes, steps, iterations
 NonNegativeInt = Annotated[int, Field(ge=0)]  # 0 switches off (patience, LoRA rank)
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # the range numpy and scikit-learn accept
-LogregClassWeight = Literal["balanced", "none"] | None  # scikit-learn's choices; none: unweighted
-TorchClassWeight = Literal["balanced", "sqrt", "none"] | None  # training.class_weights' choices
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+# the range numpy and scikit-learn accept
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="random seed for the split, initialisation and data order")]
+# scikit-learn's choices; none: unweighted
+LogregClassWeight = Annotated[Literal["balanced", "none"] | None, Field(description="weigh classes by inverse frequency (balanced) or not")]
+# training.class_weights' choices
+TorchClassWeight = Annotated[Literal["balanced", "sqrt", "none"] | None, Field(
+    description="weigh the loss by inverse class frequency (balanced), its square root (sqrt) or not")]
+Precision = Annotated[Literal["auto", "fp32", "bf16", "fp16"], Field(description="auto: bf16/fp16 on a capable GPU, fp32 on CPU")]
+LogregC = Annotated[PositiveFloat, Field(description="inverse regularisation strength of the logistic regression (larger: fits closer)")]
+LogregMaxIter = Annotated[PositiveInt, Field(description="iterations the logistic regression solver may take")]
 
 
 def method_class(name: str) -> type["Classifier"]:
@@ -60,15 +69,22 @@ def method_class(name: str) -> type["Classifier"]:
 
 
 class Classifier:
-    """Base class: subclasses implement ``_fit``, ``predict_proba``, ``_save_state``, ``_load_state``."""
+    """Base class: subclasses implement ``_fit``, ``_predict_proba``, ``_save_state``, ``_load_state``, and declare
+    in ``tags`` what they can do beyond that (the optional hooks below have a default for methods that cannot)."""
 
     name: ClassVar[str] = ""
-    default_base_model: ClassVar[str | None] = None  # what sectune.json records as the base model when the user named none
+    tags: ClassVar[MethodTags] = MethodTags()
     # Parameters that steer a run (where checkpoints go, progress bars) but are not part of the model.
     runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose"})
+    # transformers TrainerCallbacks for the next fit of a method trained by the Trainer (tests use them to stop or
+    # corrupt a run). Set on an instance or the class, not a parameter: they are not part of the model.
+    extra_callbacks: Sequence[Any] = ()
 
     labels_: list[str]
     threshold_: float | None = None
+    fitted_: bool = False  # set by fit and from_pretrained
+    log_history_: Sequence[dict[str, Any]] = ()  # the last fit's log (loss, eval scores), for methods trained step by step
+    optimizer_stats_: Mapping[str, Any] = MappingProxyType({})  # the last fit's optimiser facts (skipped_steps)
 
     def __init__(self, verbose: bool = True) -> None:
         self.verbose = verbose
@@ -116,12 +132,16 @@ class Classifier:
     ) -> "Classifier":
         """Learn from texts and string labels; eval data (optional) drives early stopping."""
         self.set_params(**self.validate_params(self.get_params()))  # direct Python use gets the CLI's checks
-        texts, labels = list(texts), [str(label) for label in labels]
+        texts, labels = check_texts(texts), [str(label) for label in labels]
         if len(texts) != len(labels):
             raise SectuneError(f"{len(texts)} texts but {len(labels)} labels")
-        self.labels_ = sorted(set(labels))
-        if len(self.labels_) < 2:
-            raise SectuneError(f"need at least 2 classes to train, found {len(self.labels_)}: {self.labels_}")
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            raise SectuneError(f"need at least 2 classes to train, found {len(classes)}: {classes}")
+        if self.tags.binary_only and len(classes) != 2:
+            raise SectuneError(f"{self.name} is a binary detector: it needs exactly 2 labels, found {len(classes)} "
+                               f"({shorten(', '.join(classes))})")
+        self.fitted_, self.labels_ = False, classes  # a refused fit (above) leaves a fitted model as it was
         if eval_texts is not None and eval_labels is not None:
             keep = [i for i, label in enumerate(eval_labels) if str(label) in set(self.labels_)]
             eval_texts = [eval_texts[i] for i in keep]
@@ -129,13 +149,26 @@ class Classifier:
             if not eval_texts:
                 eval_texts = eval_labels = None
         self._fit(texts, labels, eval_texts, eval_labels)
+        self.fitted_ = True
         return self
 
     def _fit(self, texts: list[str], labels: list[str], eval_texts, eval_labels) -> None:
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def check_fitted(self, action: str) -> None:
+        """One clear line, not an AttributeError from deep inside a method, when a model is used untrained."""
+        if not self.fitted_:
+            raise SectuneError(f"{self.name or type(self).__name__}: call fit() or from_pretrained() before {action}")
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, len(labels_)) probabilities; columns follow ``labels_``; rows sum to 1."""
+        """(n, len(labels_)) probabilities; columns follow ``labels_``; rows sum to 1 (an empty input: (0, len(labels_)))."""
+        self.check_fitted("predicting")
+        texts = check_texts(texts)
+        if not texts:
+            return np.zeros((0, len(self.labels_)), dtype=np.float64)
+        return self._predict_proba(texts)
+
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def predict(self, texts: Sequence[str]) -> list[str]:
@@ -143,6 +176,28 @@ class Classifier:
         if len(self.labels_) == 2 and self.threshold_ is not None:
             return [self.labels_[1] if p >= self.threshold_ else self.labels_[0] for p in proba[:, 1]]
         return [self.labels_[i] for i in proba.argmax(axis=1)]
+
+    # --- optional hooks: what a method does beyond scoring, declared in its tags ------------
+    def explain(self, text: str, top: int = 8) -> list[tuple[str, object, float]]:
+        """Why ``text`` scores as it does (``tags.explains``): up to ``top`` ``(what, value, contribution)``, most
+        important first; contributions are on the logit of the positive class of a binary model."""
+        raise SectuneError(f"a '{self.name}' model cannot explain its predictions")
+
+    def guess_technique(self, text: str) -> str | None:
+        """The obfuscation technique(s) ``text`` shows, joined by ">" (``tags.guesses_technique``); None: no guess."""
+        return None
+
+    def extra_metrics(self, texts: Sequence[str], labels: Sequence[str | None]) -> dict[str, Any]:
+        """Figures a method reports beside the scored metrics (labels the model never saw are None)."""
+        return {}
+
+    def training_history(self) -> list[dict[str, Any]]:
+        """The last fit's log, one dict per logged step (loss, eval_macro_f1...), for the training curve."""
+        return list(self.log_history_)
+
+    def training_stats(self) -> dict[str, Any]:
+        """Facts about the last fit that sectune.json keeps under ``training`` (skipped_steps)."""
+        return dict(self.optimizer_stats_)
 
     # --- persistence ----------------------------------------------------------------------
     @property
@@ -158,8 +213,7 @@ class Classifier:
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write weights and ``sectune.json`` into ``directory`` (created if needed)."""
-        if not hasattr(self, "labels_"):
-            raise SectuneError(f"{self.name}: call fit() before save_pretrained()")
+        self.check_fitted("save_pretrained()")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._save_state(directory)
@@ -200,6 +254,7 @@ class Classifier:
         except (OSError, ValueError, KeyError, SafetensorError) as exc:  # a weight file missing, cut short or of another kind
             first = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise SectuneError(f"cannot load its weights: {first}", path=directory) from None
+        model.fitted_ = True
         return model
 
     def _save_state(self, directory: Path) -> None:

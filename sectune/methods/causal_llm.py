@@ -17,6 +17,7 @@ prompt; the base model is resolved again at load time (the packaged SmolLM2 by d
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import inspect
 import logging
@@ -24,23 +25,17 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Annotated, Any, Literal, Sequence
 
 import numpy as np
+from pydantic import Field
 
 from sectune.errors import SectuneError, shorten
-from sectune.methods.base import (
-    Classifier,
-    Fraction,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    Precision,
-    Seed,
-)
+from sectune.methods.base import Classifier
+from sectune.methods.finetune import FineTuneArgs, defaults
 from sectune.methods.hf import add_lora, check_texts, device, load_adapter, load_pretrained, load_tokenizer
 from sectune.methods.info import check_outputs
+from sectune.methods.tags import MethodTags
 from sectune.models import DEFAULT_CAUSAL_LM_LABEL, check_model_dir, load_error, resolve_causal_lm
 from sectune.prompts import PromptEncoder, PromptTemplate, load_template
 
@@ -128,81 +123,24 @@ def _wrapper_class():
     return PromptedLMModule
 
 
-class CausalLLMClassifier(Classifier):
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
+@defaults(max_length=256, batch_size=8, epochs=1.0, lr=2e-4, warmup_ratio=0.03, weight_decay=0.0, lora_r=8, lora_dropout=0.05, predict_batch_size=16)
+class CausalLLMClassifier(FineTuneArgs, Classifier):
     name = "causal-llm"
-    default_base_model = DEFAULT_CAUSAL_LM_LABEL
-    uses_validation = True
-    runtime_params = frozenset({"verbose", "checkpoint_dir", "runs_dir", "resume", "allow_pickle", "trust_remote_code"})
-
-    def __init__(
-        self,
-        model: str | None = None,
-        head: Literal["lm", "classifier"] = "lm",
-        zero_shot: bool = False,
-        prompt_template: str | None = None,
-        chat: bool = False,
-        max_length: PositiveInt = 256,
-        batch_size: PositiveInt = 8,
-        grad_accum: PositiveInt = 1,
-        epochs: PositiveFloat = 1.0,
-        max_steps: PositiveInt | None = None,
-        lr: PositiveFloat = 2e-4,
-        head_lr_scale: PositiveFloat = 10.0,
-        warmup_ratio: Fraction = 0.03,
-        weight_decay: NonNegativeFloat = 0.0,
-        max_grad_norm: NonNegativeFloat = 1.0,  # 0: no clipping
-        eval_steps: PositiveInt | None = None,
-        early_stopping_patience: NonNegativeInt | None = 3,
-        lora_r: NonNegativeInt = 8,
-        lora_alpha: PositiveInt = 16,
-        lora_dropout: Fraction = 0.05,
-        lora_target: str = ATTENTION,
-        gradient_checkpointing: bool = False,
-        quantize: Literal["4bit", "8bit", "none"] | None = None,
-        precision: Precision = "auto",
-        predict_batch_size: PositiveInt = 16,
-        report_generation: bool = True,
-        seed: Seed = 42,
-        verbose: bool = True,
-        checkpoint_dir: str | None = None,
-        runs_dir: str | None = None,
-        resume: bool = False,
-        allow_pickle: bool = False,
-        trust_remote_code: bool = False,
-    ) -> None:
-        self.model = model
-        self.head = head
-        self.zero_shot = zero_shot
-        self.prompt_template = prompt_template
-        self.chat = chat
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.grad_accum = grad_accum
-        self.epochs = epochs
-        self.max_steps = max_steps
-        self.lr = lr
-        self.head_lr_scale = head_lr_scale
-        self.warmup_ratio = warmup_ratio
-        self.weight_decay = weight_decay
-        self.max_grad_norm = max_grad_norm
-        self.eval_steps = eval_steps
-        self.early_stopping_patience = early_stopping_patience
-        self.lora_r = lora_r
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.lora_target = lora_target
-        self.gradient_checkpointing = gradient_checkpointing
-        self.quantize = quantize
-        self.precision = precision
-        self.predict_batch_size = predict_batch_size
-        self.report_generation = report_generation
-        self.seed = seed
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self.runs_dir = runs_dir
-        self.resume = resume
-        self.allow_pickle = allow_pickle
-        self.trust_remote_code = trust_remote_code
+    tags = MethodTags(uses_validation=True, supports_resume=True, zero_shot=True, prompted=True, default_base_model=DEFAULT_CAUSAL_LM_LABEL,
+                      fast_test_params={"max_steps": 2, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "report_generation": False,
+                                        "verbose": False})
+    head: Annotated[Literal["lm", "classifier"], Field(
+        description="lm: score the answer words; classifier: a sequence-classification head on the LLM")] = "lm"
+    zero_shot: Annotated[bool, Field(description="no training: the model as it is, with a threshold chosen on validation rows")] = False
+    prompt_template: Annotated[str | None, Field(
+        description="a YAML prompt template (instruction, input, output, verbalizers) or a built-in: cmdline, cwe, binary, multiclass")] = None
+    chat: Annotated[bool, Field(description="wrap the prompt in the tokenizer's chat template")] = False
+    lora_target: Annotated[str, Field(description="LoRA modules: attention, all-linear, or module names separated by commas")] = ATTENTION
+    gradient_checkpointing: Annotated[bool, Field(description="recompute activations in the backward pass: less memory, slower")] = False
+    quantize: Annotated[Literal["4bit", "8bit", "none"] | None, Field(
+        description="load the base model quantized with bitsandbytes (4bit: NF4, double quantization; QLoRA when training)")] = None
+    report_generation: Annotated[bool, Field(description="also report the accuracy of generating and parsing the answer")] = True
 
     # --- set-up ---------------------------------------------------------------------------
     def _check_settings(self) -> None:
@@ -270,7 +208,7 @@ class CausalLLMClassifier(Classifier):
         self._check_settings()
         set_seed(self.seed)
         base = resolve_causal_lm(self.model, allow_pickle=self.allow_pickle)
-        template = load_template(self.prompt_template, self.labels_, self.info.get("task", "generic"))
+        template = load_template(self.prompt_template, self.labels_)  # the pipeline passes the task's template when none is given
         self._setup_prompt(base, template)
         self.net_ = self._load_base(base, trainable=not self.zero_shot)
         self.weights_ = "base"
@@ -329,15 +267,8 @@ class CausalLLMClassifier(Classifier):
         scratch = None
         checkpoint_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else Path(scratch := tempfile.mkdtemp(prefix="sectune-ckpt-"))
         try:
-            trainer = training.make_trainer(
-                net, self.tokenizer_, train_set, eval_set,
-                checkpoint_dir=checkpoint_dir, runs_dir=Path(self.runs_dir) if self.runs_dir else None,
-                batch_size=self.batch_size, grad_accum=self.grad_accum, epochs=self.epochs, max_steps=self.max_steps,
-                lr=self.lr, warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm,
-                eval_steps=self.eval_steps, early_stopping_patience=self.early_stopping_patience, precision=self.precision,
-                seed=self.seed, verbose=self.verbose, head_lr_scale=self.head_lr_scale,
-                callbacks=getattr(self, "extra_callbacks", ()), **extra,
-            )
+            trainer = training.make_trainer(net, self.tokenizer_, train_set, eval_set, self, checkpoint_dir=checkpoint_dir,
+                                            callbacks=self.extra_callbacks, **extra)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*MatMul8bitLt.*")
                 self.log_history_ = training.run_training(trainer, checkpoint_dir, resume=self.resume)
@@ -403,10 +334,9 @@ class CausalLLMClassifier(Classifier):
                     scores[j] += float(logp[r, t, token])
         return scores
 
-    def predict_proba(self, texts) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        texts = check_texts(texts)
         net = self._ready()
         prompts = [self.encoder_.prompt_ids(t) for t in texts]
         if self.head == "lm":
@@ -447,7 +377,7 @@ class CausalLLMClassifier(Classifier):
                     parsed.append(_parse_answer(answer, words, first_tokens, self.labels_))
         return parsed
 
-    def extra_metrics(self, texts: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
+    def extra_metrics(self, texts: Sequence[str], labels: Sequence[str | None]) -> dict[str, float]:
         """Generation with ``max_new_tokens=1`` and parsing, reported beside the scored metrics."""
         if not self.report_generation or self.head != "lm" or not len(texts):
             return {}
@@ -456,8 +386,7 @@ class CausalLLMClassifier(Classifier):
                 "generation_unparsed": round(float(np.mean([p is None for p in parsed])), 6)}
 
     def _ready(self):
-        if not hasattr(self, "net_"):
-            raise SectuneError(f"{self.name}: call fit() before predicting")
+        self.check_fitted("predicting")
         net = self.net_
         if not getattr(net, "is_quantized", False) and not getattr(getattr(net, "base_model", None), "is_quantized", False):
             net = net.to(device())
@@ -470,7 +399,7 @@ class CausalLLMClassifier(Classifier):
             self.net_.save_pretrained(directory, safe_serialization=True)
         self.info["prompt"] = self.prompt_.to_dict()
         self.info["weights"] = self.weights_
-        self.info["base_model"] = self.info.get("base_model") or self.model or self.default_base_model
+        self.info["base_model"] = self.info.get("base_model") or self.model or self.tags.default_base_model
 
     def _load_state(self, directory: Path) -> None:
         self.weights_ = self.info.get("weights", "base")

@@ -36,8 +36,9 @@ from sectune.methods.base import (
     Seed,
     TorchClassWeight,
 )
-from sectune.methods.hf import check_texts, device
+from sectune.methods.hf import device
 from sectune.methods.info import check_outputs
+from sectune.methods.tags import MethodTags
 
 log = logging.getLogger("sectune")
 
@@ -78,16 +79,18 @@ def _build_net(n_labels: int, embed_dim: int, filters: int, kernel_sizes: Sequen
 
 class CharCNN(Classifier):
     name = "charcnn"
-    uses_validation = True  # early stopping on held-out macro-F1
+    tags = MethodTags(uses_validation=True,  # early stopping on held-out macro-F1
+                      fast_test_params={"embed_dim": 8, "filters": 8, "kernel_sizes": [3, 5], "max_length": 256, "max_steps": 4,
+                                        "batch_size": 4, "predict_batch_size": 4, "verbose": False})
     runtime_params = frozenset({"verbose", "num_threads"})
 
     def __init__(
         self,
         max_length: PositiveInt = 4096,
-        embed_dim: PositiveInt = 32,
-        filters: PositiveInt = 64,
-        kernel_sizes: Annotated[Sequence[PositiveInt], Field(min_length=1)] = (3, 5, 7),
-        dropout: Fraction = 0.3,
+        embed_dim: Annotated[PositiveInt, Field(description="size of each byte's embedding")] = 32,
+        filters: Annotated[PositiveInt, Field(description="convolution filters per kernel width")] = 64,
+        kernel_sizes: Annotated[Sequence[PositiveInt], Field(min_length=1, description="convolution widths in bytes, e.g. [3, 5, 7]")] = (3, 5, 7),
+        dropout: Annotated[Fraction, Field(description="dropout before the output layer")] = 0.3,
         batch_size: PositiveInt = 64,
         epochs: PositiveFloat = 5.0,
         max_steps: PositiveInt | None = None,
@@ -239,9 +242,9 @@ class CharCNN(Classifier):
         self.net_ = net.eval()
 
     # --- inference ------------------------------------------------------------------------
-    def predict_proba(self, texts) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         with self._threads():
-            return self._predict(check_texts(texts))
+            return self._predict(texts)
 
     def _predict(self, texts: list[str]) -> np.ndarray:
         import torch

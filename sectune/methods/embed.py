@@ -7,18 +7,22 @@ copied into ``encoder/`` inside the model directory, so the directory loads on i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
 from sectune.methods.base import (
     Classifier,
+    LogregC,
     LogregClassWeight,
-    PositiveFloat,
+    LogregMaxIter,
     PositiveInt,
     Seed,
 )
 from sectune.methods.hf import check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
 from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
+from sectune.methods.tags import MethodTags
 from sectune.models import DEFAULT_ENCODER_LABEL, check_model_dir, resolve_base_model
 
 ENCODER_DIR = "encoder"
@@ -26,7 +30,7 @@ ENCODER_DIR = "encoder"
 
 class EmbedLogreg(Classifier):
     name = "embed-logreg"
-    default_base_model = DEFAULT_ENCODER_LABEL
+    tags = MethodTags(default_base_model=DEFAULT_ENCODER_LABEL, fast_test_params={"batch_size": 4, "verbose": False})
     runtime_params = frozenset({"verbose", "allow_pickle", "trust_remote_code"})
 
     def __init__(
@@ -34,9 +38,9 @@ class EmbedLogreg(Classifier):
         model: str | None = None,
         max_length: PositiveInt = 256,
         batch_size: PositiveInt = 32,
-        normalize: bool = True,
-        C: PositiveFloat = 1.0,
-        max_iter: PositiveInt = 2000,
+        normalize: Annotated[bool, Field(description="scale each embedding to unit length before the logistic regression")] = True,
+        C: LogregC = 1.0,
+        max_iter: LogregMaxIter = 2000,
         class_weight: LogregClassWeight = None,
         seed: Seed = 42,
         verbose: bool = True,
@@ -87,7 +91,7 @@ class EmbedLogreg(Classifier):
         self._load_encoder(resolve_base_model(self.model, allow_pickle=self.allow_pickle), self.allow_pickle)
         self.head_ = fit_logreg(self.embed(texts), labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed)
 
-    def predict_proba(self, texts) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.head_.predict_proba(self.embed(texts)).astype(np.float64)
 
     def _save_state(self, directory: Path) -> None:

@@ -7,35 +7,29 @@ peft and inference costs the same as a fully fine-tuned model.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 
 from sectune.errors import SectuneError
-from sectune.methods.base import (
-    Classifier,
-    Fraction,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    Precision,
-    Seed,
-    TorchClassWeight,
-)
-from sectune.methods.hf import add_lora, check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
+from sectune.methods.base import Classifier, TorchClassWeight
+from sectune.methods.finetune import FineTuneArgs
+from sectune.methods.hf import add_lora, device, length_sorted_batches, load_pretrained, load_tokenizer
 from sectune.methods.info import check_outputs
-from sectune.methods.pooled import MeanPoolingClassifier, trained_pooling
+from sectune.methods.tags import MethodTags
 from sectune.models import DEFAULT_ENCODER_LABEL, check_model_dir, resolve_base_model
 
 log = logging.getLogger("sectune")
 
 
-class EncoderClassifier(Classifier):
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
+class EncoderClassifier(FineTuneArgs, Classifier):
     """Fine-tuned encoder (BERT/RoBERTa family) with a classification head: full or LoRA.
 
     ``group_by_length=True`` batches texts of similar length (less padding: a 1.6x cheaper step on CVE
@@ -45,75 +39,20 @@ class EncoderClassifier(Classifier):
     """
 
     name = "encoder"
-    default_base_model = DEFAULT_ENCODER_LABEL
-    uses_validation = True  # early stopping and checkpoint choice need held-out rows
-    runtime_params = frozenset({"verbose", "checkpoint_dir", "runs_dir", "resume", "allow_pickle", "trust_remote_code"})
-
-    def __init__(
-        self,
-        model: str | None = None,
-        max_length: PositiveInt = 128,
-        batch_size: PositiveInt = 16,
-        grad_accum: PositiveInt = 1,
-        epochs: PositiveFloat = 3.0,
-        max_steps: PositiveInt | None = None,
-        lr: PositiveFloat = 5e-5,
-        head_lr_scale: PositiveFloat = 10.0,
-        warmup_ratio: Fraction = 0.06,
-        weight_decay: NonNegativeFloat = 0.01,
-        max_grad_norm: NonNegativeFloat = 1.0,  # 0: no clipping
-        class_weight: TorchClassWeight = None,
-        group_by_length: bool = False,  # faster, but unsafe where length tells the class (see class docstring)
-        eval_steps: PositiveInt | None = None,
-        early_stopping_patience: NonNegativeInt | None = 3,
-        lora_r: NonNegativeInt = 0,
-        lora_alpha: PositiveInt = 16,
-        lora_dropout: Fraction = 0.1,
-        pooling: Literal["auto", "mean", "cls"] = "auto",
-        precision: Precision = "auto",
-        predict_batch_size: PositiveInt = 64,
-        seed: Seed = 42,
-        verbose: bool = True,
-        checkpoint_dir: str | None = None,
-        runs_dir: str | None = None,
-        resume: bool = False,
-        allow_pickle: bool = False,
-        trust_remote_code: bool = False,
-    ) -> None:
-        self.model = model
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.grad_accum = grad_accum
-        self.epochs = epochs
-        self.max_steps = max_steps
-        self.lr = lr
-        self.head_lr_scale = head_lr_scale
-        self.warmup_ratio = warmup_ratio
-        self.weight_decay = weight_decay
-        self.max_grad_norm = max_grad_norm
-        self.class_weight = class_weight
-        self.group_by_length = group_by_length
-        self.eval_steps = eval_steps
-        self.early_stopping_patience = early_stopping_patience
-        self.lora_r = lora_r
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.pooling = pooling
-        self.precision = precision
-        self.predict_batch_size = predict_batch_size
-        self.seed = seed
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self.runs_dir = runs_dir
-        self.resume = resume
-        self.allow_pickle = allow_pickle
-        self.trust_remote_code = trust_remote_code
+    # held-out rows drive early stopping and the checkpoint kept
+    tags = MethodTags(uses_validation=True, supports_resume=True, default_base_model=DEFAULT_ENCODER_LABEL,
+                      fast_test_params={"max_steps": 4, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "verbose": False})
+    class_weight: TorchClassWeight = None
+    group_by_length: Annotated[bool, Field(description="batch texts of similar length: faster, unsafe where length tells the class")] = False
+    pooling: Annotated[Literal["auto", "mean", "cls"], Field(
+        description="auto: mean pooling for sentence-embedding models trained with it, else the model's own [CLS] head")] = "auto"
 
     # --- training -------------------------------------------------------------------------
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
         from transformers import set_seed
 
         from sectune import training
+        from sectune.methods.pooled import MeanPoolingClassifier, trained_pooling  # torch: imported when training, not by `sectune --help`
 
         training.resolve_precision(self.precision)  # fail before loading anything
         set_seed(self.seed)
@@ -132,29 +71,8 @@ class EncoderClassifier(Classifier):
         checkpoint_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else Path(scratch := tempfile.mkdtemp(prefix="sectune-ckpt-"))
         try:
             trainer = training.make_trainer(
-                net,
-                self.tokenizer_,
-                train_set,
-                eval_set,
-                checkpoint_dir=checkpoint_dir,
-                runs_dir=Path(self.runs_dir) if self.runs_dir else None,
-                batch_size=self.batch_size,
-                grad_accum=self.grad_accum,
-                epochs=self.epochs,
-                max_steps=self.max_steps,
-                lr=self.lr,
-                warmup_ratio=self.warmup_ratio,
-                weight_decay=self.weight_decay,
-                max_grad_norm=self.max_grad_norm,
-                eval_steps=self.eval_steps,
-                early_stopping_patience=self.early_stopping_patience,
-                precision=self.precision,
-                seed=self.seed,
-                verbose=self.verbose,
-                head_lr_scale=self.head_lr_scale,
-                group_by_length=self.group_by_length,
-                weights=training.class_weights(train_ids, len(self.labels_), self.class_weight),
-                callbacks=getattr(self, "extra_callbacks", ()),
+                net, self.tokenizer_, train_set, eval_set, self, checkpoint_dir=checkpoint_dir, group_by_length=self.group_by_length,
+                weights=training.class_weights(train_ids, len(self.labels_), self.class_weight), callbacks=self.extra_callbacks,
             )
             self.log_history_ = training.run_training(trainer, checkpoint_dir, resume=self.resume)
             self.optimizer_stats_ = {"skipped_steps": training.skipped_steps(trainer)}
@@ -173,6 +91,8 @@ class EncoderClassifier(Classifier):
         """The network to fine-tune: the model's own classification head, or mean pooling + a linear head."""
         from transformers import AutoModel, AutoModelForSequenceClassification
 
+        from sectune.methods.pooled import MeanPoolingClassifier
+
         labels = {"id2label": dict(enumerate(self.labels_)), "label2id": index}
         common = {"allow_pickle": self.allow_pickle, "trust_remote_code": self.trust_remote_code}
         if self.pooling_ == "mean":
@@ -189,10 +109,9 @@ class EncoderClassifier(Classifier):
         return add_lora(net, task=task, r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, verbose=self.verbose)
 
     # --- inference ------------------------------------------------------------------------
-    def predict_proba(self, texts) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        texts = check_texts(texts)
         out = np.zeros((len(texts), len(self.labels_)), dtype=np.float64)
         target = device()
         net = self.net_.to(target)
@@ -204,6 +123,8 @@ class EncoderClassifier(Classifier):
 
     # --- persistence ----------------------------------------------------------------------
     def _save_state(self, directory: Path) -> None:
+        from sectune.methods.pooled import MeanPoolingClassifier
+
         if isinstance(self.net_, MeanPoolingClassifier):
             self.net_.body.save_pretrained(directory, safe_serialization=True)
             self.net_.save_head(directory)
@@ -216,6 +137,8 @@ class EncoderClassifier(Classifier):
         """The saved network, exactly: weights that do not fit the declared pooling are refused, never
         completed with a freshly initialised head (see ``must_match`` in :func:`load_pretrained`)."""
         from transformers import AutoModel, AutoModelForSequenceClassification
+
+        from sectune.methods.pooled import MeanPoolingClassifier
 
         check_model_dir(directory)
         self.tokenizer_ = load_tokenizer(str(directory), trust_remote_code=self.trust_remote_code)

@@ -38,14 +38,15 @@ from scipy.special import expit, softmax
 from sectune.errors import SectuneError
 from sectune.methods.base import (
     Classifier,
+    LogregC,
     LogregClassWeight,
-    PositiveFloat,
-    PositiveInt,
+    LogregMaxIter,
     Seed,
 )
 from sectune.methods.hf import check_texts
 from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
 from sectune.methods.rules import SPECIAL_CHARS
+from sectune.methods.tags import MethodTags
 
 SCALER_FILE = "scaler.safetensors"
 FEATURES_FILE = "features.json"
@@ -243,11 +244,12 @@ def extract_features(texts: Sequence[str]) -> np.ndarray:
 
 class FeaturesLogreg(Classifier):
     name = "features-logreg"
+    tags = MethodTags(explains=True, fast_test_params={"verbose": False})
 
     def __init__(
         self,
-        C: PositiveFloat = 1.0,
-        max_iter: PositiveInt = 2000,
+        C: LogregC = 1.0,
+        max_iter: LogregMaxIter = 2000,
         class_weight: LogregClassWeight = None,
         seed: Seed = 42,
         verbose: bool = True,
@@ -275,19 +277,20 @@ class FeaturesLogreg(Classifier):
         scores = np.einsum("nd,kd->nk", z, self.head_.coef_) + self.head_.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
-    def predict_proba(self, texts) -> np.ndarray:
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         scores = self.decision_function(texts)
         if scores.ndim == 1:
             positive = expit(scores)
             return np.column_stack([1.0 - positive, positive])
         return softmax(scores, axis=1)
 
-    def explain(self, text: str, top: int = 5, label: str | None = None) -> list[tuple[str, float, float]]:
+    def explain(self, text: str, top: int = 8, *, label: str | None = None) -> list[tuple[str, object, float]]:
         """The ``top`` features that moved this line's score most: ``(feature, value, contribution)``.
 
         ``contribution`` = standardised value x coefficient, on the logit of ``label`` (default: the positive
         class ``labels_[1]`` of a binary model, the predicted class of a multi-class one); sorted by |contribution|.
         """
+        self.check_fitted("explaining")
         raw = extract_features([text])[0]
         z = self._standardise(raw)
         coef = self.head_.coef_

@@ -35,15 +35,15 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Callable, ClassVar, Sequence
+from typing import Annotated, Callable, Sequence
 
 import numpy as np
 from pydantic import Field
 
 from sectune.errors import SectuneError
 from sectune.methods.base import Classifier, NonNegativeFloat, NonNegativeInt
-from sectune.methods.hf import check_texts
 from sectune.methods.info import check_outputs
+from sectune.methods.tags import MethodTags
 
 RULES_FILE = "rules.json"
 
@@ -154,15 +154,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 class RulesClassifier(Classifier):
     name = "rules"
-    binary_only: ClassVar[bool] = True
+    tags = MethodTags(binary_only=True, explains=True, guesses_technique=True, fast_test_params={"min_support": 2, "verbose": False})
 
     def __init__(
         self,
-        special_chars: Annotated[str, Field(min_length=1)] = SPECIAL_CHARS,
-        patterns: list[str] | None = None,
-        min_precision: Annotated[float, Field(ge=0, le=1)] = 0.9,
-        min_support: NonNegativeInt = 3,
-        max_weight: NonNegativeFloat = 6.0,
+        special_chars: Annotated[str, Field(min_length=1, description="characters counted as obfuscation signals")] = SPECIAL_CHARS,
+        patterns: Annotated[list[str] | None, Field(description="regular expressions to use as rules (default: the built-in set)")] = None,
+        min_precision: Annotated[float, Field(ge=0, le=1, description="keep a rule only if this share of its training hits are positive")] = 0.9,
+        min_support: Annotated[NonNegativeInt, Field(description="keep a rule only if it fires on this many training rows")] = 3,
+        max_weight: Annotated[NonNegativeFloat, Field(description="cap on one rule's weight in the score")] = 6.0,
         verbose: bool = True,
     ) -> None:
         self.special_chars = special_chars
@@ -194,8 +194,6 @@ class RulesClassifier(Classifier):
 
     # --- training -------------------------------------------------------------------------
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
-        if len(self.labels_) != 2:
-            raise SectuneError(f"rules is a binary detector: it needs exactly 2 labels, found {len(self.labels_)} ({', '.join(self.labels_)})")
         self.pattern_names_ = self._pattern_names()
         y = np.array([label == self.labels_[1] for label in labels])
         ratio = special_ratio(texts, self.special_chars)
@@ -224,18 +222,21 @@ class RulesClassifier(Classifier):
         self.ratio_scale_ = best[1]
 
     # --- inference ------------------------------------------------------------------------
-    def predict_proba(self, texts) -> np.ndarray:
-        texts = check_texts(texts)
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
         p = _sigmoid(self._logit(special_ratio(texts, self.special_chars), self._hits(texts, self.pattern_names_)))
         return np.column_stack([1.0 - p, p])
 
-    def explain(self, text: str) -> list[tuple[str, object, float]]:
-        """What the score of one line is made of: ``(rule, value, contribution to the logit)``.
+    def explain(self, text: str, top: int = 8) -> list[tuple[str, object, float]]:
+        """What the score of one line is made of: ``(rule, value, contribution to the logit)``, the first ``top``.
 
         The first item is always the special-character ratio (value: the ratio); then every pattern that
         fired (value: the matched text, shortened), by weight. A pattern imprecise on the training rows
         fires with contribution 0.
         """
+        self.check_fitted("explaining")
+        return self._evidence(text)[: max(int(top), 0)]
+
+    def _evidence(self, text: str) -> list[tuple[str, object, float]]:
         ratio = float(special_ratio([text], self.special_chars)[0])
         items: list[tuple[str, object, float]] = [("special_char_ratio", round(ratio, 4), float((ratio - self.ratio_threshold_) / self.ratio_scale_))]
         fired = []
@@ -248,7 +249,8 @@ class RulesClassifier(Classifier):
 
     def guess_technique(self, text: str) -> str | None:
         """The named patterns that fire with weight, strongest first: what ``sectune scan`` reports."""
-        fired = [name for name, _, weight in self.explain(text)[1:] if weight > 0]
+        self.check_fitted("guessing a technique")
+        fired = [name for name, _, weight in self._evidence(text)[1:] if weight > 0]
         return ">".join(fired) or None
 
     # --- persistence ----------------------------------------------------------------------

@@ -10,19 +10,23 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from sectune.errors import SectuneError
 from sectune.methods.base import (
     Classifier,
+    LogregC,
     LogregClassWeight,
-    PositiveFloat,
+    LogregMaxIter,
     PositiveInt,
     Seed,
 )
 from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
+from sectune.methods.tags import MethodTags
 
 log = logging.getLogger("sectune")
 
@@ -35,15 +39,16 @@ FALLBACK_PATTERN = r"(?u)\w+|[^\w\s]+"  # any word, even one character, and runs
 
 class TfidfLogreg(Classifier):
     name = "tfidf-logreg"
+    tags = MethodTags(fast_test_params={"min_df": 1, "verbose": False})
 
     def __init__(
         self,
-        ngram_max: PositiveInt = 2,
-        min_df: PositiveInt = 2,
-        max_features: PositiveInt | None = 200_000,
-        sublinear_tf: bool = True,
-        C: PositiveFloat = 10.0,
-        max_iter: PositiveInt = 1000,
+        ngram_max: Annotated[PositiveInt, Field(description="longest word n-gram counted")] = 2,
+        min_df: Annotated[PositiveInt, Field(description="drop terms found in fewer texts than this")] = 2,
+        max_features: Annotated[PositiveInt | None, Field(description="keep this many most frequent terms (none: all)")] = 200_000,
+        sublinear_tf: Annotated[bool, Field(description="count terms as 1 + log(tf): a repeated word weighs less")] = True,
+        C: LogregC = 10.0,
+        max_iter: LogregMaxIter = 1000,
         class_weight: LogregClassWeight = None,
         seed: Seed = 42,
         verbose: bool = True,
@@ -88,8 +93,8 @@ class TfidfLogreg(Classifier):
         self.token_pattern_ = pattern
         self.head_ = fit_logreg(features, labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed)
 
-    def predict_proba(self, texts) -> np.ndarray:
-        return self.head_.predict_proba(self.vectorizer_.transform(list(texts))).astype(np.float64)
+    def _predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self.head_.predict_proba(self.vectorizer_.transform(texts)).astype(np.float64)
 
     def _save_state(self, directory: Path) -> None:
         vocabulary = {term: int(index) for term, index in self.vectorizer_.vocabulary_.items()}

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+from pydantic import Field
 
 from sectune.io import Table
-from sectune.tasks.cwe.catalog import Catalog, check_labels, normalize_cwe
+from sectune.metrics import format_value
+from sectune.prompts import PromptTemplate
+from sectune.tasks import RawInput, Task
+from sectune.tasks.cwe.catalog import Catalog, check_labels, load_catalog, normalize_cwe
 from sectune.tasks.cwe.hierarchy import near_miss_share
+
+if TYPE_CHECKING:
+    from sectune.methods.base import Classifier
 
 log = logging.getLogger("sectune")
 
-TEXT_COLUMN = "description"
-LABEL_COLUMN = "cwe"
-DEFAULT_SPLIT = "time:published"
 FREQUENT = 20  # per-class recall is reported for the 20 most frequent classes and for the rest
 
 
@@ -83,3 +89,115 @@ def cwe_metrics(y_true: Sequence[str], y_pred: Sequence[str], per_class: list[di
             "rest_classes": len(rest),
         },
     }
+
+
+class CweTask(Task):
+    """CVE descriptions -> CWE ids, through the CWE catalogue (labels, metrics, names, raw CVE records)."""
+
+    name = "cwe"
+    text_column = "description"
+    label_column = "cwe"
+    default_split = "time:published"
+    prompt_template = "cwe"
+    prompts = {"cwe": PromptTemplate(
+        name="cwe",
+        instruction="You are a security analyst. Which CWE weakness does the following vulnerability description describe? "
+        "Answer with the CWE id.",
+        input="Description: {text}",
+        verbalizers="names",
+    )}
+
+    class Settings(Task.Settings):
+        rollup: str | None = Field(None, description="map each CWE to its nearest ancestor in this CWE view, e.g. 1003 (NVD's)")
+        allowed_only: bool = Field(False, description="keep only CWEs MITRE allows for vulnerability mapping")
+        cwe_xml: str | None = Field(None, description="a CWE catalogue XML (default: the one the cwe2 package ships)")
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return load_catalog(self.options.cwe_xml)
+
+    def settings(self) -> dict[str, Any]:
+        return {"cwe_xml": self.options.cwe_xml, "catalog_version": self.catalog.version, "rollup": self.options.rollup,
+                "allowed_only": self.options.allowed_only}
+
+    def inputs(self) -> list[str]:
+        return [self.options.cwe_xml] if self.options.cwe_xml else []
+
+    def prepare(self, table: Table) -> tuple[Table, dict[str, Any]]:
+        return prepare(table, self.catalog, rollup=self.options.rollup, allowed_only=self.options.allowed_only)
+
+    def drop_seen(self, train: Table, test: Table, report: dict[str, Any]) -> Table:
+        """A test description that also stands in training is dropped (CNAs reuse text across CVEs;
+        a copy scored as a success is not a generalisation)."""
+        seen = set(train.texts)
+        keep = [i for i, text in enumerate(test.texts) if text not in seen]
+        report["test_rows_dropped_as_duplicate_descriptions"] = len(test) - len(keep)
+        log.info("%d test rows dropped: their description also appears in training", len(test) - len(keep))
+        return test.subset(keep)
+
+    def metrics(self, model: "Classifier", table: Table, proba: np.ndarray, train_labels: Sequence[str] | None = None) -> dict[str, Any]:
+        from sectune.metrics import predicted_labels
+
+        metrics = super().metrics(model, table, proba, train_labels)
+        y_pred = predicted_labels(proba, model.labels_, threshold=model.threshold_)
+        metrics.update(cwe_metrics(table.labels, y_pred, metrics["per_class"], train_labels or model.labels_, self.catalog))
+        return metrics
+
+    def map_labels(self, labels: Sequence[str]) -> list[str]:
+        mapped = [normalize_cwe(c) or c for c in labels]
+        if self.options.rollup:
+            mapped = [self.catalog.rollup(c, self.options.rollup) or c for c in mapped]
+        return list(dict.fromkeys(mapped))
+
+    def namer(self) -> Callable[[str], str | None]:
+        return self.catalog.name
+
+    def card_section(self, info: dict[str, Any], metrics: dict[str, Any]) -> str:
+        return card_section(info.get(self.name), metrics)
+
+    @classmethod
+    def add_data_parsers(cls, data_subparsers: Any) -> None:
+        from sectune.tasks.cwe.commands import add_data_parsers
+
+        add_data_parsers(data_subparsers)
+
+    def is_raw_source(self, path: str | Path) -> bool:
+        from sectune.tasks.cwe.records import is_cve_source
+
+        return is_cve_source(path)
+
+    def read_raw(self, path: str | Path, *, progress: bool = True, **options: Any) -> RawInput:
+        """CVE JSON 5 / NVD records: the triage queue, with the CWE each record states (``labels``: which container's)."""
+        from sectune.tasks.cwe.records import read_cve_records
+
+        records = read_cve_records(path, progress=progress, **options)
+        return RawInput([r.cve_id for r in records], [r.description for r in records], [r.cwe for r in records], stated_key="cwe")
+
+
+def card_section(settings: Any, metrics: dict[str, Any]) -> str:
+    """The model card's CWE section: label mapping, MITRE's guidance on the labels, near misses.
+
+    Works from what sectune.json recorded, without the catalogue, so any saved model gets it."""
+    if not isinstance(settings, dict):
+        return ""
+    report = settings.get("report") or {}
+    counts = (report.get("catalog") or {}).get("counts") or {}
+    out = ["## CWE labels", "",
+           f"- CWE catalogue: {settings.get('catalog_version') or 'n/a'} ({settings.get('cwe_xml') or 'the cwe2 package'})",
+           f"- rollup: {'view ' + str(settings['rollup']) + ' (each CWE mapped to its nearest ancestor in the view)' if settings.get('rollup') else 'none'}",
+           f"- allowed only: {'yes (CWEs MITRE allows for vulnerability mapping)' if settings.get('allowed_only') else 'no'}"]
+    if report:
+        out.append(f"- rows {report.get('rows_in')} -> {report.get('rows_out')}, classes {report.get('classes_in')} -> {report.get('classes_out')}; "
+                   f"primary labels MITRE discourages: {counts.get('discouraged', 0)}, prohibits: {counts.get('prohibited', 0)}, "
+                   f"deprecated: {counts.get('deprecated', 0)}, unknown: {counts.get('unknown', 0)}")
+    if "test_rows_dropped_as_duplicate_descriptions" in report:
+        out.append(f"- test rows dropped because their description also stands in training: {report['test_rows_dropped_as_duplicate_descriptions']}")
+    hierarchy = metrics.get("hierarchy")
+    if isinstance(hierarchy, dict):
+        out.append(f"- near misses: {hierarchy.get('near_miss')} of {hierarchy.get('n_wrong')} wrong top-1 predictions "
+                   f"({format_value(hierarchy.get('near_miss_share'))}) are the true CWE's parent, child or sibling in view 1000")
+    recall = metrics.get("recall_frequent")
+    if isinstance(recall, dict):
+        out.append(f"- macro recall: {format_value(recall.get(f'top{FREQUENT}_macro_recall'))} over the {FREQUENT} most frequent classes, "
+                   f"{format_value(recall.get('rest_macro_recall'))} over the other {recall.get('rest_classes')}")
+    return "\n".join(out) + "\n"
