@@ -44,6 +44,7 @@ class ScanSummary:
     path: str
     format: str | None
     threshold: float
+    label: str = ""  # the class alerts are raised for
     lines_read: int = 0
     command_lines: int = 0  # scored
     alerts: int = 0
@@ -64,7 +65,7 @@ class ScanSummary:
         """The human summary printed on stderr (one to three lines)."""
         where = f" to {self.output}" if self.output else ""
         out = [f"sectune: scanned {self.lines_read:,} lines of {self.path} ({self.format or 'unknown'} format): "
-               f"{self.command_lines:,} command lines, {self.alerts:,} alerts{where} (threshold {self.threshold:.4g}); "
+               f"{self.command_lines:,} command lines, {self.alerts:,} alerts{where} ({self.label and f'label {self.label}, '}threshold {self.threshold:.4g}); "
                f"{self.seconds:.2f} s, {self.lines_per_second:,.0f} lines/s" + (" (interrupted)" if self.interrupted else "")]
         skipped = [f"{n:,} {reason}" for reason, n in self.skipped.items() if n]
         if skipped:
@@ -95,6 +96,11 @@ def _load_model(model: Any, switches: dict[str, bool]):
     labels = clf.labels_ if clf.fitted_ else []
     if len(labels) != 2:
         raise SectuneError(f"scan needs a binary model (obfuscated or not); {name} has {len(labels)} labels")
+    from sectune.tasks import Task
+
+    alert = Task.for_model(clf).alert_label(clf.labels_)
+    if alert != labels[1]:  # the stored threshold is P(labels_[1]); a task alerting on the other class is a bug
+        raise SectuneError(f"{name}: its task alerts on label {alert!r}, but the threshold is for {labels[1]!r}")
     return clf
 
 
@@ -151,7 +157,7 @@ def scan(
     guess = clf.guess_technique if clf.tags.guesses_technique else None
     counts = ScanCounts()
     summary = ScanSummary(path="<stdin>" if str(path) == "-" else str(path), format=fmt if fmt != "auto" else None,
-                          threshold=cut, output=None if output is None else str(output))
+                          threshold=cut, label=clf.labels_[1], output=None if output is None else str(output))
     started = time.perf_counter()
 
     def score(batch: list[LogLine], sink: IO[str]) -> None:

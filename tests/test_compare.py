@@ -47,6 +47,9 @@ def test_compare_refuses_multiclass_and_unknown_methods(capsys, tmp_path, labell
     code = main(["--quiet", "compare", str(labelled_csv), "--methods", "nope", "--output", str(tmp_path / "x")])
     assert code == 2 and "unknown method 'nope'" in capsys.readouterr().err
     code = main(["--quiet", "compare", str(labelled_csv), "--methods", "tfidf-logreg", "--split", "stratified", "--output", str(tmp_path / "x")])
+    assert code == 2 and "task cmdline needs labels 0/1" in capsys.readouterr().err  # compare's default task
+    code = main(["--quiet", "compare", str(labelled_csv), "--task", "generic", "--methods", "tfidf-logreg", "--split", "stratified",
+                 "--output", str(tmp_path / "x")])
     assert code == 2 and "binary detection" in capsys.readouterr().err
 
 

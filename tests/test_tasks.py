@@ -156,3 +156,28 @@ def test_cwe_task_owns_its_card_section_and_raw_cve_input() -> None:
     assert "## CWE labels" in card and "view 1003" in card
     assert "# sectune retired classifier" in render_model_card({"task": "retired", "retired": {"x": 1}}, {"n": 3}), \
         "a task this version does not know still gets a card, without its section"
+
+
+def test_cmdline_task_needs_0_1_labels_and_scan_alerts_on_1(tmp_path, capsys):
+    """The cmdline task's scan default: alerts are about label 1 (obfuscated); other labels are refused at training."""
+    import csv
+
+    from sectune.cli import main
+
+    rows = [("ls -la", "0"), ("git status", "0"), ("echo aGk= | base64 -d | sh", "1"), ("n^e^t u^s^e^r", "1")] * 6
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    for path, mapping in ((good, {"0": "0", "1": "1"}), (bad, {"0": "benign", "1": "obfuscated"})):
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label"])
+            writer.writerows((text, mapping[label]) for text, label in rows)
+    assert main(["--quiet", "train", str(bad), "--task", "cmdline", "--method", "rules", "--split", "stratified", "--output", str(tmp_path / "b")]) == 2
+    assert "needs labels 0/1" in capsys.readouterr().err
+    assert main(["--quiet", "train", str(good), "--task", "cmdline", "--method", "rules", "--split", "stratified", "--output", str(tmp_path / "m")]) == 0
+    capsys.readouterr()
+    log = tmp_path / "log.txt"
+    log.write_text("ls -la\necho aGk= | base64 -d | sh\n")
+    assert main(["scan", str(tmp_path / "m"), str(log)]) == 0
+    out, err = capsys.readouterr()
+    assert "label 1, threshold" in err
+    assert [json.loads(line)["line"] for line in out.splitlines()] == [2]

@@ -140,6 +140,11 @@ class Task:
         """Labels as the task wants them, and a report of what changed (recorded in sectune.json)."""
         return table, {}
 
+    def alert_label(self, labels: Sequence[str]) -> str:
+        """The class a binary model alerts on (``sectune scan``): the one that sorts second, which the
+        stored threshold is chosen for."""
+        return labels[1]
+
     def drop_seen(self, train: Table, test: Table, report: dict[str, Any]) -> Table:
         """Test rows that must not count because training already holds them (none, by default)."""
         return test

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from pydantic import Field
 
+from sectune.errors import SectuneError, shorten
 from sectune.io import Table
 from sectune.prompts import PromptTemplate
 from sectune.tasks import Breakdowns, RecallTable, Refit, Task
 from sectune.tasks.cmdline.families import technique_families, technique_names
 
 log = logging.getLogger("sectune")
+LABELS = {"0", "1"}
 
 
 class CmdlineTask(Task):
@@ -51,6 +53,18 @@ class CmdlineTask(Task):
         from sectune.tasks.cmdline.dataset import add_cmdline_parser, run_cmdline_command
 
         add_cmdline_parser(data_subparsers).set_defaults(run_data=run_cmdline_command)
+
+    def prepare(self, table: Table) -> tuple[Table, dict[str, Any]]:
+        """Labels must be 0/1 (1: obfuscated): scan alerts and the stored threshold are about "1"."""
+        found = sorted(set(table.labels or ()))
+        if not set(found) <= LABELS:
+            raise SectuneError(f"task cmdline needs labels 0/1 (1: obfuscated); this data has {shorten(', '.join(found))}", path=table.path)
+        return table, {}
+
+    def alert_label(self, labels: Sequence[str]) -> str:
+        if "1" not in labels:
+            raise SectuneError(f"a cmdline model alerts on label 1 (obfuscated); this one has {shorten(', '.join(labels))}")
+        return "1"
 
     def breakdown_columns(self) -> list[str]:
         return [self.options.technique_column, self.options.shell_column]
