@@ -23,6 +23,7 @@ from sectune.errors import SectuneError
 from sectune.io import Table, atomic_write, read_table
 from sectune.methods.base import Classifier, load, method_class, read_info
 from sectune.outputs import check_output_dir, staged_dir
+from sectune.run import RunRecord
 from sectune.splits import parse_split, split_indices
 from sectune.tasks import Task, task_class
 
@@ -152,10 +153,10 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         metrics["train_seconds"] = round(train_seconds, 2)
         metrics["predict_texts_per_second"] = round(len(test_part) / max(predict_seconds, 1e-9), 1)
 
-        model.info.update(
+        model.run = RunRecord.model_validate(dict(
             task=cfg.task,
             **task.record(task_report),
-            base_model=params.get("model") or cls.tags.default_base_model,
+            base_model=model.base_model(),
             training={
                 "data": {"path": str(cfg.data), "sha256": table.sha256, "rows": len(table) + dropped["rows"],
                          "text_column": cfg.text_column, "label_column": cfg.label_column},
@@ -170,7 +171,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
             **({"threshold_selection": threshold_info} if threshold_info else {}),
             metrics={k: metrics.get(k) for k in ("accuracy", "top3", "macro_f1", "weighted_f1", "roc_auc") if metrics.get(k) is not None},
             versions=_versions(),
-        )
+        ))
         model.save_pretrained(stage)
         write_reports(stage, model, test_part, proba, metrics, log_history=model.training_history())
         (stage / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
@@ -315,9 +316,9 @@ def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: s
         check_output_dir(output, inputs=[data, model if not isinstance(model, Classifier) else None], markers=REPORT_MARKERS,
                          what="evaluation report")
     clf = model if isinstance(model, Classifier) else load(model, verbose=verbose, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    trained_on = clf.info.get("training", {}).get("data", {})
+    trained_on = clf.run.training.data
     task = Task.for_model(clf)
-    table = read_table(data, text_column or trained_on.get("text_column", "text"), label_column or trained_on.get("label_column", "label"), progress=verbose)
+    table = read_table(data, text_column or trained_on.text_column or "text", label_column or trained_on.label_column or "label", progress=verbose)
     table, _ = task.prepare(table)
     started = time.perf_counter()
     proba = clf.predict_proba(table.texts)
@@ -358,7 +359,8 @@ def zero_shot(data: str | Path, *, method: str = "causal-llm", task: str = "gene
     clf = cls(**with_task_prompt(cls, {**params, "zero_shot": True, "verbose": verbose}, task_obj))
     labels = sorted(set(table.labels))
     clf.fit(labels, labels)  # zero-shot: fit learns the label set and loads the model; the texts are not used
-    clf.info.update(task=task, training={"data": {"text_column": text_column, "label_column": label_column}}, **task_obj.record({}))
+    clf.run = RunRecord.model_validate({"task": task, "training": {"data": {"text_column": text_column, "label_column": label_column}},
+                                        **task_obj.record({})})
     return evaluate(clf, data, output=output, verbose=verbose)
 
 

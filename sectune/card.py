@@ -1,7 +1,9 @@
 """The model card (README.md in a model directory): what the model is, how good it is, where it fails.
 
-Cards are written from whatever ``sectune.json`` holds, so older or partial model
-directories still get a card; missing facts are left out rather than guessed.
+Cards are written from ``sectune.json`` in the format 2 layout (:func:`sectune.methods.base.read_info` converts
+older files): the model's own fields (method, labels, params, threshold) and its ``run`` record, where the
+provenance is. Partial records (zero-shot, saved from Python) still get a card; missing facts are left out
+rather than guessed.
 """
 
 from __future__ import annotations
@@ -65,22 +67,22 @@ _INDEXED = (
 )
 
 
-def _front_matter(info: dict, metrics: dict) -> list[str]:
+def _front_matter(info: dict, run: dict, metrics: dict) -> list[str]:
     """Hugging Face metadata, written by huggingface_hub's ModelCardData: the test metrics in
     model-index form, so the Hub and other tools read them without parsing the prose."""
     from huggingface_hub import EvalResult, ModelCardData
 
     from sectune.models import hub_id
 
-    data_path = _dig(info, "training", "data", "path")
+    data_path = _dig(run, "training", "data", "path")
     dataset = str(data_path).replace("\\", "/").rsplit("/", 1)[-1] if data_path else "held-out test rows"
-    task = str(_dig(info, "task") or "generic")
+    task = str(_dig(run, "task") or "generic")
     results = [EvalResult(task_type="text-classification", dataset_type=f"sectune-{task}", dataset_name=dataset, metric_type=kind,
                           metric_name=shown, metric_value=round(float(metrics[key]), 6), metric_config=config)
                for key, kind, shown, config in _INDEXED if isinstance(metrics.get(key), (int, float))]
     card = ModelCardData(
-        library_name="sectune", pipeline_tag="text-classification", base_model=hub_id(_dig(info, "base_model")),
-        tags=["sectune", "security", "text-classification", *(str(info[k]) for k in ("method", "task") if _dig(info, k))],
+        library_name="sectune", pipeline_tag="text-classification", base_model=hub_id(_dig(run, "base_model")),
+        tags=["sectune", "security", "text-classification", *(str(d[k]) for d, k in ((info, "method"), (run, "task")) if _dig(d, k))],
         metrics=["accuracy", "f1", "precision", "recall", *(["roc_auc", "average_precision"] if "roc_auc" in metrics else [])],
         model_name=f"sectune {_dig(info, 'method') or 'model'} ({task})" if results else None, eval_results=results or None,
     )
@@ -92,7 +94,7 @@ def _labels(info: dict) -> list[str]:
     return [str(label) for label in labels] if isinstance(labels, (list, tuple)) else []
 
 
-def _about(info: dict, metrics: dict) -> list[str]:
+def _about(info: dict, run: dict, metrics: dict) -> list[str]:
     labels = _labels(info)
     out = ["## What it does", ""]
     if labels:
@@ -101,10 +103,10 @@ def _about(info: dict, metrics: dict) -> list[str]:
     facts = []
     if _dig(info, "method"):
         facts.append(f"- Method: `{info['method']}`")
-    if _dig(info, "task"):
-        facts.append(f"- Task: `{info['task']}`")
-    if _dig(info, "base_model"):
-        facts.append(f"- Base model: `{info['base_model']}`")
+    if _dig(run, "task"):
+        facts.append(f"- Task: `{run['task']}`")
+    if _dig(run, "base_model"):
+        facts.append(f"- Base model: `{run['base_model']}`")
     if labels:
         shown = ", ".join(f"`{label}`" for label in labels[:LABELS_LISTED])
         more = f" … and {len(labels) - LABELS_LISTED} more" if len(labels) > LABELS_LISTED else ""
@@ -125,8 +127,8 @@ def _about(info: dict, metrics: dict) -> list[str]:
     return out + [""]
 
 
-def _data(info: dict) -> list[str]:
-    training = _dig(info, "training") or {}
+def _data(run: dict) -> list[str]:
+    training = _dig(run, "training") or {}
     data = _dig(training, "data") or {}
     out = []
     if _dig(data, "path"):
@@ -163,7 +165,7 @@ def _data(info: dict) -> list[str]:
         out.append(text)
     if isinstance(_dig(training, "train_seconds"), (int, float)):
         out.append(f"- Training time: {training['train_seconds']:.0f} s")
-    versions = _dig(info, "versions")
+    versions = _dig(run, "versions")
     if isinstance(versions, dict) and versions:
         out.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     return ["## Training data", "", *(out or ["No training data details were recorded."]), ""]
@@ -236,8 +238,8 @@ def _usage() -> list[str]:
     ]
 
 
-def _limitations(info: dict, metrics: dict) -> list[str]:
-    data_path = _dig(info, "training", "data", "path")
+def _limitations(info: dict, run: dict, metrics: dict) -> list[str]:
+    data_path = _dig(run, "training", "data", "path")
     source = f"`{data_path}`" if data_path else "the training data listed above"
     out = [
         "## Limitations",
@@ -260,7 +262,7 @@ def _limitations(info: dict, metrics: dict) -> list[str]:
             f"- Rare classes: {rare} of {len(labels)} classes have fewer than {RARE_SUPPORT} test "
             "examples, so their per-class figures are noisy."
         )
-    calibration = _dig(info, "calibration") or _dig(info, "calibrated")
+    calibration = _dig(run, "calibration") or _dig(run, "calibrated")
     if calibration:
         detail = f" ({calibration})" if not isinstance(calibration, bool) else ""
         out.append(f"- Probabilities were calibrated{detail}.")
@@ -272,34 +274,36 @@ def _limitations(info: dict, metrics: dict) -> list[str]:
     return out + [""]
 
 
-def _task_section(info: dict, metrics: dict) -> list[str]:
+def _task_section(run: dict, metrics: dict) -> list[str]:
     """The task's own section (``Task.card_section``); none for a task this install does not know."""
     from sectune.errors import SectuneError
     from sectune.tasks import Task
 
     try:
-        section = Task.from_info(info).card_section(info, metrics)
+        section = Task.from_info(run).card_section(run, metrics)
     except SectuneError:  # an unknown task or settings this version cannot read: the rest of the card still stands
         return []
     return [*section.rstrip("\n").split("\n"), ""] if section else []
 
 
 def render_model_card(info: dict, metrics: dict) -> str:
-    """Render README.md for a model directory from ``sectune.json`` content and test metrics."""
+    """Render README.md for a model directory from ``sectune.json`` content (format 2: provenance under ``run``)
+    and test metrics."""
     info = info if isinstance(info, dict) else {}
+    run = info.get("run") if isinstance(info.get("run"), dict) else {}
     metrics = metrics if isinstance(metrics, dict) else {}
-    task = _dig(info, "task")
+    task = _dig(run, "task")
     title = f"# sectune {task} classifier" if task else "# sectune classifier"
     lines = [
-        *_front_matter(info, metrics),
+        *_front_matter(info, run, metrics),
         "",
         title,
         "",
-        *_about(info, metrics),
-        *_data(info),
+        *_about(info, run, metrics),
+        *_data(run),
         *_metrics_section(metrics),
-        *_task_section(info, metrics),
+        *_task_section(run, metrics),
         *_usage(),
-        *_limitations(info, metrics),
+        *_limitations(info, run, metrics),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"

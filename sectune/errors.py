@@ -39,11 +39,15 @@ def shorten(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def first_problem(exc: ValidationError) -> tuple[str, str]:
+def first_problem(exc: ValidationError, *, nested: bool = False) -> tuple[str, str]:
     """(field, message) of a pydantic error's first problem, the field spelled ``a.b[0]``: messages name
-    the field and what is wrong with it, never the (maybe huge) value; the message counts the other problems."""
+    the field and what is wrong with it, never the (maybe huge) value; the message counts the other problems.
+
+    ``nested``: the schema nests models (and has no unions but ``X | None``), so every name on the way is one
+    a user wrote (``run.training.data.rows``); otherwise only the first is, the rest being union members' tags."""
     errors = exc.errors(include_input=False, include_url=False)
     loc = errors[0]["loc"]  # (field, index or union member, ...): the members' tags are not names a user wrote
-    field = str(loc[0]) + "".join(f"[{part}]" for part in loc[1:] if isinstance(part, int)) if loc else ""
+    rest = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:] if nested or isinstance(part, int))
+    field = str(loc[0]) + rest if loc else ""
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return shorten(field) or "value", errors[0]["msg"] + more

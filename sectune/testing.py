@@ -10,6 +10,7 @@ method and the check.
 from __future__ import annotations
 
 import csv
+import json
 import random
 import tempfile
 from contextlib import contextmanager
@@ -134,6 +135,9 @@ class _Checker:
             self.require(again.saved_params() == model.saved_params(), "the saved parameters changed")
             self.require(repr(again) == repr(model), "repr changed")
             self.same_proba(again.predict_proba(self.unseen), model.predict_proba(self.unseen), "save_pretrained -> from_pretrained")
+            again.save_pretrained(Path(tmp) / "again")
+            saved, resaved = (json.loads((Path(tmp) / name / INFO_FILE).read_text(encoding="utf-8")) for name in ("m", "again"))
+            self.require(saved["state"] == resaved["state"], "the method's state changed through save -> load -> save")
 
     def hooks(self, model: Classifier) -> None:
         text = self.unseen[0]

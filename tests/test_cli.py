@@ -42,9 +42,9 @@ def test_train_evaluate_predict_each_method_on_csv(capsys, tmp_path, labelled_cs
         assert (out_dir / name).is_file(), name
     info = json.loads((out_dir / "sectune.json").read_text())
     assert info["method"] == method and info["labels"] == ["overflow", "sqli", "xss"]
-    assert len(info["training"]["data"]["sha256"]) == 64
+    assert len(info["run"]["training"]["data"]["sha256"]) == 64
     assert info["params"]["seed"] == 7
-    assert "versions" in info and "torch" in info["versions"]
+    assert "torch" in info["run"]["versions"]
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["macro_f1"] <= 1.0 and metrics["n"] == 6
     assert not (tmp_path / ".model.partial").exists(), "the staging directory is gone once the run is complete"
@@ -131,7 +131,7 @@ def test_min_examples_and_list_labels(capsys, tmp_path, caplog) -> None:
     assert code == 0, err
     info = json.loads((tmp_path / "m" / "sectune.json").read_text())
     assert info["labels"] == ["overflow", "sqli", "xss"]
-    assert info["training"]["dropped"] == {"rows": 1, "classes": 1}
+    assert info["run"]["training"]["dropped"] == {"rows": 1, "classes": 1}
     assert json.loads((tmp_path / "m" / "metrics.json").read_text())["top1_any"] >= 0
 
 
@@ -214,9 +214,9 @@ def test_binary_model_stores_threshold_chosen_for_target_fpr(capsys, tmp_path) -
     code, out, err = run(capsys, "train", str(path), "--method", "tfidf-logreg", "--target-fpr", "0.05", "--output", str(tmp_path / "m"))
     assert code == 0, err
     info = json.loads((tmp_path / "m" / "sectune.json").read_text())
-    chosen = info["threshold_selection"]
+    chosen = info["run"]["threshold_selection"]
     assert info["threshold"] == chosen["threshold"] and chosen["target_fpr"] == 0.05
-    assert chosen["validation_fpr"] <= 0.05 and chosen["validation_rows"] == info["training"]["validation_rows"] > 0
+    assert chosen["validation_fpr"] <= 0.05 and chosen["validation_rows"] == info["run"]["training"]["validation_rows"] > 0
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["threshold"] == info["threshold"] and {"roc_auc", "pr_auc", "fpr_at_tpr95", "fpr_at_tpr99"} <= set(metrics)
     assert "FPR at TPR 95%" in out

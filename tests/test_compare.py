@@ -40,7 +40,7 @@ def test_compare_writes_table_report_and_plots(capsys, tmp_path, cmd_data) -> No
     assert data["leave_one_out"]["tfidf-logreg"] and all(0.0 <= v <= 1.0 for v in data["leave_one_out"]["tfidf-logreg"].values() if v is not None)
     assert "encoding" in data["leave_one_out"]["tfidf-logreg"]
     info = json.loads((out / "models" / "tfidf-logreg" / "sectune.json").read_text())
-    assert info["training"]["split"] == "group:orig" and info["threshold"] is not None
+    assert info["run"]["training"]["split"] == "group:orig" and info["threshold"] is not None
 
 
 def test_compare_refuses_multiclass_and_unknown_methods(capsys, tmp_path, labelled_csv) -> None:
@@ -62,7 +62,7 @@ def test_compare_settings_for_one_method_only(capsys, tmp_path, cmd_data) -> Non
     tfidf = json.loads((out / "models" / "tfidf-logreg" / "sectune.json").read_text())
     features = json.loads((out / "models" / "features-logreg" / "sectune.json").read_text())
     assert tfidf["params"]["C"] == 0.5 and features["params"]["C"] != 0.5
-    assert features["threshold_selection"]["target_fpr"] == 0.01 and tfidf["threshold_selection"]["target_fpr"] == 0.001
+    assert features["run"]["threshold_selection"]["target_fpr"] == 0.01 and tfidf["run"]["threshold_selection"]["target_fpr"] == 0.001
 
     for bad, message in ((["--set", "encoder.max_steps=5"], "not among the compared methods"),
                          (["--set", "tfidf-logreg.max_steps"], "expected METHOD.KEY=VALUE"),

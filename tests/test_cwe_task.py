@@ -77,9 +77,9 @@ def test_train_cwe_task_with_rollup_time_split_and_named_predictions(capsys, tmp
     assert code == 0, err
     assert "near misses" in out and "top-20 classes: macro recall" in out
     info = json.loads((tmp_path / "m" / "sectune.json").read_text())
-    assert info["task"] == "cwe" and info["labels"] == ["CWE-787", "CWE-79", "CWE-89"]
-    assert info["training"]["split"] == "time:published"
-    assert info["cwe"]["rollup"] == "1003" and info["cwe"]["report"]["test_rows_dropped_as_duplicate_descriptions"] == 1
+    assert info["run"]["task"] == "cwe" and info["labels"] == ["CWE-787", "CWE-79", "CWE-89"]
+    assert info["run"]["training"]["split"] == "time:published"
+    assert info["run"]["cwe"]["rollup"] == "1003" and info["run"]["cwe"]["report"]["test_rows_dropped_as_duplicate_descriptions"] == 1
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert {"hierarchy", "recall_frequent", "top1_any", "top3_any"} <= set(metrics)
     assert metrics["top1_any"] >= metrics["top1"]

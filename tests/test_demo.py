@@ -14,7 +14,7 @@ def test_demo_runs_end_to_end_with_named_predictions(tmp_path, capsys) -> None:
     assert all(0.0 <= metrics[m]["top1"] <= metrics[m]["top3"] <= 1.0 for m in ("tfidf-logreg", "encoder"))
     assert out.count("CWE-") >= 3 * len(DESCRIPTIONS) and "Improper" in out
     info = json.loads((tmp_path / "encoder" / "sectune.json").read_text())
-    assert info["task"] == "cwe" and len(info["labels"]) > 100 and info["pooling"] == "mean"
+    assert info["run"]["task"] == "cwe" and len(info["labels"]) > 100 and info["state"]["pooling"] == "mean"
 
     ladder = {row["method"]: row for row in metrics["cmdline"]}
     assert list(ladder) == ["rules", "features-logreg", "charcnn", "encoder"]

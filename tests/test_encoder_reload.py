@@ -44,7 +44,7 @@ def test_unedited_model_reloads_with_the_same_probabilities(capsys, encoders, tm
 
 @pytest.mark.parametrize(("saved", "declared"), [("cls", "mean"), ("mean", "cls")])
 def test_pooling_switched_to_what_the_weights_do_not_match_is_refused(capsys, encoders, tmp_path, saved, declared) -> None:
-    directory = edited(encoders, saved, tmp_path, {"pooling": declared})
+    directory = edited(encoders, saved, tmp_path, {"state": {"pooling": declared}})
     code, out, err = predict(capsys, directory, tmp_path)
     assert_one_line_error(code, err, str(directory), f"the weights do not match pooling '{declared}'")
     assert out == ""
@@ -69,9 +69,9 @@ def test_classification_head_of_another_shape_is_refused(capsys, encoders, tmp_p
 
 
 def test_unknown_pooling_is_refused(capsys, encoders, tmp_path) -> None:
-    directory = edited(encoders, "cls", tmp_path, {"pooling": "max"})
+    directory = edited(encoders, "cls", tmp_path, {"state": {"pooling": "max"}})
     code, _, err = predict(capsys, directory, tmp_path)
-    assert_one_line_error(code, err, str(directory), "field 'pooling' must be 'mean' or 'cls'")
+    assert_one_line_error(code, err, str(directory), "field 'state.pooling' must be 'mean' or 'cls'")
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])

@@ -113,9 +113,9 @@ def test_huge_value_is_not_echoed(capsys, models, tmp_path) -> None:
 
 
 def test_existing_messages_are_kept(capsys, models, tmp_path) -> None:
-    directory = edited(models, "tfidf-logreg", tmp_path, {"format_version": 2})
+    directory = edited(models, "tfidf-logreg", tmp_path, {"format_version": 3})
     code, _, err = predict(capsys, directory, tmp_path)
-    assert_one_line_error(code, err, "written by a newer sectune (format 2)")
+    assert_one_line_error(code, err, "written by a newer sectune (format 3)")
     (directory / "sectune.json").write_text('{"method": "tfidf-logreg"}', encoding="utf-8")
     code, _, err = predict(capsys, directory, tmp_path)
     assert_one_line_error(code, err, "is not a sectune model file (no method or labels)")

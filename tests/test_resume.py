@@ -60,7 +60,7 @@ def test_damaged_last_checkpoint_falls_back_to_the_previous_one(capsys, monkeypa
     warned = [r.getMessage() for r in caplog.records if "checkpoint-4" in r.getMessage()]
     assert len(warned) == 1 and "damaged" in warned[0] and damaged in warned[0], caplog.text
     info = json.loads((out / "sectune.json").read_text())
-    assert "resumed_from" not in info["training"], "the same data: nothing to record"
+    assert "resumed_from" not in info["run"]["training"], "the same data: nothing to record"
     assert not (out / "run.json").exists(), "the run's bookkeeping stays out of the model directory"
 
 
@@ -104,5 +104,5 @@ def test_resume_on_another_file_with_the_same_labels_warns_and_records_it(capsys
     assert first.first == 5, "the run continued from its checkpoint"
     assert any(str(labelled_csv) in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records), caplog.text
     info = json.loads((out / "sectune.json").read_text())
-    assert info["training"]["resumed_from"] == {"data": str(labelled_csv), "sha256": file_sha256(labelled_csv)}
-    assert info["training"]["data"]["sha256"] == file_sha256(other)
+    assert info["run"]["training"]["resumed_from"] == {"data": str(labelled_csv), "sha256": file_sha256(labelled_csv)}
+    assert info["run"]["training"]["data"]["sha256"] == file_sha256(other)

@@ -147,7 +147,7 @@ def test_security_switches_are_never_written_to_a_model_directory(hf_models):
     for model in hf_models.values():
         info = json.loads((model / "sectune.json").read_text())
         assert not {"trust_remote_code", "allow_pickle"} & set(info["params"])
-        assert not {"trust_remote_code", "allow_pickle"} & set(info["training"]["arguments"])
+        assert not {"trust_remote_code", "allow_pickle"} & set(info["run"]["training"]["arguments"])
         config = (model / "config.yaml").read_text()
         assert "trust_remote_code" not in config and "allow_pickle" not in config
 

@@ -154,7 +154,7 @@ def test_config_yaml_round_trips_and_reproduces_the_run(capsys, tmp_path, labell
     code, _, err = run(capsys, "train", "--config", str(tmp_path / "a" / "config.yaml"), "--output", str(tmp_path / "b"))
     assert code == 0, err
     a, b = (json.loads((tmp_path / d / "sectune.json").read_text()) for d in ("a", "b"))
-    assert a["params"] == b["params"] and a["metrics"] == b["metrics"]
+    assert a["params"] == b["params"] and a["run"]["metrics"] == b["run"]["metrics"]
     assert (tmp_path / "b" / "config.yaml").read_text() == text.replace(str(tmp_path / "a"), str(tmp_path / "b"))
 
 

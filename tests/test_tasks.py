@@ -84,9 +84,9 @@ def test_a_task_in_one_module_and_one_registry_line_trains_end_to_end(toy_regist
     result = train(data, output=tmp_path / "model", task="toy", method="tfidf-logreg", suffix="!", verbose=False)
 
     info = json.loads((tmp_path / "model" / "sectune.json").read_text(encoding="utf-8"))
-    assert info["task"] == "toy" and all(label.isupper() and label.endswith("!") for label in info["labels"])
-    assert info["training"]["split"] == "random" and info["training"]["data"]["text_column"] == "body"
-    assert info["toy"] == {"suffix": "!", "report": {"relabelled": len(texts)}}
+    assert info["run"]["task"] == "toy" and all(label.isupper() and label.endswith("!") for label in info["labels"])
+    assert info["run"]["training"]["split"] == "random" and info["run"]["training"]["data"]["text_column"] == "body"
+    assert info["run"]["toy"] == {"suffix": "!", "report": {"relabelled": len(texts)}}
     assert result.metrics["toy_rows"] == result.metrics["n"] > 0
     assert "## Toy task\n\n- suffix: '!'" in (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
     reloaded = Task.for_model(sectune.load(tmp_path / "model"))
@@ -152,9 +152,9 @@ def test_cwe_task_owns_its_card_section_and_raw_cve_input() -> None:
     assert raw.ids == ["CVE-2024-0001"] and raw.stated == [["CWE-89"]] and raw.stated_key == "cwe"
     with pytest.raises(SectuneError, match="reads no raw input"):
         Task().read_raw(CVE_FIXTURES)
-    card = render_model_card({"task": "cwe", "cwe": {"rollup": "1003", "catalog_version": "4.14"}}, {"n": 3})
+    card = render_model_card({"run": {"task": "cwe", "cwe": {"rollup": "1003", "catalog_version": "4.14"}}}, {"n": 3})
     assert "## CWE labels" in card and "view 1003" in card
-    assert "# sectune retired classifier" in render_model_card({"task": "retired", "retired": {"x": 1}}, {"n": 3}), \
+    assert "# sectune retired classifier" in render_model_card({"run": {"task": "retired", "retired": {"x": 1}}}, {"n": 3}), \
         "a task this version does not know still gets a card, without its section"
 
 

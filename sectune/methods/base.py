@@ -3,7 +3,8 @@
 A method has scikit-learn's small surface (parameters in ``__init__``, learned state ends with
 ``_``, ``fit`` returns self) and Hugging Face's persistence: ``save_pretrained(dir)`` writes a
 self-contained directory with ``sectune.json``; ``from_pretrained(dir)`` reads it back without
-running any code from it (no pickle anywhere).
+running any code from it (no pickle anywhere). A model loads from the loading fields of sectune.json
+and its method's ``state`` alone; the ``run`` record beside them is provenance (:mod:`sectune.run`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from safetensors import SafetensorError
 
 from sectune.errors import SectuneError, first_problem, shorten
 from sectune.methods.hf import check_texts
-from sectune.methods.info import validate_info
+from sectune.methods.info import FORMAT_VERSION, is_v1, upgrade_v1, validate_info
 from sectune.methods.tags import MethodTags
 from sectune.outputs import fix_weight_modes
+from sectune.run import RunRecord
 from sectune.security import SECURITY_SWITCHES, refuse_stored_switches
 
-FORMAT_VERSION = 1
 INFO_FILE = "sectune.json"
 
 # name -> "module:Class"; imported lazily so `sectune --help` does not import torch.
@@ -201,11 +202,21 @@ class Classifier:
 
     # --- persistence ----------------------------------------------------------------------
     @property
+    def run(self) -> RunRecord:
+        """How this model came to be (task, training data, metrics summary), kept in sectune.json under ``run``;
+        the pipeline fills it before saving. Loading never reads it."""
+        if not hasattr(self, "_run"):
+            self._run = RunRecord()
+        return self._run
+
+    @run.setter
+    def run(self, record: RunRecord) -> None:
+        self._run = record
+
+    @property
     def info(self) -> dict[str, Any]:
-        """Free-form facts about the run (task, training data, metrics summary) kept in sectune.json."""
-        if not hasattr(self, "_info"):
-            self._info: dict[str, Any] = {}
-        return self._info
+        """The run record as a plain dict, read-only (a copy): for callers that dig into it."""
+        return self.run.as_dict()
 
     def saved_params(self) -> dict[str, Any]:
         """The parameters that describe the model (written to sectune.json): no runtime or security switch."""
@@ -216,14 +227,20 @@ class Classifier:
         self.check_fitted("save_pretrained()")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self._save_state(directory)
+        state = _jsonable(self._save_state(directory))
+        if not isinstance(state, dict) or set(state) & SECURITY_SWITCHES:
+            raise TypeError(f"{self.name}._save_state must return a dict of the method's facts, without a security switch")
+        run = self.run
+        if run.base_model is None and self.base_model():  # saved from Python: no pipeline named it
+            run = run.model_copy(update={"base_model": self.base_model()})
         info = {
-            **self.info,
             "format_version": FORMAT_VERSION,
             "method": self.name,
             "params": _jsonable(self.saved_params()),
             "labels": self.labels_,
             "threshold": self.threshold_,
+            "state": state,
+            "run": run.as_dict(),
         }
         tmp = directory / (INFO_FILE + ".tmp")
         tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -236,7 +253,7 @@ class Classifier:
         if cls.name and info.get("method") != cls.name:
             raise SectuneError(f"holds a '{info.get('method')}' model, not '{cls.name}'", path=directory)
         stored = info.get("params", {})
-        refuse_stored_switches(stored, runtime, directory)
+        refuse_stored_switches({**info["state"], **stored}, runtime, directory)
         params = {k: v for k, v in stored.items() if k in cls.param_names() and k not in cls.runtime_params | SECURITY_SWITCHES}
         try:  # an edited value (max_length -1, predict_batch_size 0) fails here, naming the field, not deep in torch
             params = cls.validate_params(params, source="params")
@@ -246,9 +263,9 @@ class Classifier:
         model = cls(**params)
         model.labels_ = [str(label) for label in info["labels"]]
         model.threshold_ = info.get("threshold")
-        model._info = {k: v for k, v in info.items() if k not in {"params", "labels", "threshold", "method", "format_version"}}
+        model.run = RunRecord.model_validate(info["run"])
         try:
-            model._load_state(Path(directory))
+            model._load_state(Path(directory), info["state"])
         except SectuneError:
             raise
         except (OSError, ValueError, KeyError, SafetensorError) as exc:  # a weight file missing, cut short or of another kind
@@ -257,10 +274,17 @@ class Classifier:
         model.fitted_ = True
         return model
 
-    def _save_state(self, directory: Path) -> None:
+    def base_model(self) -> str | None:
+        """The base model the run record names when the pipeline did not: the ``model`` parameter, else the default."""
+        return getattr(self, "model", None) or self.tags.default_base_model
+
+    def _save_state(self, directory: Path) -> dict[str, Any]:
+        """Write the weights into ``directory``; return the method's own facts that loading needs beside them (JSON
+        types; sectune.json keeps them under ``state``), ``{}`` when the files say it all."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _load_state(self, directory: Path) -> None:
+    def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
+        """Read the weights back; ``state`` is what ``_save_state`` returned (maybe edited: check what is used)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
     def __repr__(self) -> str:
@@ -281,8 +305,9 @@ def _params_model(cls: type[Classifier]) -> type[BaseModel]:
 
 
 def read_info(directory: str | Path) -> dict[str, Any]:
-    """Read a model directory's sectune.json, with one clear line when it is not a model or fails the schema
-    (:class:`sectune.methods.info.ModelInfo`): an edited file must not load into a model that misbehaves."""
+    """Read a model directory's sectune.json in the format 2 layout (a format 1 file is converted), with one clear
+    line when it is not a model or fails the schema (:class:`sectune.methods.info.ModelInfo`): an edited file
+    must not load into a model that misbehaves."""
     directory = Path(directory)
     if not directory.exists():
         raise SectuneError("no such model directory", path=directory)
@@ -302,8 +327,10 @@ def read_info(directory: str | Path) -> dict[str, Any]:
     version = info.get("format_version", 1)
     if type(version) is int and version > FORMAT_VERSION:  # before the schema: a newer format may have other fields
         raise SectuneError(f"was written by a newer sectune (format {version}); upgrade sectune", path=path)
+    if is_v1(info):
+        info = upgrade_v1(info)
     validate_info(info, path)
-    return info
+    return {"state": {}, "run": {}, **info}
 
 
 def load(directory: str | Path, **runtime: Any) -> Classifier:

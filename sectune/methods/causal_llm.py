@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -393,20 +393,19 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         return net.eval()
 
     # --- persistence ----------------------------------------------------------------------
-    def _save_state(self, directory: Path) -> None:
+    def _save_state(self, directory: Path) -> dict[str, Any]:
+        """The prompt the model was trained with, and what the weight files hold (base: none, adapter, full)."""
         self.tokenizer_.save_pretrained(directory)
         if self.weights_ in ("adapter", "full"):
             self.net_.save_pretrained(directory, safe_serialization=True)
-        self.info["prompt"] = self.prompt_.to_dict()
-        self.info["weights"] = self.weights_
-        self.info["base_model"] = self.info.get("base_model") or self.model or self.tags.default_base_model
+        return {"prompt": self.prompt_.to_dict(), "weights": self.weights_}
 
-    def _load_state(self, directory: Path) -> None:
-        self.weights_ = self.info.get("weights", "base")
+    def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
+        self.weights_ = state.get("weights", "base")
         if self.weights_ not in ("base", "adapter", "full"):
             raise SectuneError(f"unknown weights kind '{shorten(self.weights_)}' in sectune.json", path=directory)
-        prompt = self.info.get("prompt")
-        template = PromptTemplate(**prompt) if isinstance(prompt, dict) else load_template(None, self.labels_, self.info.get("task", "generic"))
+        prompt = state.get("prompt")  # always written; without one, the built-in template for the labels
+        template = PromptTemplate(**prompt) if isinstance(prompt, dict) else load_template(None, self.labels_, "generic")
         self._setup_prompt(str(directory), template)
         rows = _saved_head_rows(directory, self.weights_) if self.head == "classifier" else None
         if rows is not None:  # before the base is built with one row per label, which the saved head would not fit
@@ -444,7 +443,7 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         out.net_ = net.merge_and_unload().eval()
         out.weights_ = "full"
         out.quantize = None
-        out._info = {**self.info, "merged_from_adapter": True}
+        out.run = self.run.model_copy(update={"merged_from_adapter": True})
         return out
 
 

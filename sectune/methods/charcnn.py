@@ -20,7 +20,7 @@ import copy
 import logging
 import math
 from pathlib import Path
-from typing import Annotated, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -266,24 +266,25 @@ class CharCNN(Classifier):
         return out
 
     # --- persistence ----------------------------------------------------------------------
-    def _save_state(self, directory: Path) -> None:
+    def _save_state(self, directory: Path) -> dict[str, Any]:
         from safetensors.torch import save_file
 
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
+        save_file(tensors, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        return {}
 
-    def _load_state(self, directory: Path) -> None:
+    def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
         from safetensors.torch import load_file
 
         path = directory / WEIGHTS_FILE
         if not path.is_file():
             raise SectuneError(f"no {WEIGHTS_FILE} in the model directory", path=directory)
-        state = load_file(str(path))
-        if "out.weight" in state:  # a missing layer is reported by load_state_dict below
-            check_outputs(state["out.weight"].shape[0], len(self.labels_), path)
+        tensors = load_file(str(path))
+        if "out.weight" in tensors:  # a missing layer is reported by load_state_dict below
+            check_outputs(tensors["out.weight"].shape[0], len(self.labels_), path)
         net = self._new_net()
         try:
-            net.load_state_dict(state)
+            net.load_state_dict(tensors)
         except RuntimeError as exc:
             raise SectuneError(f"does not fit the architecture in sectune.json: {str(exc).splitlines()[0]}", path=path) from exc
         self.net_ = net.eval()

@@ -7,7 +7,7 @@ copied into ``encoder/`` inside the model directory, so the directory loads on i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Mapping
 
 import numpy as np
 from pydantic import Field
@@ -94,12 +94,13 @@ class EmbedLogreg(Classifier):
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.head_.predict_proba(self.embed(texts)).astype(np.float64)
 
-    def _save_state(self, directory: Path) -> None:
+    def _save_state(self, directory: Path) -> dict[str, Any]:
         self.encoder_.save_pretrained(directory / ENCODER_DIR, safe_serialization=True)
         self.tokenizer_.save_pretrained(directory / ENCODER_DIR)
         save_logreg(self.head_, directory)
+        return {}
 
-    def _load_state(self, directory: Path) -> None:
+    def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
         check_model_dir(directory / ENCODER_DIR)
         self._load_encoder(str(directory / ENCODER_DIR), allow_pickle=False)
         self.head_ = load_logreg(directory, self.labels_)

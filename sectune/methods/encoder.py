@@ -12,7 +12,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Mapping
 
 import numpy as np
 from pydantic import Field
@@ -122,7 +122,7 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         return out
 
     # --- persistence ----------------------------------------------------------------------
-    def _save_state(self, directory: Path) -> None:
+    def _save_state(self, directory: Path) -> dict[str, Any]:
         from sectune.methods.pooled import MeanPoolingClassifier
 
         if isinstance(self.net_, MeanPoolingClassifier):
@@ -131,9 +131,9 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         else:
             self.net_.save_pretrained(directory, safe_serialization=True)
         self.tokenizer_.save_pretrained(directory)
-        self.info["pooling"] = self.pooling_
+        return {"pooling": self.pooling_}  # which network the weights are: the model's own head or mean pooling + a head
 
-    def _load_state(self, directory: Path) -> None:
+    def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
         """The saved network, exactly: weights that do not fit the declared pooling are refused, never
         completed with a freshly initialised head (see ``must_match`` in :func:`load_pretrained`)."""
         from transformers import AutoModel, AutoModelForSequenceClassification
@@ -142,9 +142,9 @@ class EncoderClassifier(FineTuneArgs, Classifier):
 
         check_model_dir(directory)
         self.tokenizer_ = load_tokenizer(str(directory), trust_remote_code=self.trust_remote_code)
-        self.pooling_ = self.info.get("pooling", "cls")
+        self.pooling_ = state.get("pooling", "cls")
         if self.pooling_ not in ("mean", "cls"):
-            raise SectuneError("sectune.json field 'pooling' must be 'mean' or 'cls'", path=directory)
+            raise SectuneError("sectune.json field 'state.pooling' must be 'mean' or 'cls'", path=directory)
         must_match = f"pooling '{self.pooling_}'"
         if self.pooling_ == "mean":
             body = load_pretrained(AutoModel, str(directory), trust_remote_code=self.trust_remote_code, must_match=must_match)

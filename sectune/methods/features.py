@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -306,12 +306,13 @@ class FeaturesLogreg(Classifier):
         order = np.argsort(-np.abs(contrib), kind="stable")[: max(int(top), 0)]
         return [(FEATURE_NAMES[i], float(raw[i]), float(contrib[i])) for i in order]
 
-    def _save_state(self, directory: Path) -> None:
+    def _save_state(self, directory: Path) -> dict[str, Any]:
         save_file({"mean": np.ascontiguousarray(self.mean_), "scale": np.ascontiguousarray(self.scale_)}, str(directory / SCALER_FILE))
         (directory / FEATURES_FILE).write_text(json.dumps(FEATURES, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         save_logreg(self.head_, directory)
+        return {}
 
-    def _load_state(self, directory: Path) -> None:
+    def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
         path = directory / FEATURES_FILE
         try:
             saved = [name for name, _ in json.loads(path.read_text(encoding="utf-8"))]

@@ -4,6 +4,10 @@ The file is plain JSON a user can edit; a damaged one must stop loading with one
 field, not surface later as a traceback or a model that silently predicts nonsense. Checks are
 strict (no "1" for 1, no 1 for "1"): :meth:`Classifier.save_pretrained` has always written
 strings for labels and numbers for numbers, so anything else was not written by sectune.
+
+Format 2 keeps two records apart: what loads the model (method, params, labels, threshold, and the
+method's private ``state``) and how it came to be (``run``, :class:`sectune.run.RunRecord`). Format 1
+held both flat in one object; :func:`upgrade_v1` reads it into the format 2 layout.
 """
 
 from __future__ import annotations
@@ -16,18 +20,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from sectune.errors import SectuneError, first_problem
+from sectune.run import RunRecord
+
+FORMAT_VERSION = 2
+LOADING_KEYS = ("format_version", "method", "params", "labels", "threshold")
+# What format 1 kept flat beside the run facts for a method's own loading (encoder: pooling; causal-llm: prompt,
+# weights). Format 1 is closed, so this list is a fixed fact of it, not something a method adds to.
+V1_STATE_KEYS = ("pooling", "prompt", "weights")
 
 
 class ModelInfo(BaseModel):
-    """The keys every method relies on; the free-form rest (task, training, metrics, pooling...) is kept as is."""
+    """``sectune.json`` in format 2: the loading fields, the method's ``state`` and the ``run`` record, nothing else."""
 
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    format_version: int = Field(1, ge=1)
+    format_version: int = Field(FORMAT_VERSION, ge=1)
     method: str
     labels: list[str] = Field(min_length=2)
     params: dict[str, Any] = Field(default_factory=dict)
     threshold: float | None = None
+    state: dict[str, Any] = Field(default_factory=dict)  # the method's own facts (Classifier._save_state), read back as is
+    run: RunRecord = Field(default_factory=RunRecord)
 
     @field_validator("labels")
     @classmethod
@@ -47,12 +60,28 @@ class ModelInfo(BaseModel):
         return threshold
 
 
+def upgrade_v1(info: dict[str, Any]) -> dict[str, Any]:
+    """A format 1 ``sectune.json`` in the format 2 layout: the loading keys stay, the method's keys go to
+    ``state``, every other key (task and its entry, base_model, training, metrics, versions...) to ``run``."""
+    top = {k: info[k] for k in LOADING_KEYS if k in info}
+    state = {k: info[k] for k in V1_STATE_KEYS if k in info}
+    run = {k: v for k, v in info.items() if k not in LOADING_KEYS and k not in V1_STATE_KEYS}
+    return {**top, "format_version": FORMAT_VERSION, "state": state, "run": run}
+
+
+def is_v1(info: dict[str, Any]) -> bool:
+    """Written in format 1: it says so, or names no format (format 1 did not always)."""
+    version = info.get("format_version", 1)
+    return type(version) is int and version == 1
+
+
 def validate_info(info: dict[str, Any], path: Path) -> ModelInfo:
-    """``info`` checked against :class:`ModelInfo`; one line naming the first bad field, never its (maybe huge) value."""
+    """``info`` checked against :class:`ModelInfo`; one line naming the first bad field (``run.training.data.rows``),
+    never its (maybe huge) value."""
     try:
         return ModelInfo.model_validate(info)
     except ValidationError as exc:
-        field, problem = first_problem(exc)
+        field, problem = first_problem(exc, nested=True)
         raise SectuneError(f"field '{field}': {problem}", path=path) from None
 
 

@@ -35,7 +35,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Callable, Sequence
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -254,8 +254,8 @@ class RulesClassifier(Classifier):
         return ">".join(fired) or None
 
     # --- persistence ----------------------------------------------------------------------
-    def _save_state(self, directory: Path) -> None:
-        state = {
+    def _save_state(self, directory: Path) -> dict[str, Any]:
+        tuned = {
             "score": "sigmoid((ratio - ratio_threshold) / ratio_scale + sum of the weights of the patterns that fire)",
             "special_chars": self.special_chars,
             "ratio_threshold": self.ratio_threshold_,
@@ -266,22 +266,23 @@ class RulesClassifier(Classifier):
                 for name in self.pattern_names_
             },
         }
-        (directory / RULES_FILE).write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (directory / RULES_FILE).write_text(json.dumps(tuned, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return {}
 
-    def _load_state(self, directory: Path) -> None:
+    def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
         path = directory / RULES_FILE
         check_outputs(2, len(self.labels_), path)  # a binary detector: its two columns are labels_[0] and labels_[1]
         try:
-            state = json.loads(path.read_text(encoding="utf-8"))
+            tuned = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise SectuneError(f"cannot read the tuned rules: {exc}", path=path) from exc
-        unknown = [name for name in state["patterns"] if name not in PATTERNS]
+        unknown = [name for name in tuned["patterns"] if name not in PATTERNS]
         if unknown:
             raise SectuneError(f"names pattern(s) this sectune does not know: {', '.join(unknown)}", path=path)
-        self.ratio_threshold_ = float(state["ratio_threshold"])
-        self.ratio_f1_ = float(state.get("ratio_train_f1", 0.0))
-        self.ratio_scale_ = float(state["ratio_scale"])
-        self.pattern_names_ = list(state["patterns"])
-        self.weights_ = {name: float(entry["weight"]) for name, entry in state["patterns"].items()}
+        self.ratio_threshold_ = float(tuned["ratio_threshold"])
+        self.ratio_f1_ = float(tuned.get("ratio_train_f1", 0.0))
+        self.ratio_scale_ = float(tuned["ratio_scale"])
+        self.pattern_names_ = list(tuned["patterns"])
+        self.weights_ = {name: float(entry["weight"]) for name, entry in tuned["patterns"].items()}
         self.pattern_stats_ = {name: {k: v for k, v in entry.items() if k not in ("description", "weight")}
-                               for name, entry in state["patterns"].items()}
+                               for name, entry in tuned["patterns"].items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Mapping
 
 import numpy as np
 from pydantic import Field
@@ -96,14 +96,15 @@ class TfidfLogreg(Classifier):
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.head_.predict_proba(self.vectorizer_.transform(texts)).astype(np.float64)
 
-    def _save_state(self, directory: Path) -> None:
+    def _save_state(self, directory: Path) -> dict[str, Any]:
         vocabulary = {term: int(index) for term, index in self.vectorizer_.vocabulary_.items()}
         (directory / VOCAB_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
         (directory / TOKENS_FILE).write_text(json.dumps({"token_pattern": self.token_pattern_}), encoding="utf-8")
         np.save(directory / IDF_FILE, self.vectorizer_.idf_, allow_pickle=False)
         save_logreg(self.head_, directory)
+        return {}
 
-    def _load_state(self, directory: Path) -> None:
+    def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
         vocabulary = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
         self.token_pattern_ = _read_token_pattern(directory / TOKENS_FILE)
         self.vectorizer_ = self._vectorizer(self.token_pattern_, 1, vocabulary)

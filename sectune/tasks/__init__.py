@@ -111,7 +111,7 @@ class Task:
 
     @classmethod
     def from_info(cls, info: dict[str, Any]) -> "Task":
-        """A saved model's task, with the settings its ``sectune.json`` recorded."""
+        """A saved model's task, with the settings its run record (``sectune.json`` ``run``, as a dict) kept."""
         task = task_class(info.get("task") or "generic")
         saved = info.get(task.name)
         saved = saved if isinstance(saved, dict) else {}
@@ -123,11 +123,11 @@ class Task:
 
     # --- what sectune.json keeps ----------------------------------------------------------
     def settings(self) -> dict[str, Any]:
-        """The settings a model records (under ``info[task name]``), enough to rebuild the task."""
+        """The settings a model records (in its run record, under the task's name), enough to rebuild the task."""
         return self.options.model_dump()
 
     def record(self, report: dict[str, Any]) -> dict[str, Any]:
-        """``sectune.json`` entries for this task: its settings and preparation report, if it has any."""
+        """The run record's entry for this task: its settings and preparation report, if it has any."""
         kept = self.settings()
         return {self.name: {**kept, "report": report}} if kept or report else {}
 
@@ -165,7 +165,7 @@ class Task:
         return evaluate_predictions(table.labels, proba, model.labels_, threshold=model.threshold_, true_label_sets=table.label_lists)
 
     def card_section(self, info: dict[str, Any], metrics: dict[str, Any]) -> str:
-        """The model card's task section (Markdown), or "" for none."""
+        """The model card's task section (Markdown) from the run record ``info``, or "" for none."""
         return ""
 
     # --- sectune compare ------------------------------------------------------------------

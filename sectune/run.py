@@ -1,0 +1,94 @@
+"""The run record: how a model came to be (task, data, split, threshold choice, scores, versions), kept in
+``sectune.json`` under ``"run"``, apart from what loads the model.
+
+Loading never reads it; the model card, ``sectune evaluate`` (the columns trained on) and the task (its
+settings: the CWE rollup, label names) do. It is typed so that a damaged record is refused like a damaged
+loading field, in one line naming it (``run.training.data.rows``): half-reading it would let an edited task
+setting change how ``sectune evaluate`` scores. Every fact is optional, so records of partial runs
+(zero-shot, merged, saved from Python) and of older sectune versions stay valid; a record that names no
+task is the generic task's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+
+class _Record(BaseModel):
+    """Strict like the loading fields (no "20" for 20): sectune writes numbers as numbers."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+class DataFile(_Record):
+    path: str | None = None
+    sha256: str | None = None
+    rows: int | None = Field(None, ge=0)  # read from the file, before --min-examples dropped any
+    text_column: str | None = None
+    label_column: str | None = None
+
+
+class Resumed(_Record):
+    """The unfinished run a --resume continued, when it was trained on another file with the same labels."""
+
+    data: str
+    sha256: str
+
+
+class Training(_Record):
+    data: DataFile = Field(default_factory=DataFile)
+    eval_data: DataFile | None = None  # --eval-data: the test rows came from this file instead of a split
+    split: str | None = None
+    test_size: float | None = None
+    seed: int | None = None
+    min_examples: int | None = None
+    dropped: dict[str, int] | None = None  # rows and classes --min-examples removed
+    train_rows: int | None = None
+    validation_rows: int | None = None
+    test_rows: int | None = None
+    train_seconds: float | None = None
+    arguments: dict[str, Any] | None = None  # the method's parameters as trained (never a security switch)
+    skipped_steps: int | None = None  # optimiser steps skipped for non-finite gradients (Classifier.training_stats)
+    resumed_from: Resumed | None = None
+
+
+class ThresholdSelection(_Record):
+    """How a binary model's operating threshold was chosen on the validation rows (api.choose_threshold)."""
+
+    target_fpr: float
+    threshold: float
+    validation_rows: int
+    positive_label: str
+    validation_fpr: float
+    validation_tpr: float
+
+
+class RunRecord(_Record):
+    """The provenance of one model directory. The only free-form entry is the task's own, under its name
+    (``{"task": "cwe", "cwe": {settings..., "report": {...}}}``, see ``Task.record``): a task owns its settings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    task: str | None = None
+    base_model: str | None = None
+    training: Training = Field(default_factory=Training)
+    threshold_selection: ThresholdSelection | None = None
+    metrics: dict[str, Annotated[float, Field(allow_inf_nan=True)]] | None = None  # headline test scores (metrics.json: all)
+    versions: dict[str, str] | None = None
+    merged_from_adapter: bool | None = None  # sectune merge wrote these full weights from a LoRA adapter
+
+    @model_validator(mode="after")
+    def _only_the_task_adds(self) -> "RunRecord":
+        for key, value in (self.model_extra or {}).items():
+            if key != (self.task or "generic"):
+                raise PydanticCustomError("extra_forbidden", "unknown field '{key}' (only the task's own entry may be added)", {"key": key})
+            if not isinstance(value, dict):
+                raise PydanticCustomError("task_entry", "the task's entry '{key}' must be an object", {"key": key})
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as sectune.json holds it: the facts that were set, JSON types only."""
+        return self.model_dump(mode="json", exclude_unset=True)
