@@ -27,6 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
+	$(VENV)/bin/ruff format --check sectune tests bench
 	$(VENV)/bin/ruff check sectune tests bench
 
 bench: $(STAMP)

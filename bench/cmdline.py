@@ -88,10 +88,19 @@ def outside_baseline(test_file: Path) -> dict | None:
     y = np.array([lab == "1" for lab in labels])
     short = y & (np.array([len(t) for t in texts]) < 200)
     return {
-        "method": "obfuscation-detection (cmd lines only)", "precision": m["precision"], "recall": m["recall"], "f1": m["f1"],
-        "roc_auc": m["roc_auc"], "fpr_at_tpr95": m["fpr_at_tpr95"], "fpr_at_tpr99": m["fpr_at_tpr99"], "threshold": 0.5,
-        "recall_short": float((p[short] >= 0.5).mean()) if short.any() else None, "train_seconds": None,
-        "lines_per_second": len(texts) / seconds, "size_mib": None, "n": len(texts),
+        "method": "obfuscation-detection (cmd lines only)",
+        "precision": m["precision"],
+        "recall": m["recall"],
+        "f1": m["f1"],
+        "roc_auc": m["roc_auc"],
+        "fpr_at_tpr95": m["fpr_at_tpr95"],
+        "fpr_at_tpr99": m["fpr_at_tpr99"],
+        "threshold": 0.5,
+        "recall_short": float((p[short] >= 0.5).mean()) if short.any() else None,
+        "train_seconds": None,
+        "lines_per_second": len(texts) / seconds,
+        "size_mib": None,
+        "n": len(texts),
     }
 
 
@@ -114,27 +123,66 @@ def one_core_speed(model_dir: Path, texts: list[str]) -> float:
     return best
 
 
-def run_setup(setup: str, files: dict[str, Path], methods: list[str], work: Path, encoder_steps: int, charcnn_steps: int,
-              loo: list[str]) -> dict:
+def run_setup(
+    setup: str,
+    files: dict[str, Path],
+    methods: list[str],
+    work: Path,
+    encoder_steps: int,
+    charcnn_steps: int,
+    loo: list[str],
+) -> dict:
     from sectune.compare import compare
 
-    data, test = {"1": (files["generated"], files["shared"]), "2": (files["shared_train"], files["shared_test"]),
-                  "3": (files["mixed_train"], files["shared_test"])}[setup]
+    data, test = {
+        "1": (files["generated"], files["shared"]),
+        "2": (files["shared_train"], files["shared_test"]),
+        "3": (files["mixed_train"], files["shared_test"]),
+    }[setup]
     started = time.perf_counter()
     result = compare(
-        str(data), methods, output=work / f"setup{setup}", test_data=str(test), task="cmdline", verbose=False,
+        str(data),
+        methods,
+        output=work / f"setup{setup}",
+        test_data=str(test),
+        task="cmdline",
+        verbose=False,
         leave_one_out=[] if setup == "1" else [m for m in loo if m in methods],  # (1) holds out every real tool already
-        method_settings={name: own for name, own in {
-            "encoder": {"max_steps": encoder_steps, "batch_size": 16, "max_length": 256, "lr": 1e-4, "eval_steps": max(100, encoder_steps // 4)},
-            "charcnn": {"max_steps": charcnn_steps},
-        }.items() if name in methods},
+        method_settings={
+            name: own
+            for name, own in {
+                "encoder": {
+                    "max_steps": encoder_steps,
+                    "batch_size": 16,
+                    "max_length": 256,
+                    "lr": 1e-4,
+                    "eval_steps": max(100, encoder_steps // 4),
+                },
+                "charcnn": {"max_steps": charcnn_steps},
+            }.items()
+            if name in methods
+        },
     )
-    return {"result": result, "seconds": time.perf_counter() - started, "baseline": outside_baseline(test),
-            "test_file": test}
+    return {
+        "result": result,
+        "seconds": time.perf_counter() - started,
+        "baseline": outside_baseline(test),
+        "test_file": test,
+    }
 
 
-def render(setup: str, out: dict, files: dict[str, Path], speed: float | None, command: str, started: str, encoder_steps: int,
-           charcnn_steps: int, generated_from: str, title_suffix: str = "") -> str:
+def render(
+    setup: str,
+    out: dict,
+    files: dict[str, Path],
+    speed: float | None,
+    command: str,
+    started: str,
+    encoder_steps: int,
+    charcnn_steps: int,
+    generated_from: str,
+    title_suffix: str = "",
+) -> str:
     from sectune.compare import recall_table, render_table
 
     result = out["result"]
@@ -142,32 +190,63 @@ def render(setup: str, out: dict, files: dict[str, Path], speed: float | None, c
     n_train = sum(1 for _ in files[{"1": "generated", "2": "shared_train", "3": "mixed_train"}[setup]].open())
     n_test = sum(1 for _ in out["test_file"].open())
     lines = [
-        f"### ({setup}) {SETUPS[setup]}{title_suffix}", "",
+        f"### ({setup}) {SETUPS[setup]}{title_suffix}",
+        "",
         f"- command: `{command}`; date: {started}; this setup's run time {out['seconds']:,.0f} s",
         f"- machine: {machine_line()}",
         f"- versions: {versions()}; sectune source sha256 {source_digest()}",
         f"- rows: train file {n_train:,} (10% of it held out for validation: each binary model's threshold for FPR <= 0.001), "
         f"test file {n_test:,} (test lines also present in training are dropped)",
         *([f"- generated data: {generated_from}"] if setup != "2" else []),
-        "- " + "; ".join([
-            *([f"encoder: all-MiniLM-L6-v2, CPU budget {encoder_steps} optimiser steps, batch 16, max_length 256 tokens, lr 1e-4"]
-              if "encoder" in ran else []),
-            *([f"charcnn: {charcnn_steps} steps of batch 64 at most (max length 4,096 characters)"] if "charcnn" in ran else []),
-            "precision/recall/F1 at each model's threshold; lines/s: scoring the test file with 2 threads"]),
-        "", result.table(),
+        "- "
+        + "; ".join(
+            [
+                *(
+                    [
+                        f"encoder: all-MiniLM-L6-v2, CPU budget {encoder_steps} optimiser steps, batch 16, max_length 256 tokens, lr 1e-4"
+                    ]
+                    if "encoder" in ran
+                    else []
+                ),
+                *(
+                    [f"charcnn: {charcnn_steps} steps of batch 64 at most (max length 4,096 characters)"]
+                    if "charcnn" in ran
+                    else []
+                ),
+                "precision/recall/F1 at each model's threshold; lines/s: scoring the test file with 2 threads",
+            ]
+        ),
+        "",
+        result.table(),
     ]
     if out["baseline"]:
         b = out["baseline"]
-        lines += ["", f"Outside baseline, Adobe's `obfuscation-detection` 1.0.0 (XGBoost, cmd.exe only; its own 0.5 threshold) on the "
-                      f"{b['n']:,} cmd lines of the same test file:", "", render_table([b], result.columns)]
+        lines += [
+            "",
+            f"Outside baseline, Adobe's `obfuscation-detection` 1.0.0 (XGBoost, cmd.exe only; its own 0.5 threshold) on the "
+            f"{b['n']:,} cmd lines of the same test file:",
+            "",
+            render_table([b], result.columns),
+        ]
     if speed is not None:
-        lines += ["", f"features-logreg on one core (torch and BLAS held to one thread), scoring the test file: {speed:,.0f} lines/s (best of 3)."]
+        lines += [
+            "",
+            f"features-logreg on one core (torch and BLAS held to one thread), scoring the test file: {speed:,.0f} lines/s (best of 3).",
+        ]
     if setup == "1" and result.per_technique:
-        lines += ["", "Recall per technique of the real tools (the generator never produced these):", "",
-                  recall_table(result.per_technique, "technique")]
+        lines += [
+            "",
+            "Recall per technique of the real tools (the generator never produced these):",
+            "",
+            recall_table(result.per_technique, "technique"),
+        ]
     if result.leave_one_out:
-        lines += ["", "Leave one technique family out (recall on the family when training saw none of it):", "",
-                  recall_table(result.leave_one_out, "family held out")]
+        lines += [
+            "",
+            "Leave one technique family out (recall on the family when training saw none of it):",
+            "",
+            recall_table(result.leave_one_out, "family held out"),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -175,14 +254,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setups", default="1,2,3")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--leave-one-out", default="rules,features-logreg",
-                        help="methods that also get the leave-one-family-out runs (default: the two cheap ones, for CPU time)")
+    parser.add_argument(
+        "--leave-one-out",
+        default="rules,features-logreg",
+        help="methods that also get the leave-one-family-out runs (default: the two cheap ones, for CPU time)",
+    )
     parser.add_argument("--n-generated", type=int, default=20000)
     parser.add_argument("--generator-seed", type=int, default=0)
-    parser.add_argument("--encoder-steps", type=int, default=600, help="CPU budget of each encoder run, in optimiser steps")
-    parser.add_argument("--charcnn-steps", type=int, default=1500, help="CPU budget of each charcnn run, in optimiser steps (batch 64)")
-    parser.add_argument("--generated", help="train on this JSONL of generated lines instead of generating them "
-                        "(e.g. an older generator's output, for a before/after)")
+    parser.add_argument(
+        "--encoder-steps", type=int, default=600, help="CPU budget of each encoder run, in optimiser steps"
+    )
+    parser.add_argument(
+        "--charcnn-steps", type=int, default=1500, help="CPU budget of each charcnn run, in optimiser steps (batch 64)"
+    )
+    parser.add_argument(
+        "--generated",
+        help="train on this JSONL of generated lines instead of generating them "
+        "(e.g. an older generator's output, for a before/after)",
+    )
     parser.add_argument("--markdown-key", default="", help="suffix of the BENCHMARKS.md block key (e.g. ' before')")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "sectune-bench-cmdline"))
     parser.add_argument("--markdown", help="update this file's section (e.g. BENCHMARKS.md)")
@@ -198,15 +287,30 @@ def main(argv: list[str] | None = None) -> int:
     for setup in args.setups.split(","):
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         print(f"[{time.strftime('%H:%M:%S')}] setup {setup}: {SETUPS[setup]} ...", file=sys.stderr, flush=True)
-        out = run_setup(setup, files, methods, work, args.encoder_steps, args.charcnn_steps, args.leave_one_out.split(","))
+        out = run_setup(
+            setup, files, methods, work, args.encoder_steps, args.charcnn_steps, args.leave_one_out.split(",")
+        )
         speed = None
         if "features-logreg" in methods:
             test_texts = [json.loads(line)["text"] for line in out["test_file"].open(encoding="utf-8")]
             speed = one_core_speed(work / f"setup{setup}" / "models" / "features-logreg", test_texts)
-        generated_from = (f"`{args.generated}`" if args.generated else
-                          f"`sectune data cmdline --n {args.n_generated} --seed {args.generator_seed}` (this commit's engine)")
-        block = render(setup, out, files, speed, command, started, args.encoder_steps, args.charcnn_steps, generated_from,
-                       args.markdown_key)
+        generated_from = (
+            f"`{args.generated}`"
+            if args.generated
+            else f"`sectune data cmdline --n {args.n_generated} --seed {args.generator_seed}` (this commit's engine)"
+        )
+        block = render(
+            setup,
+            out,
+            files,
+            speed,
+            command,
+            started,
+            args.encoder_steps,
+            args.charcnn_steps,
+            generated_from,
+            args.markdown_key,
+        )
         print(block, flush=True)
         if args.markdown:
             update_markdown(Path(args.markdown), SECTION, f"bench/cmdline.py setup={setup}{args.markdown_key}", block)

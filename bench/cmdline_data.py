@@ -32,8 +32,13 @@ def figures(lengths: list[int]) -> dict:
     if not lengths:
         return {"n": 0}
     ordered = sorted(lengths)
-    return {"n": len(ordered), "median": statistics.median(ordered), "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
-            "short": sum(x < SHORT for x in ordered) / len(ordered), "max": ordered[-1]}
+    return {
+        "n": len(ordered),
+        "median": statistics.median(ordered),
+        "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
+        "short": sum(x < SHORT for x in ordered) / len(ordered),
+        "max": ordered[-1],
+    }
 
 
 def generated(n: int, seed: int) -> tuple[list[dict], dict]:
@@ -46,8 +51,12 @@ def generated(n: int, seed: int) -> tuple[list[dict], dict]:
     started = time.perf_counter()
     result = build_cmdline_dataset(n=n, seed=seed, progress=False)
     seconds = time.perf_counter() - started
-    speed = {"n": len(result.records), "seconds": seconds, "records_per_second": len(result.records) / seconds,
-             "benign_lines_per_second": n / benign_seconds}
+    speed = {
+        "n": len(result.records),
+        "seconds": seconds,
+        "records_per_second": len(result.records) / seconds,
+        "benign_lines_per_second": n / benign_seconds,
+    }
     return result.records, speed
 
 
@@ -66,7 +75,15 @@ def rows_for(source: str, records: list[dict], by_intensity: bool) -> list[tuple
         obfuscated = [r for r in mine if int(r["label"]) == 1]
         if by_intensity:
             for intensity in INTENSITIES:
-                rows.append((source, shell, "obfuscated", intensity, figures([len(r["text"]) for r in obfuscated if r["intensity"] == intensity])))
+                rows.append(
+                    (
+                        source,
+                        shell,
+                        "obfuscated",
+                        intensity,
+                        figures([len(r["text"]) for r in obfuscated if r["intensity"] == intensity]),
+                    )
+                )
         rows.append((source, shell, "obfuscated", "all", figures([len(r["text"]) for r in obfuscated])))
     everything = [r for r in records if int(r["label"]) == 1]
     rows.append((source, "all", "benign", "", figures([len(r["text"]) for r in records if int(r["label"]) == 0])))
@@ -92,7 +109,9 @@ def render(rows: list[tuple], speed: dict, command: str, started: str, real_note
         if not f["n"]:
             lines.append(f"| {source} | {shell} | {label} | {intensity} | 0 | | | | |")
             continue
-        lines.append(f"| {source} | {shell} | {label} | {intensity} | {f['n']:,} | {f['median']:,.0f} | {f['p90']:,} | {f['max']:,} | {f['short']:.0%} |")
+        lines.append(
+            f"| {source} | {shell} | {label} | {intensity} | {f['n']:,} | {f['median']:,.0f} | {f['p90']:,} | {f['max']:,} | {f['short']:.0%} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -110,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     if shared is None:
         note = f"shared data: skipped, {REAL} is not here"
     else:
-        note = (f"shared data: `../shared/data/cmdline/cmdlines.jsonl.gz` ({len(shared):,} lines: tldr/nl2bash/atomic-red-team/"
-                "LOLBAS/PowerShell-Docs benign lines, Bashfuscator/bashsmash/Invoke-DOSfuscation obfuscated lines; no obfuscated PowerShell)")
+        note = (
+            f"shared data: `../shared/data/cmdline/cmdlines.jsonl.gz` ({len(shared):,} lines: tldr/nl2bash/atomic-red-team/"
+            "LOLBAS/PowerShell-Docs benign lines, Bashfuscator/bashsmash/Invoke-DOSfuscation obfuscated lines; no obfuscated PowerShell)"
+        )
         rows += rows_for("shared", shared, by_intensity=False)
     table = render(rows, speed, command.strip(), started, note)
     if args.markdown:

@@ -17,7 +17,11 @@ SHARED = ROOT.parent / "shared"
 def machine() -> dict:
     cpu = "unknown"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     ram = "unknown"
@@ -70,7 +74,7 @@ def update_markdown(path: Path, section: str, key: str, block: str) -> None:
     elif section in text:
         head, tail = text.split(section, 1)
         nxt = re.search(r"^## ", tail, flags=re.M)
-        body, others = (tail[: nxt.start()], tail[nxt.start():]) if nxt else (tail, "")
+        body, others = (tail[: nxt.start()], tail[nxt.start() :]) if nxt else (tail, "")
         text = head + section + body.rstrip("\n") + "\n\n" + wrapped + ("\n" + others if others else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n\n" + wrapped
@@ -90,8 +94,12 @@ def subprocess_cell(script: str, args: list[str], timeout: int) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = Path(handle.name)
     try:
-        proc = subprocess.run([sys.executable, script, "--cell", *args, "--json-out", str(out)], timeout=timeout,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, script, "--cell", *args, "--json-out", str(out)],
+            timeout=timeout,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode < 0:
             return {"error": f"stopped by signal {-proc.returncode}"}
         if proc.returncode != 0:  # the last line that is not a progress bar: the error

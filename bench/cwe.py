@@ -27,7 +27,15 @@ RAW_ZIP = SHARED / "data" / "cve" / "raw_json5_10k.zip"
 TRAIN_END, TEST_END = "2024-08-01", "2024-10-31"
 SECTION = "## CVE -> CWE (bench/cwe.py)"
 METHODS = ("tfidf-logreg", "encoder", "embed-logreg")
-ENCODER = {"batch_size": 16, "group_by_length": True, "max_length": 128, "lr": 1e-4, "class_weight": "sqrt", "eval_steps": 500, "early_stopping_patience": 3}
+ENCODER = {
+    "batch_size": 16,
+    "group_by_length": True,
+    "max_length": 128,
+    "lr": 1e-4,
+    "class_weight": "sqrt",
+    "eval_steps": 500,
+    "early_stopping_patience": 3,
+}
 
 
 def split_files(work: Path, max_train: int | None) -> tuple[Path, Path, dict]:
@@ -53,19 +61,40 @@ def run_cell(method: str, rollup: str, work: Path, steps: int) -> dict:
     train, test, _ = split_files(work, None)
     settings = dict(ENCODER, max_steps=steps) if method == "encoder" else {}
     started = time.perf_counter()
-    result = sectune.train(train, eval_data=str(test), output=work / f"model-{method}-{rollup}", task="cwe", method=method,
-                           rollup=None if rollup == "none" else rollup, min_examples=5, verbose=False, **settings)
+    result = sectune.train(
+        train,
+        eval_data=str(test),
+        output=work / f"model-{method}-{rollup}",
+        task="cwe",
+        method=method,
+        rollup=None if rollup == "none" else rollup,
+        min_examples=5,
+        verbose=False,
+        **settings,
+    )
     wall = time.perf_counter() - started
     m = result.metrics
     steps_done = max((h.get("step", 0) for h in result.model.training_history()), default=None)
     return {
-        "method": method, "rollup": rollup, "classes": len(result.model.labels_), "test_rows": m["n"],
-        "top1": m["top1"], "top3": m["top3"], "top1_any": m.get("top1_any"), "top3_any": m.get("top3_any"),
-        "macro_f1": m["macro_f1"], "near_miss_share": m["hierarchy"]["near_miss_share"],
-        "recall_top20": m["recall_frequent"]["top20_macro_recall"], "recall_rest": m["recall_frequent"]["rest_macro_recall"],
-        "rest_classes": m["recall_frequent"]["rest_classes"], "unseen_test_rows": m.get("n_unseen", 0),
-        "train_seconds": m["train_seconds"], "texts_per_second": m["predict_texts_per_second"], "wall_seconds": round(wall, 1),
-        "steps": steps_done if method == "encoder" else None, "peak_rss_mib": round(peak_rss_mib()),
+        "method": method,
+        "rollup": rollup,
+        "classes": len(result.model.labels_),
+        "test_rows": m["n"],
+        "top1": m["top1"],
+        "top3": m["top3"],
+        "top1_any": m.get("top1_any"),
+        "top3_any": m.get("top3_any"),
+        "macro_f1": m["macro_f1"],
+        "near_miss_share": m["hierarchy"]["near_miss_share"],
+        "recall_top20": m["recall_frequent"]["top20_macro_recall"],
+        "recall_rest": m["recall_frequent"]["rest_macro_recall"],
+        "rest_classes": m["recall_frequent"]["rest_classes"],
+        "unseen_test_rows": m.get("n_unseen", 0),
+        "train_seconds": m["train_seconds"],
+        "texts_per_second": m["predict_texts_per_second"],
+        "wall_seconds": round(wall, 1),
+        "steps": steps_done if method == "encoder" else None,
+        "peak_rss_mib": round(peak_rss_mib()),
     }
 
 
@@ -82,7 +111,12 @@ def ingest_cell(work: Path) -> dict:
         written = write_records(records, work / "ingest.jsonl")
         seconds = time.perf_counter() - started
         best = min(best or seconds, seconds)
-    return {"records": stats.records_read, "written": written, "seconds": round(best, 3), "records_per_second": round(stats.records_read / best)}
+    return {
+        "records": stats.records_read,
+        "written": written,
+        "seconds": round(best, 3),
+        "records_per_second": round(stats.records_read / best),
+    }
 
 
 def fmt(value, spec: str = ".3f") -> str:
@@ -98,10 +132,15 @@ def render(results: list[dict], ingest: dict | None, split: dict, command: str, 
         f"{', the most recent ' + format(split['max_train'], ',') if split.get('max_train') else ''}), test: {TRAIN_END}..{TEST_END} "
         f"({split['test']:,} records; test descriptions that also stand in training are dropped); primary CWE is the class; "
         "classes with < 5 training rows dropped from training (their test rows stay and count as errors)",
-        *([] if not any(r["method"] == "encoder" for r in results) else [
-        f"- encoder: all-MiniLM-L6-v2 (mean pooling), CPU budget {steps} optimiser steps (batch {ENCODER['batch_size']} grouped by length, "
-        f"max length {ENCODER['max_length']}, lr {ENCODER['lr']}, head lr x10, sqrt class weights, 10% of train held out for "
-        f"early stopping, evaluated every {ENCODER['eval_steps']} steps), fp32, 2 threads"]),
+        *(
+            []
+            if not any(r["method"] == "encoder" for r in results)
+            else [
+                f"- encoder: all-MiniLM-L6-v2 (mean pooling), CPU budget {steps} optimiser steps (batch {ENCODER['batch_size']} grouped by length, "
+                f"max length {ENCODER['max_length']}, lr {ENCODER['lr']}, head lr x10, sqrt class weights, 10% of train held out for "
+                f"early stopping, evaluated every {ENCODER['eval_steps']} steps), fp32, 2 threads"
+            ]
+        ),
         "- near miss: share of wrong top-1 predictions that are the true CWE's parent, child or sibling in view 1000; "
         "recall top-20 / rest: macro recall over the 20 most frequent training classes / over the other classes with test rows",
         "",
@@ -118,9 +157,13 @@ def render(results: list[dict], ingest: dict | None, split: dict, command: str, 
             f"{fmt(r['train_seconds'], ',.0f')} | {fmt(r['steps'], 'd')} | {fmt(r['texts_per_second'], ',.0f')} | {fmt(r['peak_rss_mib'], ',.0f')} |"
         )
     if ingest:
-        lines += ["", f"Ingestion of `raw_json5_10k.zip` (10,000 CVE JSON 5 records) to JSONL on one core: best of 3 "
-                      f"{ingest.get('seconds')} s = {ingest.get('records_per_second', 0):,} records/s ({ingest.get('written', 0):,} labelled records written)."
-                  if "error" not in ingest else f"Ingestion: {ingest['error']}"]
+        lines += [
+            "",
+            f"Ingestion of `raw_json5_10k.zip` (10,000 CVE JSON 5 records) to JSONL on one core: best of 3 "
+            f"{ingest.get('seconds')} s = {ingest.get('records_per_second', 0):,} records/s ({ingest.get('written', 0):,} labelled records written)."
+            if "error" not in ingest
+            else f"Ingestion: {ingest['error']}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -128,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--rollups", default="none,1003")
-    parser.add_argument("--encoder-steps", type=int, default=2000, help="CPU budget of each encoder run, in optimiser steps")
+    parser.add_argument(
+        "--encoder-steps", type=int, default=2000, help="CPU budget of each encoder run, in optimiser steps"
+    )
     parser.add_argument("--max-train", type=int, help="use only the most recent N training records (quick runs)")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "sectune-bench-cwe"))
     parser.add_argument("--timeout", type=int, default=5400, help="seconds per cell")
@@ -141,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
 
     if args.cell:
-        result = ingest_cell(work) if args.cell[0] == "ingest" else run_cell(args.cell[0], args.cell[1], work, args.encoder_steps)
+        result = (
+            ingest_cell(work)
+            if args.cell[0] == "ingest"
+            else run_cell(args.cell[0], args.cell[1], work, args.encoder_steps)
+        )
         Path(args.json_out).write_text(json.dumps(result))
         return 0
 
@@ -159,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     for method in args.methods.split(","):
         for rollup in args.rollups.split(","):
             print(f"[{time.strftime('%H:%M:%S')}] {method}, rollup {rollup} ...", file=sys.stderr, flush=True)
-            cell = subprocess_cell(__file__, [method, rollup, "--encoder-steps", str(args.encoder_steps), "--work", str(work)], args.timeout)
+            cell = subprocess_cell(
+                __file__,
+                [method, rollup, "--encoder-steps", str(args.encoder_steps), "--work", str(work)],
+                args.timeout,
+            )
             results.append({"method": method, "rollup": rollup, **cell})
             table = render(results, ingest, split, command, args.encoder_steps, started)
             if args.markdown:

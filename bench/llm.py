@@ -23,16 +23,38 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CMDLINE, cmdline_shared_split, machine_line, peak_rss_mib, source_digest, subprocess_cell, update_markdown, versions  # noqa: E402
+from common import (
+    CMDLINE,
+    cmdline_shared_split,
+    machine_line,
+    peak_rss_mib,
+    source_digest,
+    subprocess_cell,
+    update_markdown,
+    versions,
+)  # noqa: E402
 
 SECTION = "## Causal LLM on command lines (bench/llm.py)"
-LLM = {"batch_size": 8, "lr": 2e-4, "lora_r": 8, "lora_alpha": 16, "max_length": 256, "eval_steps": 50, "predict_batch_size": 16}
+LLM = {
+    "batch_size": 8,
+    "lr": 2e-4,
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "max_length": 256,
+    "eval_steps": 50,
+    "predict_batch_size": 16,
+}
 CELLS: dict[str, dict] = {
     "features-logreg": {"method": "features-logreg"},
     "encoder": {"method": "encoder", "batch_size": 16, "max_length": 256, "lr": 1e-4, "eval_steps": 50},
     "zero-shot": {"method": "causal-llm", "zero_shot": True, "predict_batch_size": 16},
     # SmolLM2 itself answers " No"/" Yes" more often than " no"/" yes": the same question with those verbalizers
-    "zero-shot-Yes-No": {"method": "causal-llm", "zero_shot": True, "predict_batch_size": 16, "prompt_template": "yes-no.yaml"},
+    "zero-shot-Yes-No": {
+        "method": "causal-llm",
+        "zero_shot": True,
+        "predict_batch_size": 16,
+        "prompt_template": "yes-no.yaml",
+    },
     "lora": {"method": "causal-llm", **LLM},
     "qlora-4bit": {"method": "causal-llm", "quantize": "4bit", **LLM},
     "lora-classifier-head": {"method": "causal-llm", "head": "classifier", **LLM},
@@ -58,9 +80,18 @@ def subset(work: Path, n_train: int, n_test: int, seed: int) -> tuple[Path, Path
     paths = {}
     for name, part in files.items():
         paths[name] = work / f"{name}.jsonl"
-        paths[name].write_text("".join(json.dumps({k: r[k] for k in ("text", "label", "shell", "technique")}, ensure_ascii=False) + "\n"
-                                       for r in part), encoding="utf-8")
-    info = {"train": len(files["train"]), "test": len(files["test"]), "test_positive": sum(r["label"] for r in files["test"])}
+        paths[name].write_text(
+            "".join(
+                json.dumps({k: r[k] for k in ("text", "label", "shell", "technique")}, ensure_ascii=False) + "\n"
+                for r in part
+            ),
+            encoding="utf-8",
+        )
+    info = {
+        "train": len(files["train"]),
+        "test": len(files["test"]),
+        "test_positive": sum(r["label"] for r in files["test"]),
+    }
     return paths["train"], paths["test"], info
 
 
@@ -75,25 +106,51 @@ def run_cell(name: str, work: Path, steps: int) -> dict:
         cmdline = builtin_templates()["cmdline"]
         question = cmdline.instruction
         if "Answer yes or no." not in question:
-            raise SystemExit("bench/llm.py: the built-in cmdline prompt no longer ends 'Answer yes or no.'; update the Yes/No cell")
+            raise SystemExit(
+                "bench/llm.py: the built-in cmdline prompt no longer ends 'Answer yes or no.'; update the Yes/No cell"
+            )
         question = question.replace("Answer yes or no.", "Answer Yes or No.")
-        template.write_text(json.dumps({"instruction": question, "input": cmdline.input, "output": cmdline.output,
-                                        "verbalizers": {"0": "No", "1": "Yes"}}), encoding="utf-8")
+        template.write_text(
+            json.dumps(
+                {
+                    "instruction": question,
+                    "input": cmdline.input,
+                    "output": cmdline.output,
+                    "verbalizers": {"0": "No", "1": "Yes"},
+                }
+            ),
+            encoding="utf-8",
+        )
         settings["prompt_template"] = str(template)
     if name in STEPS:
         settings["max_steps"] = steps
     started = time.perf_counter()
-    result = sectune.train(work / "train.jsonl", eval_data=str(work / "test.jsonl"), output=work / f"model-{name}", task="cmdline",
-                           verbose=False, **settings)
+    result = sectune.train(
+        work / "train.jsonl",
+        eval_data=str(work / "test.jsonl"),
+        output=work / f"model-{name}",
+        task="cmdline",
+        verbose=False,
+        **settings,
+    )
     m = result.metrics
     out = result.output
     weights = sum(p.stat().st_size for p in out.iterdir() if p.suffix == ".safetensors" or p.name.endswith(".joblib"))
     steps_done = max((h.get("step", 0) for h in result.model.training_history()), default=None)
     return {
-        "f1": m["f1"], "precision": m["precision"], "recall": m["recall"], "roc_auc": m["roc_auc"], "fpr_at_tpr95": m["fpr_at_tpr95"],
-        "generation_accuracy": m.get("generation_accuracy"), "generation_unparsed": m.get("generation_unparsed"),
-        "train_seconds": m["train_seconds"], "lines_per_second": m["predict_texts_per_second"], "steps": steps_done,
-        "weights_mib": weights / 2**20, "peak_rss_mib": peak_rss_mib(), "wall_seconds": time.perf_counter() - started,
+        "f1": m["f1"],
+        "precision": m["precision"],
+        "recall": m["recall"],
+        "roc_auc": m["roc_auc"],
+        "fpr_at_tpr95": m["fpr_at_tpr95"],
+        "generation_accuracy": m.get("generation_accuracy"),
+        "generation_unparsed": m.get("generation_unparsed"),
+        "train_seconds": m["train_seconds"],
+        "lines_per_second": m["predict_texts_per_second"],
+        "steps": steps_done,
+        "weights_mib": weights / 2**20,
+        "peak_rss_mib": peak_rss_mib(),
+        "wall_seconds": time.perf_counter() - started,
     }
 
 
@@ -140,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", default=",".join(CELLS))
     parser.add_argument("--train", type=int, default=2000, help="training lines (half obfuscated)")
     parser.add_argument("--test", type=int, default=600, help="test lines")
-    parser.add_argument("--steps", type=int, default=150, help="optimiser steps of each fine-tuned cell (the CPU budget: a LoRA step of SmolLM2 at batch 8 costs about 10 s on 2 cores)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=150,
+        help="optimiser steps of each fine-tuned cell (the CPU budget: a LoRA step of SmolLM2 at batch 8 costs about 10 s on 2 cores)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "sectune-bench-llm"))
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")

@@ -75,14 +75,23 @@ def load_dataset(name: str, cve_path: Path, max_train: int | None) -> dict:
 
         catalog = load_catalog()
         rows = observed_examples(catalog, min_examples=5)
-        table = Table(path="observed_examples", texts=[r["text"] for r in rows], labels=[r["label"][0] for r in rows],
-                      label_lists=[r["label"] for r in rows], rows=list(range(1, len(rows) + 1)), columns={}, sha256=None)
+        table = Table(
+            path="observed_examples",
+            texts=[r["text"] for r in rows],
+            labels=[r["label"][0] for r in rows],
+            label_lists=[r["label"] for r in rows],
+            rows=list(range(1, len(rows) + 1)),
+            columns={},
+            sha256=None,
+        )
         train_idx, test_idx = split_indices(table, "stratified", 0.2, SEED)
         train_idx = _subsample(train_idx, max_train)
         train_texts, train_labels = [table.texts[i] for i in train_idx], [table.labels[i] for i in train_idx]
         test_texts, test_labels = [table.texts[i] for i in test_idx], [table.labels[i] for i in test_idx]
-        about = (f"{len(rows):,} distinct Observed_Example descriptions, {len(set(table.labels))} primary CWEs (CWE catalogue "
-                 f"{catalog.version}, CWEs with >= 5 examples; the primary is the most specific citing CWE), stratified split, test 0.2, seed {SEED}")
+        about = (
+            f"{len(rows):,} distinct Observed_Example descriptions, {len(set(table.labels))} primary CWEs (CWE catalogue "
+            f"{catalog.version}, CWEs with >= 5 examples; the primary is the most specific citing CWE), stratified split, test 0.2, seed {SEED}"
+        )
     elif name == "cve":
         from sectune.io import read_table
 
@@ -98,13 +107,20 @@ def load_dataset(name: str, cve_path: Path, max_train: int | None) -> dict:
         as_class = lambda label: label if label in kept else "other"  # noqa: E731
         train_texts, train_labels = [table.texts[i] for i in train_idx], [as_class(table.labels[i]) for i in train_idx]
         test_texts, test_labels = [table.texts[i] for i in test_idx], [as_class(table.labels[i]) for i in test_idx]
-        about = (f"{_display(cve_path)}: {len(table):,} CVE records, primary CWE; train published < {CVE_TRAIN_END}, "
-                 f"test {CVE_TRAIN_END}..{CVE_TEST_END}; the {len(kept)} CWEs with >= {MIN_TRAIN_ROWS} training rows, "
-                 f"the rest mapped to `other`")
+        about = (
+            f"{_display(cve_path)}: {len(table):,} CVE records, primary CWE; train published < {CVE_TRAIN_END}, "
+            f"test {CVE_TRAIN_END}..{CVE_TEST_END}; the {len(kept)} CWEs with >= {MIN_TRAIN_ROWS} training rows, "
+            f"the rest mapped to `other`"
+        )
     else:
         raise SystemExit(f"unknown data set {name!r} (choose from {', '.join(DATASETS)})")
-    return {"train_texts": train_texts, "train_labels": train_labels, "test_texts": test_texts,
-            "test_labels": test_labels, "about": about}
+    return {
+        "train_texts": train_texts,
+        "train_labels": train_labels,
+        "test_texts": test_texts,
+        "test_labels": test_labels,
+        "about": about,
+    }
 
 
 def _subsample(indices, max_train: int | None):
@@ -189,8 +205,13 @@ def run_cell(dataset: str, method: str, args: argparse.Namespace, partial: Path 
     data = load_dataset(dataset, Path(args.cve_data), args.max_train)
     classes = sorted(set(data["train_labels"]))
     steps = args.encoder_steps or ENCODER_STEPS[dataset]
-    result.update(train_rows=len(data["train_texts"]), test_rows=len(data["test_texts"]), classes=len(classes),
-                  about=data["about"], max_train=args.max_train)
+    result.update(
+        train_rows=len(data["train_texts"]),
+        test_rows=len(data["test_texts"]),
+        classes=len(classes),
+        about=data["about"],
+        max_train=args.max_train,
+    )
     if method.startswith("encoder"):
         result["steps_budget"] = steps
 
@@ -212,8 +233,13 @@ def run_cell(dataset: str, method: str, args: argparse.Namespace, partial: Path 
         proba = model.predict_proba(data["test_texts"])
         result["score_s"] = time.perf_counter() - started
     metrics = evaluate_predictions(data["test_labels"], proba, model.labels_, threshold=model.threshold_)
-    result.update(top1=metrics["top1"], top3=metrics["top3"], macro_f1=metrics["macro_f1"],
-                  weighted_f1=metrics["weighted_f1"], n_unseen=metrics["n_unseen"])
+    result.update(
+        top1=metrics["top1"],
+        top3=metrics["top3"],
+        macro_f1=metrics["macro_f1"],
+        weighted_f1=metrics["weighted_f1"],
+        n_unseen=metrics["n_unseen"],
+    )
 
     test = data["test_texts"]
     if len(test) > THROUGHPUT_SAMPLE:
@@ -260,8 +286,18 @@ def cell_main(args: argparse.Namespace) -> int:
 def run_in_subprocess(dataset: str, method: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="sectune-bench-cell-") as tmp:
         partial, errors = Path(tmp) / "partial.json", Path(tmp) / "stderr.txt"
-        command = [sys.executable, str(Path(__file__).resolve()), "--cell", dataset, method, "--json",
-                   "--partial", str(partial), "--cve-data", str(args.cve_data)]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--cell",
+            dataset,
+            method,
+            "--json",
+            "--partial",
+            str(partial),
+            "--cve-data",
+            str(args.cve_data),
+        ]
         if args.max_train:
             command += ["--max-train", str(args.max_train)]
         if args.encoder_steps:
@@ -275,14 +311,22 @@ def run_in_subprocess(dataset: str, method: str, args: argparse.Namespace) -> di
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)  # the cell's own process group only
                 proc.communicate()
-                state = json.loads(partial.read_text(encoding="utf-8")) if partial.exists() else {"dataset": dataset, "method": method}
+                state = (
+                    json.loads(partial.read_text(encoding="utf-8"))
+                    if partial.exists()
+                    else {"dataset": dataset, "method": method}
+                )
                 state.update(status="timeout", cell_s=time.perf_counter() - started)
                 return state
         lines = [line for line in out.splitlines() if line.startswith("{")]
         if proc.returncode != 0 or not lines:
             tail = errors.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
             log(f"{dataset}/{method} failed (exit {proc.returncode}):\n    " + "\n    ".join(tail))
-            state = json.loads(partial.read_text(encoding="utf-8")) if partial.exists() else {"dataset": dataset, "method": method}
+            state = (
+                json.loads(partial.read_text(encoding="utf-8"))
+                if partial.exists()
+                else {"dataset": dataset, "method": method}
+            )
             last = next((line for line in reversed(tail) if line.strip()), "")
             state.update(status="failed", error=last[:200], cell_s=time.perf_counter() - started)
             return state
@@ -307,8 +351,10 @@ def _num(value, fmt: str) -> str:
 
 
 def table_rows(results: list[dict]) -> list[str]:
-    head = ("| method | train rows | classes | train s | train steps/s | top-1 | top-3 | macro-F1 | "
-            "texts/s, 2 threads | texts/s, 1 thread | peak RSS MiB | size on disk MiB |")
+    head = (
+        "| method | train rows | classes | train s | train steps/s | top-1 | top-3 | macro-F1 | "
+        "texts/s, 2 threads | texts/s, 1 thread | peak RSS MiB | size on disk MiB |"
+    )
     rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in results:
         status = r.get("status")
@@ -345,37 +391,61 @@ def render_block(dataset: str, results: list[dict], header: dict, max_train: int
     title = f"{dataset}, training rows subsampled to {max_train:,} (--max-train)" if max_train else dataset
     lines = [f"### {title}", ""]
     lines.append(f"- command: `{header['command']}`")
-    lines.append(f"- date: {header['date']}; run time of this data set's cells: {sum(r.get('cell_s', 0) for r in results):,.0f} s")
+    lines.append(
+        f"- date: {header['date']}; run time of this data set's cells: {sum(r.get('cell_s', 0) for r in results):,.0f} s"
+    )
     m = header["machine"]
-    lines.append(f"- machine: {m['cpu']}, {m['cores']} cores ({m['usable']} usable), {m['ram']} RAM; "
-                 f"1-minute load average {header['load_start']:.2f} at the start (other work shares the machine, "
-                 f"so timings are under shared load)")
+    lines.append(
+        f"- machine: {m['cpu']}, {m['cores']} cores ({m['usable']} usable), {m['ram']} RAM; "
+        f"1-minute load average {header['load_start']:.2f} at the start (other work shares the machine, "
+        f"so timings are under shared load)"
+    )
     lines.append(f"- versions: {header['versions']}; sectune source sha256 {header['digest']} (sectune/**/*.py)")
     if first:
-        lines.append(f"- data: {first['about']}; {first['train_rows']:,} train rows, {first['test_rows']:,} test rows"
-                     + (f" (train subsampled to {first['max_train']:,} rows with --max-train, seed {SEED})"
-                        if first.get("max_train") and first["train_rows"] >= first["max_train"] else ""))
-        lines.append(f"- training with {TRAIN_THREADS} threads; top-1/top-3/macro-F1 from "
-                     f"sectune.metrics.evaluate_predictions over all {first['test_rows']:,} test rows; texts/s over "
-                     f"{first.get('throughput_texts', '?'):,} test texts per thread setting (torch.set_num_threads + "
-                     f"threadpoolctl), after one warm-up call, repeated until >= {MIN_TIMING_SECONDS:.0f} s, best of "
-                     f"{header['timing_rounds']} interleaved rounds (2, 1, 2, 1 threads); peak RSS = "
-                     f"ru_maxrss of a fresh process per cell (load, train, score, time, save); size = save_pretrained directory")
+        lines.append(
+            f"- data: {first['about']}; {first['train_rows']:,} train rows, {first['test_rows']:,} test rows"
+            + (
+                f" (train subsampled to {first['max_train']:,} rows with --max-train, seed {SEED})"
+                if first.get("max_train") and first["train_rows"] >= first["max_train"]
+                else ""
+            )
+        )
+        lines.append(
+            f"- training with {TRAIN_THREADS} threads; top-1/top-3/macro-F1 from "
+            f"sectune.metrics.evaluate_predictions over all {first['test_rows']:,} test rows; texts/s over "
+            f"{first.get('throughput_texts', '?'):,} test texts per thread setting (torch.set_num_threads + "
+            f"threadpoolctl), after one warm-up call, repeated until >= {MIN_TIMING_SECONDS:.0f} s, best of "
+            f"{header['timing_rounds']} interleaved rounds (2, 1, 2, 1 threads); peak RSS = "
+            f"ru_maxrss of a fresh process per cell (load, train, score, time, save); size = save_pretrained directory"
+        )
     enc = next((r for r in results if r["method"].startswith("encoder") and r.get("params")), None)
     if enc:
-        lines.append(f"- encoders: batch 16, max_length 128, lr 2e-4 (full) / 1e-3 (LoRA, r=8), no evaluation data, "
-                     f"other settings the method's defaults (e.g. head_lr_scale {enc['params'].get('head_lr_scale', '–')}, "
-                     f"warmup_ratio {enc['params'].get('warmup_ratio', '–')}); train steps/s = steps / training seconds "
-                     "(model loading and tokenisation included)")
+        lines.append(
+            f"- encoders: batch 16, max_length 128, lr 2e-4 (full) / 1e-3 (LoRA, r=8), no evaluation data, "
+            f"other settings the method's defaults (e.g. head_lr_scale {enc['params'].get('head_lr_scale', '–')}, "
+            f"warmup_ratio {enc['params'].get('warmup_ratio', '–')}); train steps/s = steps / training seconds "
+            "(model loading and tokenisation included)"
+        )
     lines.append("")
     lines.extend(table_rows(results))
     walls = ", ".join(f"{r['method']} {r.get('cell_s', 0):,.0f} s" for r in results)
     loads = ", ".join(f"{r['method']} {r['load_start']:.1f}→{r['load_end']:.1f}" for r in results if "load_end" in r)
-    timing_loads = ", ".join(f"{r['method']} " + "/".join(f"{x:.1f}" for x in r["timing_load"]) for r in results if r.get("timing_load"))
-    rounds = "; ".join(f"{r['method']} 2 threads " + "/".join(f"{x:,.0f}" for x in r["rounds_texts_per_s_2"]) + ", 1 thread "
-                       + "/".join(f"{x:,.0f}" for x in r["rounds_texts_per_s_1"]) for r in results if r.get("rounds_texts_per_s_1"))
+    timing_loads = ", ".join(
+        f"{r['method']} " + "/".join(f"{x:.1f}" for x in r["timing_load"]) for r in results if r.get("timing_load")
+    )
+    rounds = "; ".join(
+        f"{r['method']} 2 threads "
+        + "/".join(f"{x:,.0f}" for x in r["rounds_texts_per_s_2"])
+        + ", 1 thread "
+        + "/".join(f"{x:,.0f}" for x in r["rounds_texts_per_s_1"])
+        for r in results
+        if r.get("rounds_texts_per_s_1")
+    )
     lines.append("")
-    lines.append(f"Cell wall times (whole subprocess): {walls}." + (f" 1-minute load average at cell start→end: {loads}." if loads else ""))
+    lines.append(
+        f"Cell wall times (whole subprocess): {walls}."
+        + (f" 1-minute load average at cell start→end: {loads}." if loads else "")
+    )
     if rounds:
         lines.append("")
         lines.append(f"texts/s of every timing round: {rounds}. Load average after each timing call: {timing_loads}.")
@@ -383,15 +453,37 @@ def render_block(dataset: str, results: list[dict], header: dict, max_train: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--datasets", default="demo,cve", help="comma-separated: demo, cve (default: both)")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated: {', '.join(METHODS)} (default: all)")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help=f"comma-separated: {', '.join(METHODS)} (default: all)"
+    )
     parser.add_argument("--max-train", type=int, help="subsample the training rows to N (seed 42); stated in the table")
-    parser.add_argument("--encoder-steps", type=int, help="training steps of both encoders (default: 300 on demo, 200 on cve)")
-    parser.add_argument("--timing-rounds", type=int, default=2, help="interleaved timing rounds per thread setting; the best is reported (default 2)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per cell before it is killed and reported as a timeout (default 1800)")
-    parser.add_argument("--markdown", metavar="FILE", help="also write each data set's table into FILE (its block is replaced)")
-    parser.add_argument("--cve-data", default=str(DEFAULT_CVE), help="the CVE data file (default: ../shared/data/cve/cve_cwe.jsonl.gz from the project root)")
+    parser.add_argument(
+        "--encoder-steps", type=int, help="training steps of both encoders (default: 300 on demo, 200 on cve)"
+    )
+    parser.add_argument(
+        "--timing-rounds",
+        type=int,
+        default=2,
+        help="interleaved timing rounds per thread setting; the best is reported (default 2)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="seconds per cell before it is killed and reported as a timeout (default 1800)",
+    )
+    parser.add_argument(
+        "--markdown", metavar="FILE", help="also write each data set's table into FILE (its block is replaced)"
+    )
+    parser.add_argument(
+        "--cve-data",
+        default=str(DEFAULT_CVE),
+        help="the CVE data file (default: ../shared/data/cve/cve_cwe.jsonl.gz from the project root)",
+    )
     parser.add_argument("--cell", nargs=2, metavar=("DATASET", "METHOD"), help="internal: run one cell in this process")
     parser.add_argument("--json", action="store_true", help="with --cell: print the result as one JSON line")
     parser.add_argument("--partial", help=argparse.SUPPRESS)
@@ -418,9 +510,12 @@ def main(argv: list[str] | None = None) -> int:
         "timing_rounds": args.timing_rounds,
     }
     m = header["machine"]
-    print(f"command: {header['command']}\ndate: {header['date']}\nmachine: {m['cpu']}, {m['cores']} cores "
-          f"({m['usable']} usable), {m['ram']} RAM, load average {header['load_start']:.2f}\nversions: {header['versions']}; "
-          f"sectune source sha256 {header['digest']}\n", flush=True)
+    print(
+        f"command: {header['command']}\ndate: {header['date']}\nmachine: {m['cpu']}, {m['cores']} cores "
+        f"({m['usable']} usable), {m['ram']} RAM, load average {header['load_start']:.2f}\nversions: {header['versions']}; "
+        f"sectune source sha256 {header['digest']}\n",
+        flush=True,
+    )
 
     for dataset in datasets:
         if dataset == "cve" and not Path(args.cve_data).is_file():
@@ -432,12 +527,16 @@ def main(argv: list[str] | None = None) -> int:
             result = run_in_subprocess(dataset, method, args)
             result["timeout"] = args.timeout
             results.append(result)
-            log(f"cell {dataset}/{method}: {result['status']} after {result.get('cell_s', 0):.0f} s"
-                + (f"; top-1 {result['top1']:.3f}, macro-F1 {result['macro_f1']:.3f}" if "macro_f1" in result else ""))
+            log(
+                f"cell {dataset}/{method}: {result['status']} after {result.get('cell_s', 0):.0f} s"
+                + (f"; top-1 {result['top1']:.3f}, macro-F1 {result['macro_f1']:.3f}" if "macro_f1" in result else "")
+            )
         block = render_block(dataset, results, header, args.max_train)
         print(block, flush=True)
         if args.markdown:
-            update_markdown(Path(args.markdown), SECTION, f"bench/methods.py:{block_key(dataset, args.max_train)}", block)
+            update_markdown(
+                Path(args.markdown), SECTION, f"bench/methods.py:{block_key(dataset, args.max_train)}", block
+            )
             log(f"wrote the {dataset} table into {args.markdown}")
     return 0
 

@@ -1,9 +1,9 @@
 """sectune: turn pretrained language models into security classifiers.
 
-    import sectune
-    result = sectune.train("data.csv", method="tfidf-logreg", output="model/")
-    clf = sectune.load("model/")
-    clf.predict_proba(["some text"])
+import sectune
+result = sectune.train("data.csv", method="tfidf-logreg", output="model/")
+clf = sectune.load("model/")
+clf.predict_proba(["some text"])
 """
 
 from __future__ import annotations

@@ -41,7 +41,14 @@ class TrainResult:
 
 
 # --- training -------------------------------------------------------------------------------
-def train(data: str | Path | None = None, *, output: str | Path | None = None, config: str | Path | None = None, verbose: bool = True, **settings: Any) -> TrainResult:
+def train(
+    data: str | Path | None = None,
+    *,
+    output: str | Path | None = None,
+    config: str | Path | None = None,
+    verbose: bool = True,
+    **settings: Any,
+) -> TrainResult:
     """Train a method on a data file and write a complete model directory.
 
     ``settings`` are the keys of :class:`sectune.config.TrainConfig` (the CLI flags), e.g.
@@ -91,7 +98,9 @@ class Split:
         return len(set(self.train.labels) | set(self.validation.labels if self.validation else ()))
 
 
-def load_split(cfg: TrainConfig, *, needs_validation: bool, verbose: bool = True, extra_columns: Sequence[str] = ()) -> Split:
+def load_split(
+    cfg: TrainConfig, *, needs_validation: bool, verbose: bool = True, extra_columns: Sequence[str] = ()
+) -> Split:
     """Read the data, prepare labels for the task, split off test (and validation) rows."""
     _, split_column = parse_split(cfg.split)
     extra = list(dict.fromkeys([*([split_column] if split_column and not cfg.eval_data else []), *extra_columns]))
@@ -102,7 +111,9 @@ def load_split(cfg: TrainConfig, *, needs_validation: bool, verbose: bool = True
 
     if cfg.eval_data:
         train_part = table
-        test_part, _ = task.prepare(read_table(cfg.eval_data, cfg.text_column, cfg.label_column, list(extra_columns), progress=verbose))
+        test_part, _ = task.prepare(
+            read_table(cfg.eval_data, cfg.text_column, cfg.label_column, list(extra_columns), progress=verbose)
+        )
     else:
         train_idx, test_idx = split_indices(table, cfg.split, cfg.test_size, cfg.seed)
         train_part, test_part = table.subset(train_idx), table.subset(test_idx)
@@ -111,7 +122,9 @@ def load_split(cfg: TrainConfig, *, needs_validation: bool, verbose: bool = True
     if n_classes < 2:
         raise SectuneError(f"need at least 2 classes to train, found {n_classes} in the training rows", path=cfg.data)
     if not len(test_part):
-        raise SectuneError("the test side is empty (too few rows, or every test description also stands in training)", path=cfg.data)
+        raise SectuneError(
+            "the test side is empty (too few rows, or every test description also stands in training)", path=cfg.data
+        )
 
     val_part = None
     binary = n_classes == 2  # a binary model also needs held-out rows to choose its operating threshold
@@ -138,10 +151,20 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         if cls.tags.supports_resume:
             params.update(checkpoint_dir=str(stage / "checkpoints"), runs_dir=str(stage / "runs"), resume=cfg.resume)
         model = cls(**with_task_prompt(cls, params, task))
-        log.info("training %s on %d rows, %d classes (test: %d rows%s)", cfg.method, len(train_part), n_classes, len(test_part),
-                 f", validation: {len(val_part)}" if val_part is not None else "")
+        log.info(
+            "training %s on %d rows, %d classes (test: %d rows%s)",
+            cfg.method,
+            len(train_part),
+            n_classes,
+            len(test_part),
+            f", validation: {len(val_part)}" if val_part is not None else "",
+        )
         started = time.perf_counter()
-        model.fit(train_part.texts, train_part.labels, *(val_part.texts, val_part.labels) if val_part is not None else (None, None))
+        model.fit(
+            train_part.texts,
+            train_part.labels,
+            *(val_part.texts, val_part.labels) if val_part is not None else (None, None),
+        )
         train_seconds = time.perf_counter() - started
         threshold_info = choose_threshold(model, val_part, cfg.target_fpr) if binary else None
 
@@ -153,25 +176,42 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         metrics["train_seconds"] = round(train_seconds, 2)
         metrics["predict_texts_per_second"] = round(len(test_part) / max(predict_seconds, 1e-9), 1)
 
-        model.run = RunRecord.model_validate(dict(
-            task=cfg.task,
-            **task.record(task_report),
-            base_model=model.base_model(),
-            training={
-                "data": {"path": str(cfg.data), "sha256": table.sha256, "rows": len(table) + dropped["rows"],
-                         "text_column": cfg.text_column, "label_column": cfg.label_column},
-                "eval_data": {"path": cfg.eval_data, "sha256": test_part.sha256} if cfg.eval_data else None,
-                "split": cfg.split, "test_size": cfg.test_size, "seed": cfg.seed, "min_examples": cfg.min_examples,
-                "dropped": dropped, "train_rows": len(train_part), "validation_rows": len(val_part) if val_part is not None else 0,
-                "test_rows": len(test_part), "train_seconds": round(train_seconds, 2),
-                "arguments": {k: v for k, v in model.saved_params().items()},
-                **model.training_stats(),
-                **({"resumed_from": resumed_from} if resumed_from else {}),
-            },
-            **({"threshold_selection": threshold_info} if threshold_info else {}),
-            metrics={k: metrics.get(k) for k in ("accuracy", "top3", "macro_f1", "weighted_f1", "roc_auc") if metrics.get(k) is not None},
-            versions=_versions(),
-        ))
+        model.run = RunRecord.model_validate(
+            dict(
+                task=cfg.task,
+                **task.record(task_report),
+                base_model=model.base_model(),
+                training={
+                    "data": {
+                        "path": str(cfg.data),
+                        "sha256": table.sha256,
+                        "rows": len(table) + dropped["rows"],
+                        "text_column": cfg.text_column,
+                        "label_column": cfg.label_column,
+                    },
+                    "eval_data": {"path": cfg.eval_data, "sha256": test_part.sha256} if cfg.eval_data else None,
+                    "split": cfg.split,
+                    "test_size": cfg.test_size,
+                    "seed": cfg.seed,
+                    "min_examples": cfg.min_examples,
+                    "dropped": dropped,
+                    "train_rows": len(train_part),
+                    "validation_rows": len(val_part) if val_part is not None else 0,
+                    "test_rows": len(test_part),
+                    "train_seconds": round(train_seconds, 2),
+                    "arguments": {k: v for k, v in model.saved_params().items()},
+                    **model.training_stats(),
+                    **({"resumed_from": resumed_from} if resumed_from else {}),
+                },
+                **({"threshold_selection": threshold_info} if threshold_info else {}),
+                metrics={
+                    k: metrics.get(k)
+                    for k in ("accuracy", "top3", "macro_f1", "weighted_f1", "roc_auc")
+                    if metrics.get(k) is not None
+                },
+                versions=_versions(),
+            )
+        )
         model.save_pretrained(stage)
         write_reports(stage, model, test_part, proba, metrics, log_history=model.training_history())
         (stage / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
@@ -198,19 +238,36 @@ def _record_run(stage: Path, cfg: TrainConfig, table: Table, labels: Sequence[st
         return None
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))
-        earlier = {"data": str(earlier["data"]), "sha256": earlier["sha256"], "labels": [str(x) for x in earlier["labels"]]}
+        earlier = {
+            "data": str(earlier["data"]),
+            "sha256": earlier["sha256"],
+            "labels": [str(x) for x in earlier["labels"]],
+        }
     except (OSError, ValueError, KeyError, TypeError):
-        raise SectuneError(f"cannot resume: {path} is damaged, so the unfinished run's labels are unknown; rerun without --resume") from None
+        raise SectuneError(
+            f"cannot resume: {path} is damaged, so the unfinished run's labels are unknown; rerun without --resume"
+        ) from None
     if earlier["labels"] != this["labels"]:
         before, now = set(earlier["labels"]), set(this["labels"])
-        differ = "; ".join(f"{what}: {_shown(sorted(found))}" for what, found in (("missing", before - now), ("new", now - before)) if found)
-        raise SectuneError(f"cannot resume the unfinished run in {stage}: it was trained on {len(before)} labels {_shown(earlier['labels'])}, "
-                           f"this data has {len(now)} labels {_shown(this['labels'])} ({differ}); rerun without --resume")
+        differ = "; ".join(
+            f"{what}: {_shown(sorted(found))}"
+            for what, found in (("missing", before - now), ("new", now - before))
+            if found
+        )
+        raise SectuneError(
+            f"cannot resume the unfinished run in {stage}: it was trained on {len(before)} labels {_shown(earlier['labels'])}, "
+            f"this data has {len(now)} labels {_shown(this['labels'])} ({differ}); rerun without --resume"
+        )
     if earlier["sha256"] == this["sha256"]:
         return None
-    log.warning("--resume: the unfinished run was trained on %s (sha256 %.12s), this data is %s (sha256 %.12s); the labels are "
-                "the same, so it continues, and sectune.json records it as training.resumed_from",
-                earlier["data"], earlier["sha256"], this["data"], this["sha256"])
+    log.warning(
+        "--resume: the unfinished run was trained on %s (sha256 %.12s), this data is %s (sha256 %.12s); the labels are "
+        "the same, so it continues, and sectune.json records it as training.resumed_from",
+        earlier["data"],
+        earlier["sha256"],
+        this["data"],
+        this["sha256"],
+    )
     return {"data": earlier["data"], "sha256": earlier["sha256"]}
 
 
@@ -249,9 +306,21 @@ def choose_threshold(model: Classifier, validation: Table | None, target_fpr: fl
     scores = model.predict_proba(validation.texts)[:, 1]
     model.threshold_ = float(threshold_for_fpr(y, scores, target_fpr))
     flagged = scores >= model.threshold_
-    info = {"target_fpr": target_fpr, "threshold": model.threshold_, "validation_rows": len(y), "positive_label": positive,
-            "validation_fpr": float(flagged[~y].mean()), "validation_tpr": float(flagged[y].mean())}
-    log.info("threshold %.4g for FPR <= %g on %d validation rows (validation TPR %.3f)", model.threshold_, target_fpr, len(y), info["validation_tpr"])
+    info = {
+        "target_fpr": target_fpr,
+        "threshold": model.threshold_,
+        "validation_rows": len(y),
+        "positive_label": positive,
+        "validation_fpr": float(flagged[~y].mean()),
+        "validation_tpr": float(flagged[y].mean()),
+    }
+    log.info(
+        "threshold %.4g for FPR <= %g on %d validation rows (validation TPR %.3f)",
+        model.threshold_,
+        target_fpr,
+        len(y),
+        info["validation_tpr"],
+    )
     return info
 
 
@@ -262,8 +331,14 @@ def _drop_rare(table: Table, min_examples: int | None) -> tuple[Table, dict[str,
     rare = {label for label, n in counts.items() if n < min_examples}
     keep = [i for i, label in enumerate(table.labels) if label not in rare]
     dropped = {"rows": len(table) - len(keep), "classes": len(rare)}
-    log.info("--min-examples %d: dropped %d rows of %d classes; %d rows, %d classes remain",
-             min_examples, dropped["rows"], dropped["classes"], len(keep), len(counts) - len(rare))
+    log.info(
+        "--min-examples %d: dropped %d rows of %d classes; %d rows, %d classes remain",
+        min_examples,
+        dropped["rows"],
+        dropped["classes"],
+        len(keep),
+        len(counts) - len(rare),
+    )
     if not keep:
         raise SectuneError(f"no class has at least {min_examples} examples", path=table.path)
     return table.subset(keep), dropped
@@ -285,7 +360,9 @@ def _versions() -> dict[str, str]:
 REPORT_MARKERS = ("metrics.json",)  # a folder `sectune evaluate --output` wrote
 
 
-def write_reports(directory: Path, model: Classifier, table: Table, proba: np.ndarray, metrics: dict, log_history: list | None = None) -> None:
+def write_reports(
+    directory: Path, model: Classifier, table: Table, proba: np.ndarray, metrics: dict, log_history: list | None = None
+) -> None:
     """metrics.json, per_class.csv, confusion.png, training_curve.png and the model card (README.md)."""
     from sectune.card import render_model_card
     from sectune.metrics import predicted_labels, write_per_class_csv
@@ -303,8 +380,17 @@ def write_reports(directory: Path, model: Classifier, table: Table, proba: np.nd
         handle.write(render_model_card(info, metrics))
 
 
-def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: str | None = None, label_column: str | None = None,
-             output: str | Path | None = None, verbose: bool = True, trust_remote_code: bool = False, allow_pickle: bool = False) -> dict[str, Any]:
+def evaluate(
+    model: str | Path | Classifier,
+    data: str | Path,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    output: str | Path | None = None,
+    verbose: bool = True,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+) -> dict[str, Any]:
     """Score a trained model on a labelled file; write per-class CSV and confusion PNG to ``output``.
 
     ``trust_remote_code`` / ``allow_pickle``: the security switches for loading a model directory (see :mod:`sectune.security`).
@@ -313,12 +399,25 @@ def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: s
     from sectune.plots import plot_confusion
 
     if output is not None:
-        check_output_dir(output, inputs=[data, model if not isinstance(model, Classifier) else None], markers=REPORT_MARKERS,
-                         what="evaluation report")
-    clf = model if isinstance(model, Classifier) else load(model, verbose=verbose, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        check_output_dir(
+            output,
+            inputs=[data, model if not isinstance(model, Classifier) else None],
+            markers=REPORT_MARKERS,
+            what="evaluation report",
+        )
+    clf = (
+        model
+        if isinstance(model, Classifier)
+        else load(model, verbose=verbose, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    )
     trained_on = clf.run.training.data
     task = Task.for_model(clf)
-    table = read_table(data, text_column or trained_on.text_column or "text", label_column or trained_on.label_column or "label", progress=verbose)
+    table = read_table(
+        data,
+        text_column or trained_on.text_column or "text",
+        label_column or trained_on.label_column or "label",
+        progress=verbose,
+    )
     table, _ = task.prepare(table)
     started = time.perf_counter()
     proba = clf.predict_proba(table.texts)
@@ -327,27 +426,49 @@ def evaluate(model: str | Path | Classifier, data: str | Path, *, text_column: s
     metrics["predict_texts_per_second"] = round(len(table) / max(seconds, 1e-9), 1)
     metrics.update(_extra_metrics(clf, table))
     if metrics.get("n_unseen"):
-        log.warning("%d rows have labels the model never saw (%s); they count as errors",
-                    metrics["n_unseen"], ", ".join(sorted(metrics["unseen_labels"])[:5]))
+        log.warning(
+            "%d rows have labels the model never saw (%s); they count as errors",
+            metrics["n_unseen"],
+            ", ".join(sorted(metrics["unseen_labels"])[:5]),
+        )
     if output is not None:
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)
         with atomic_write(output / "metrics.json") as handle:
             handle.write(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
         write_per_class_csv(metrics, output / "per_class.csv")
-        plot_confusion(table.labels, predicted_labels(proba, clf.labels_, threshold=clf.threshold_), clf.labels_, output / "confusion.png")
+        plot_confusion(
+            table.labels,
+            predicted_labels(proba, clf.labels_, threshold=clf.threshold_),
+            clf.labels_,
+            output / "confusion.png",
+        )
     return metrics
 
 
-def zero_shot(data: str | Path, *, method: str = "causal-llm", task: str = "generic", text_column: str | None = None,
-              label_column: str | None = None, output: str | Path | None = None, verbose: bool = True, **params: Any) -> dict[str, Any]:
+def zero_shot(
+    data: str | Path,
+    *,
+    method: str = "causal-llm",
+    task: str = "generic",
+    text_column: str | None = None,
+    label_column: str | None = None,
+    output: str | Path | None = None,
+    verbose: bool = True,
+    **params: Any,
+) -> dict[str, Any]:
     """Evaluate an untouched model on a labelled file: the labels come from the data, nothing is trained.
 
     ``params``: the task's settings (fields of its ``Settings``) and the method's parameters, told apart by name."""
     task_cls = task_class(task)
     task_obj = task_cls(**{k: params.pop(k) for k in list(params) if k in task_cls.Settings.model_fields})
     if output is not None:
-        check_output_dir(output, inputs=[data, *task_obj.inputs(), *params.values()], markers=REPORT_MARKERS, what="evaluation report")
+        check_output_dir(
+            output,
+            inputs=[data, *task_obj.inputs(), *params.values()],
+            markers=REPORT_MARKERS,
+            what="evaluation report",
+        )
     cls = method_class(method)
     if not cls.tags.zero_shot:
         raise SectuneError(f"method '{method}' cannot run zero-shot (causal-llm can)")
@@ -359,20 +480,37 @@ def zero_shot(data: str | Path, *, method: str = "causal-llm", task: str = "gene
     clf = cls(**with_task_prompt(cls, {**params, "zero_shot": True, "verbose": verbose}, task_obj))
     labels = sorted(set(table.labels))
     clf.fit(labels, labels)  # zero-shot: fit learns the label set and loads the model; the texts are not used
-    clf.run = RunRecord.model_validate({"task": task, "training": {"data": {"text_column": text_column, "label_column": label_column}},
-                                        **task_obj.record({})})
+    clf.run = RunRecord.model_validate(
+        {
+            "task": task,
+            "training": {"data": {"text_column": text_column, "label_column": label_column}},
+            **task_obj.record({}),
+        }
+    )
     return evaluate(clf, data, output=output, verbose=verbose)
 
 
 # --- prediction -----------------------------------------------------------------------------
-def predict(model: str | Path | Classifier, texts: Sequence[str], *, top_k: int = 3, trust_remote_code: bool = False,
-            allow_pickle: bool = False) -> list[list[dict[str, Any]]]:
+def predict(
+    model: str | Path | Classifier,
+    texts: Sequence[str],
+    *,
+    top_k: int = 3,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+) -> list[list[dict[str, Any]]]:
     """Top-k predictions per text: ``[{"label", "score"[, "name"]}, ...]``, best first."""
-    clf = model if isinstance(model, Classifier) else load(model, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    clf = (
+        model
+        if isinstance(model, Classifier)
+        else load(model, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    )
     return list(iter_predictions(clf, texts, top_k=top_k))
 
 
-def iter_predictions(clf: Classifier, texts: Iterable[str], *, top_k: int = 3, batch_size: int = 1024) -> Iterator[list[dict[str, Any]]]:
+def iter_predictions(
+    clf: Classifier, texts: Iterable[str], *, top_k: int = 3, batch_size: int = 1024
+) -> Iterator[list[dict[str, Any]]]:
     """Stream predictions in input order, scoring ``batch_size`` texts at a time."""
     from sectune.metrics import top_k as best_k
 

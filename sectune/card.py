@@ -77,14 +77,38 @@ def _front_matter(info: dict, run: dict, metrics: dict) -> list[str]:
     data_path = _dig(run, "training", "data", "path")
     dataset = str(data_path).replace("\\", "/").rsplit("/", 1)[-1] if data_path else "held-out test rows"
     task = str(_dig(run, "task") or "generic")
-    results = [EvalResult(task_type="text-classification", dataset_type=f"sectune-{task}", dataset_name=dataset, metric_type=kind,
-                          metric_name=shown, metric_value=round(float(metrics[key]), 6), metric_config=config)
-               for key, kind, shown, config in _INDEXED if isinstance(metrics.get(key), (int, float))]
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            dataset_type=f"sectune-{task}",
+            dataset_name=dataset,
+            metric_type=kind,
+            metric_name=shown,
+            metric_value=round(float(metrics[key]), 6),
+            metric_config=config,
+        )
+        for key, kind, shown, config in _INDEXED
+        if isinstance(metrics.get(key), (int, float))
+    ]
     card = ModelCardData(
-        library_name="sectune", pipeline_tag="text-classification", base_model=hub_id(_dig(run, "base_model")),
-        tags=["sectune", "security", "text-classification", *(str(d[k]) for d, k in ((info, "method"), (run, "task")) if _dig(d, k))],
-        metrics=["accuracy", "f1", "precision", "recall", *(["roc_auc", "average_precision"] if "roc_auc" in metrics else [])],
-        model_name=f"sectune {_dig(info, 'method') or 'model'} ({task})" if results else None, eval_results=results or None,
+        library_name="sectune",
+        pipeline_tag="text-classification",
+        base_model=hub_id(_dig(run, "base_model")),
+        tags=[
+            "sectune",
+            "security",
+            "text-classification",
+            *(str(d[k]) for d, k in ((info, "method"), (run, "task")) if _dig(d, k)),
+        ],
+        metrics=[
+            "accuracy",
+            "f1",
+            "precision",
+            "recall",
+            *(["roc_auc", "average_precision"] if "roc_auc" in metrics else []),
+        ],
+        model_name=f"sectune {_dig(info, 'method') or 'model'} ({task})" if results else None,
+        eval_results=results or None,
     )
     return ["---", card.to_yaml(), "---"]
 
@@ -161,7 +185,9 @@ def _data(run: dict) -> list[str]:
         if _dig(training, "min_examples") is not None:
             text += f" classes with fewer than {training['min_examples']} examples dropped"
         if isinstance(dropped, dict):
-            text += f" ({format_value(dropped.get('rows'))} rows, {format_value(dropped.get('classes'))} classes removed)"
+            text += (
+                f" ({format_value(dropped.get('rows'))} rows, {format_value(dropped.get('classes'))} classes removed)"
+            )
         out.append(text)
     if isinstance(_dig(training, "train_seconds"), (int, float)):
         out.append(f"- Training time: {training['train_seconds']:.0f} s")
@@ -245,13 +271,11 @@ def _limitations(info: dict, run: dict, metrics: dict) -> list[str]:
         "## Limitations",
         "",
         f"- Trained on {source} only; text from other sources, products or time periods may score worse.",
-        "- Labels not seen in training cannot be predicted: the model always answers with one of its "
-        "own classes.",
+        "- Labels not seen in training cannot be predicted: the model always answers with one of its own classes.",
     ]
     if metrics.get("n_unseen"):
         out.append(
-            f"- {metrics['n_unseen']} test rows carried labels outside the model's label set and were "
-            "scored as wrong."
+            f"- {metrics['n_unseen']} test rows carried labels outside the model's label set and were scored as wrong."
         )
     per_class = metrics.get("per_class")
     if per_class:

@@ -25,12 +25,17 @@ from sectune.settings import add_flags, method_settings, restricted, task_settin
 from sectune.tasks import TASKS, Task, task_class
 
 log = logging.getLogger("sectune")
-TASK_HELP = f"the kind of data: {', '.join(TASKS)} (default generic; a task sets the columns, split, prompt and extra metrics)"
+TASK_HELP = (
+    f"the kind of data: {', '.join(TASKS)} (default generic; a task sets the columns, split, prompt and extra metrics)"
+)
 
 
 def _train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a classifier on a data file and write a model directory",
-                       description="Train a method on CSV/TSV/JSONL/Parquet data (text + label columns).")
+    p = sub.add_parser(
+        "train",
+        help="train a classifier on a data file and write a model directory",
+        description="Train a method on CSV/TSV/JSONL/Parquet data (text + label columns).",
+    )
     p.add_argument("data", nargs="?", help="training data (.csv, .tsv, .jsonl, .parquet, optionally .gz)")
     p.add_argument("--config", help="YAML file with the same keys as these flags (flags override it)")
     p.add_argument("--output", "-o", help="model directory to write (written atomically)")
@@ -40,18 +45,32 @@ def _train_parser(sub) -> None:
     p.add_argument("--label-column", help="column holding the label (default: label); a list takes its first item")
     p.add_argument("--split", help="stratified (default), random, time:COLUMN or group:COLUMN")
     p.add_argument("--test-size", type=float, help="share of rows held out for the test (default 0.2)")
-    p.add_argument("--validation-size", type=float, help="share of training rows held out for early stopping (default 0.1)")
+    p.add_argument(
+        "--validation-size", type=float, help="share of training rows held out for early stopping (default 0.1)"
+    )
     p.add_argument("--seed", type=int, help="random seed for split, initialisation and data order (default 42)")
     p.add_argument("--eval-data", help="a separate test file instead of a split")
     p.add_argument("--min-examples", type=int, help="drop classes with fewer rows than this")
-    p.add_argument("--target-fpr", type=float, help="binary tasks: choose the threshold for this false-positive rate on validation rows (default 0.001)")
-    p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run from its last checkpoint")
+    p.add_argument(
+        "--target-fpr",
+        type=float,
+        help="binary tasks: choose the threshold for this false-positive rate on validation rows (default 0.001)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", default=None, help="continue an interrupted run from its last checkpoint"
+    )
     t = p.add_argument_group("task settings (each names the tasks that take it)")
     add_flags(t, list(task_settings().values()))
     g = p.add_argument_group("method parameters (each names the methods that take it; another method refuses it)")
     add_flags(g, [setting for name, setting in method_settings().items() if name not in TrainConfig.model_fields])
     add_switch_flags(g)
-    g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any method or task setting, e.g. C=5 (YAML value)")
+    g.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any method or task setting, e.g. C=5 (YAML value)",
+    )
 
 
 # What shapes an untouched causal LM at inference: the flags of ``evaluate --zero-shot``.
@@ -59,7 +78,9 @@ ZERO_SHOT_PARAMS = ("model", "max_length", "precision", "prompt_template", "chat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sectune", description="Turn pretrained language models into security classifiers.")
+    parser = argparse.ArgumentParser(
+        prog="sectune", description="Turn pretrained language models into security classifiers."
+    )
     parser.add_argument("--version", action="version", version=f"sectune {__version__}")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or logs, only results and errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,10 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="?")
     p.add_argument("--text-column")
     p.add_argument("--label-column")
-    p.add_argument("--output", "-o", help="folder for metrics.json, per_class.csv, confusion.png (default: MODEL_DIR/eval/DATA; with --zero-shot: none)")
+    p.add_argument(
+        "--output",
+        "-o",
+        help="folder for metrics.json, per_class.csv, confusion.png (default: MODEL_DIR/eval/DATA; with --zero-shot: none)",
+    )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     z = p.add_argument_group("zero-shot (sectune evaluate --method causal-llm --zero-shot DATA)")
-    z.add_argument("--zero-shot", action="store_true", help="evaluate an untouched model; the labels come from the data")
+    z.add_argument(
+        "--zero-shot", action="store_true", help="evaluate an untouched model; the labels come from the data"
+    )
     z.add_argument("--method", default="causal-llm")
     z.add_argument("--task", choices=list(TASKS), default="generic", help=TASK_HELP)
     add_flags(z, restricted("causal-llm", ZERO_SHOT_PARAMS))
@@ -93,24 +120,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-column", help="column to use as id (default: the line/row number)")
     p.add_argument("--batch-size", type=int, default=1024, help="texts scored at a time")
     p.add_argument("--format", choices=["jsonl", "text"], default="jsonl", help="text: one readable block per input")
-    p.add_argument("--labels", default="cna-then-adp", help="raw input of the model's task (CVE records): which source's labels are the stated ones")
+    p.add_argument(
+        "--labels",
+        default="cna-then-adp",
+        help="raw input of the model's task (CVE records): which source's labels are the stated ones",
+    )
     add_switch_flags(p)
 
     p = sub.add_parser("compare", help="train several methods on one split and compare them (binary detection)")
     p.add_argument("data")
     p.add_argument("--methods", default="rules,features-logreg,charcnn,encoder", help="comma-separated method names")
-    p.add_argument("--task", choices=list(TASKS), default="cmdline", help="the kind of data and its breakdowns (default cmdline: per shell, per technique, leave one family out)")
-    p.add_argument("--split", help="default: the task's (cmdline: group:orig, a line and its obfuscated twins stay on one side)")
+    p.add_argument(
+        "--task",
+        choices=list(TASKS),
+        default="cmdline",
+        help="the kind of data and its breakdowns (default cmdline: per shell, per technique, leave one family out)",
+    )
+    p.add_argument(
+        "--split", help="default: the task's (cmdline: group:orig, a line and its obfuscated twins stay on one side)"
+    )
     p.add_argument("--test-data", help="compare on this separate file (e.g. train on generated, test on real)")
-    p.add_argument("--output", "-o", default="compare-output", help="folder for report.md, roc.png, techniques.png, models/")
-    p.add_argument("--leave-one-out", default="all", help="methods that also get leave-one-technique-family-out runs: all, none or a list")
+    p.add_argument(
+        "--output", "-o", default="compare-output", help="folder for report.md, roc.png, techniques.png, models/"
+    )
+    p.add_argument(
+        "--leave-one-out",
+        default="all",
+        help="methods that also get leave-one-technique-family-out runs: all, none or a list",
+    )
     p.add_argument("--text-column")
     p.add_argument("--label-column")
     p.add_argument("--max-steps", type=int, help="budget for the fine-tuned methods")
     p.add_argument("--target-fpr", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
-                   help="a setting for one method only, e.g. --set encoder.max_steps=600 --set features-logreg.C=4 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="a setting for one method only, e.g. --set encoder.max_steps=600 --set features-logreg.C=4 (repeatable)",
+    )
     p.add_argument("--config", help="YAML with shared training settings")
 
     add_scan_parser(sub)
@@ -126,7 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in TASKS:  # each task adds its own data builders (cwe: cve, cwe-examples; cmdline: cmdline)
         task_class(name).add_data_parsers(data_sub)
 
-    p = sub.add_parser("demo", help="the CWE demo (fine-tune the default encoder, evaluate, predict) and a short ladder of command-line detectors")
+    p = sub.add_parser(
+        "demo",
+        help="the CWE demo (fine-tune the default encoder, evaluate, predict) and a short ladder of command-line detectors",
+    )
     p.add_argument("--output", "-o", default="demo-output")
     p.add_argument("--max-steps", type=int, default=None)
     return parser
@@ -145,7 +197,9 @@ def _parse_params(items: Sequence[str], flag: str = "--param") -> dict[str, Any]
             params[key.strip().replace("-", "_")] = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or "cannot be parsed"
-            raise SectuneError(f"{flag} '{shorten(key.strip())}': the value is not valid YAML ({shorten(problem, 60)})") from None
+            raise SectuneError(
+                f"{flag} '{shorten(key.strip())}': the value is not valid YAML ({shorten(problem, 60)})"
+            ) from None
     return params
 
 
@@ -176,14 +230,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         params = {k: getattr(args, k) for k in ZERO_SHOT_PARAMS if getattr(args, k) is not None}
         params.update(switches(args))
         output = args.output  # no report folder unless asked: an untouched model leaves nothing behind
-        metrics = zero_shot(data, method=args.method, task=args.task, text_column=args.text_column, label_column=args.label_column,
-                            output=output, verbose=not args.quiet, **params)
+        metrics = zero_shot(
+            data,
+            method=args.method,
+            task=args.task,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            output=output,
+            verbose=not args.quiet,
+            **params,
+        )
     else:
         if args.data is None:
             raise SectuneError("evaluate needs MODEL_DIR and DATA (or --zero-shot DATA)")
         output = args.output or str(Path(args.model_dir) / "eval" / Path(args.data).name.split(".")[0])
-        metrics = evaluate(args.model_dir, args.data, text_column=args.text_column, label_column=args.label_column, output=output, verbose=not args.quiet,
-                           **switches(args))
+        metrics = evaluate(
+            args.model_dir,
+            args.data,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            output=output,
+            verbose=not args.quiet,
+            **switches(args),
+        )
     if args.json:
         print(json.dumps(metrics, ensure_ascii=False))
     else:
@@ -207,14 +276,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
         check_output_file(args.output, inputs=[args.input, args.model_dir])
     clf = load(args.model_dir, verbose=False, **switches(args))
     task = Task.for_model(clf)
-    raw = task.read_raw(args.input, labels=args.labels, progress=not args.quiet) if task.is_raw_source(args.input) else None
+    raw = (
+        task.read_raw(args.input, labels=args.labels, progress=not args.quiet)
+        if task.is_raw_source(args.input)
+        else None
+    )
     if raw is not None:  # the task's own records (CVE: the triage queue, with the CWE each record states)
         ids, texts, stated = raw.ids, raw.texts, raw.stated
     else:
         table = read_texts(args.input, text_column=args.text_column, id_column=args.id_column)
         ids, texts, stated = table.columns.get("id") or table.rows, table.texts, None
     started = time.perf_counter()
-    progress = tqdm(total=len(texts), desc="predicting", unit="text", disable=args.quiet or len(texts) < 2 * args.batch_size, file=sys.stderr)
+    progress = tqdm(
+        total=len(texts),
+        desc="predicting",
+        unit="text",
+        disable=args.quiet or len(texts) < 2 * args.batch_size,
+        file=sys.stderr,
+    )
 
     def write(handle) -> None:
         for i, predictions in enumerate(iter_predictions(clf, texts, top_k=args.top_k, batch_size=args.batch_size)):
@@ -235,7 +314,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     progress.close()
     seconds = time.perf_counter() - started
     if not args.quiet:
-        print(f"sectune: {len(texts)} texts in {seconds:.2f} s ({len(texts) / max(seconds, 1e-9):,.0f} texts/s)", file=sys.stderr)
+        print(
+            f"sectune: {len(texts)} texts in {seconds:.2f} s ({len(texts) / max(seconds, 1e-9):,.0f} texts/s)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -263,15 +345,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     loo = None if args.leave_one_out == "all" else [] if args.leave_one_out == "none" else args.leave_one_out.split(",")
-    settings = {k: getattr(args, k) for k in ("text_column", "label_column", "max_steps", "target_fpr", "seed") if getattr(args, k) is not None}
+    settings = {
+        k: getattr(args, k)
+        for k in ("text_column", "label_column", "max_steps", "target_fpr", "seed")
+        if getattr(args, k) is not None
+    }
     per_method: dict[str, dict[str, Any]] = {}
     for item in args.set:
         method, dot, rest = item.partition(".")
         if not dot or "=" not in rest:
             raise SectuneError(f"--set '{shorten(item)}': expected METHOD.KEY=VALUE, e.g. encoder.max_steps=600")
         per_method.setdefault(method.strip(), {}).update(_parse_params([rest], flag="--set"))
-    result = compare(args.data, methods, output=args.output, split=args.split, test_data=args.test_data, task=args.task, leave_one_out=loo,
-                     verbose=not args.quiet, config=args.config, method_settings=per_method, **settings)
+    result = compare(
+        args.data,
+        methods,
+        output=args.output,
+        split=args.split,
+        test_data=args.test_data,
+        task=args.task,
+        leave_one_out=loo,
+        verbose=not args.quiet,
+        config=args.config,
+        method_settings=per_method,
+        **settings,
+    )
     print(result.table())
     print(f"report written to {result.report}")
     return 0
@@ -307,12 +404,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"scan": lambda args: run_scan_command(args), "compare": cmd_compare, "explain": cmd_explain, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "data": cmd_data, "demo": cmd_demo,
-            "merge": cmd_merge}
+COMMANDS = {
+    "scan": lambda args: run_scan_command(args),
+    "compare": cmd_compare,
+    "explain": cmd_explain,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "data": cmd_data,
+    "demo": cmd_demo,
+    "merge": cmd_merge,
+}
 
 
 def configure_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="sectune: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO, format="sectune: %(message)s", stream=sys.stderr
+    )
     for noisy in ("transformers", "huggingface_hub", "peft", "accelerate", "urllib3", "matplotlib", "bitsandbytes"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -335,8 +443,13 @@ def accept_global_options_everywhere(parser: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 if "--quiet" not in sub._option_string_actions:
-                    sub.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
-                                     help="no progress bars or logs, only results and errors")
+                    sub.add_argument(
+                        "--quiet",
+                        "-q",
+                        action="store_true",
+                        default=argparse.SUPPRESS,
+                        help="no progress bars or logs, only results and errors",
+                    )
                 accept_global_options_everywhere(sub)
 
 

@@ -41,7 +41,9 @@ DEFAULT_TASK = "cmdline"  # compare is for binary detection, command lines first
 @dataclass
 class CompareResult:
     rows: list[dict[str, Any]]
-    tables: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)  # task table -> method -> group -> recall
+    tables: dict[str, dict[str, dict[str, float | None]]] = field(
+        default_factory=dict
+    )  # task table -> method -> group -> recall
     report: Path | None = None
     columns: dict[str, str] = field(default_factory=dict)  # the task's extra row cells -> column titles
 
@@ -93,11 +95,21 @@ def compare(
         method_class(name)  # fail fast on a typo, before hours of training
     stray = set(method_settings or {}) - set(methods)
     if stray:
-        raise SectuneError(f"settings given for {shorten(', '.join(sorted(stray)))}, which is not among the compared methods ({', '.join(methods)})")
-    output = check_output_dir(output, inputs=[data, test_data, config], markers=("comparison.json",), what="comparison report")
+        raise SectuneError(
+            f"settings given for {shorten(', '.join(sorted(stray)))}, which is not among the compared methods ({', '.join(methods)})"
+        )
+    output = check_output_dir(
+        output, inputs=[data, test_data, config], markers=("comparison.json",), what="comparison report"
+    )
     given = {"data": data, "split": split, "eval_data": test_data, "task": task, **settings}
-    shared = {**(read_config_file(config) if config else {}), **{k: v for k, v in flatten(given).items() if v is not None}}
-    configs = {name: _method_config(shared, name, output / "models" / name, (method_settings or {}).get(name, {}), config) for name in methods}
+    shared = {
+        **(read_config_file(config) if config else {}),
+        **{k: v for k, v in flatten(given).items() if v is not None},
+    }
+    configs = {
+        name: _method_config(shared, name, output / "models" / name, (method_settings or {}).get(name, {}), config)
+        for name in methods
+    }
     base = configs[methods[0]]
     for cfg in configs.values():
         check_method_params(cfg)  # a bad --set fails now, not after the methods before it have trained
@@ -125,10 +137,18 @@ def compare(
             fpr, tpr, _ = roc_curve(y, scores)
             curves[name] = (fpr, tpr)
         row = {
-            "method": name, "precision": m.get("precision"), "recall": m.get("recall"), "f1": m.get("f1"), "roc_auc": m.get("roc_auc"),
-            "fpr_at_tpr95": m.get("fpr_at_tpr95"), "fpr_at_tpr99": m.get("fpr_at_tpr99"), "threshold": trained.model.threshold_,
-            "recall_short": recall_where(flags, y & (lengths < SHORT)), "short_positives": int((y & (lengths < SHORT)).sum()),
-            "train_seconds": m.get("train_seconds"), "lines_per_second": m.get("predict_texts_per_second"),
+            "method": name,
+            "precision": m.get("precision"),
+            "recall": m.get("recall"),
+            "f1": m.get("f1"),
+            "roc_auc": m.get("roc_auc"),
+            "fpr_at_tpr95": m.get("fpr_at_tpr95"),
+            "fpr_at_tpr99": m.get("fpr_at_tpr99"),
+            "threshold": trained.model.threshold_,
+            "recall_short": recall_where(flags, y & (lengths < SHORT)),
+            "short_positives": int((y & (lengths < SHORT)).sum()),
+            "train_seconds": m.get("train_seconds"),
+            "lines_per_second": m.get("predict_texts_per_second"),
             "size_mib": round(_dir_mib(trained.output), 2),
         }
         refit = _refitter(cfg, run, positive) if leave_one_out is None or name in leave_one_out else None
@@ -144,7 +164,9 @@ def compare(
     return result
 
 
-def _method_config(shared: dict[str, Any], method: str, output: Path, own: dict[str, Any], source: str | None) -> TrainConfig:
+def _method_config(
+    shared: dict[str, Any], method: str, output: Path, own: dict[str, Any], source: str | None
+) -> TrainConfig:
     """The shared settings this method takes (--max-steps is for the fine-tuned ones), then its own (--set), which it must take."""
     taken = set(user_params(method_class(method)))
     kept = {k: v for k, v in shared.items() if k not in method_settings() or k in taken}
@@ -175,7 +197,9 @@ def _refitter(cfg: TrainConfig, run: Split, positive: str) -> Refit:
         if len(set(train.labels)) < 2:
             return None
         params = with_task_prompt(cls, {**cfg.method_params(cls.param_names()), "verbose": False}, run.task)
-        model = cls(**params).fit(train.texts, train.labels, *(validation.texts, validation.labels) if validation else (None, None))
+        model = cls(**params).fit(
+            train.texts, train.labels, *(validation.texts, validation.labels) if validation else (None, None)
+        )
         choose_threshold(model, validation, cfg.target_fpr)
         scores = model.predict_proba([run.test.texts[i] for i in rows])[:, model.labels_.index(positive)]
         return scores >= (model.threshold_ if model.threshold_ is not None else 0.5)
@@ -203,10 +227,20 @@ def render_table(rows: list[dict[str, Any]], columns: dict[str, str] | None = No
     head += ["train s", "lines/s", "size MiB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["method"], _fmt(r["precision"]), _fmt(r["recall"]), _fmt(r["f1"]), _fmt(r["roc_auc"]), _fmt(r["fpr_at_tpr95"], ".4f"),
-                 _fmt(r["fpr_at_tpr99"], ".4f"), _fmt(r["recall_short"]),
-                 *[_fmt((r.get(cell) or {}).get(key) if key is not None else r.get(cell)) for cell, key in extra],
-                 _fmt(r["train_seconds"], ",.1f"), _fmt(r["lines_per_second"], ",.0f"), _fmt(r["size_mib"], ".1f")]
+        cells = [
+            r["method"],
+            _fmt(r["precision"]),
+            _fmt(r["recall"]),
+            _fmt(r["f1"]),
+            _fmt(r["roc_auc"]),
+            _fmt(r["fpr_at_tpr95"], ".4f"),
+            _fmt(r["fpr_at_tpr99"], ".4f"),
+            _fmt(r["recall_short"]),
+            *[_fmt((r.get(cell) or {}).get(key) if key is not None else r.get(cell)) for cell, key in extra],
+            _fmt(r["train_seconds"], ",.1f"),
+            _fmt(r["lines_per_second"], ",.0f"),
+            _fmt(r["size_mib"], ".1f"),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -228,15 +262,25 @@ def _write_report(output: Path, result: CompareResult, curves: dict, cfg: TrainC
         plot_roc(curves, output / "roc.png")
     for key, spec in shown.items():
         if spec.plot:
-            plot_grouped_bars(result.tables[key], output / spec.plot, title=spec.plot_title or spec.title, ylabel="recall")
+            plot_grouped_bars(
+                result.tables[key], output / spec.plot, title=spec.plot_title or spec.title, ylabel="recall"
+            )
     lines = [
-        "# sectune compare", "",
-        f"- data: `{cfg.data}`" + (f", tested on `{cfg.eval_data}`" if cfg.eval_data else f", split `{cfg.split}` (test {cfg.test_size:.0%})"),
+        "# sectune compare",
+        "",
+        f"- data: `{cfg.data}`"
+        + (f", tested on `{cfg.eval_data}`" if cfg.eval_data else f", split `{cfg.split}` (test {cfg.test_size:.0%})"),
         f"- rows: train {len(run.train):,}, validation {len(run.validation) if run.validation else 0:,} (threshold for FPR <= {cfg.target_fpr}), test {len(run.test):,}",
         f"- task `{cfg.task}`; precision, recall and F1 at each model's threshold; recall <{SHORT} chars: positive test lines shorter than "
-        f"{SHORT} characters" + ("; leave-one-out recall: mean over technique families of the recall on a family when training saw none of it"
-                                 if "leave_one_out" in shown else ""), "",
-        result.table(), "",
+        f"{SHORT} characters"
+        + (
+            "; leave-one-out recall: mean over technique families of the recall on a family when training saw none of it"
+            if "leave_one_out" in shown
+            else ""
+        ),
+        "",
+        result.table(),
+        "",
     ]
     if curves:
         lines += ["![ROC curves](roc.png)", ""]

@@ -40,12 +40,18 @@ class TrainConfig(BaseModel):
     seed: int = 42
     eval_data: str | None = None
     min_examples: int | None = Field(None, ge=1)
-    target_fpr: float = Field(0.001, gt=0, lt=1, description="binary tasks: the operating threshold keeps validation FPR at or below this")
+    target_fpr: float = Field(
+        0.001, gt=0, lt=1, description="binary tasks: the operating threshold keeps validation FPR at or below this"
+    )
     resume: bool = False
     allow_pickle: bool = False
     trust_remote_code: bool = False
-    params: dict[str, Any] = Field(default_factory=dict, description="the method's parameters, checked against its signature")
-    task_settings: dict[str, Any] = Field(default_factory=dict, description="the task's settings, checked against its Settings model")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="the method's parameters, checked against its signature"
+    )
+    task_settings: dict[str, Any] = Field(
+        default_factory=dict, description="the task's settings, checked against its Settings model"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -62,14 +68,22 @@ class TrainConfig(BaseModel):
         tasks = {k: flat.pop(k) for k in list(flat) if k in settings.model_fields}
         method_cls = method_class(method)
         _refuse_not_taken(method_cls.name, task, flat, user_params(method_cls))
-        _refuse_not_taken(method_cls.name, task, {k: v for k, v in run.items() if k in ("resume", *SECURITY_SWITCHES) and v},
-                          method_cls.param_names())
+        _refuse_not_taken(
+            method_cls.name,
+            task,
+            {k: v for k, v in run.items() if k in ("resume", *SECURITY_SWITCHES) and v},
+            method_cls.param_names(),
+        )
         try:
             checked = settings.model_validate(tasks)
         except ValidationError as exc:
             name, problem = first_problem(exc)
             raise SectuneError(f"task '{task}': setting '{name}': {problem}") from None
-        return {**run, "params": method_cls.validate_params(flat), "task_settings": {k: getattr(checked, k) for k in tasks}}
+        return {
+            **run,
+            "params": method_cls.validate_params(flat),
+            "task_settings": {k: getattr(checked, k) for k in tasks},
+        }
 
     @model_validator(mode="after")
     def _task_defaults(self) -> "TrainConfig":
@@ -110,7 +124,9 @@ def _refuse_not_taken(method: str, task: str, keys: dict[str, Any], accepted: Se
             chosen = method if kind == "method" else task
             raise SectuneError(f"{kind} '{chosen}' does not take {flag(key)} (need {kind}: {' or '.join(owners)})")
     if unknown:
-        raise SectuneError(f"method '{method}' has no parameter(s) {shorten(', '.join(unknown))} (it takes: {', '.join(accepted)})")
+        raise SectuneError(
+            f"method '{method}' has no parameter(s) {shorten(', '.join(unknown))} (it takes: {', '.join(accepted)})"
+        )
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

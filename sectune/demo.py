@@ -32,7 +32,9 @@ DESCRIPTIONS = [
     "to download the full database.",
 ]
 
-DEMO_STEPS = 600  # about 6 minutes of fine-tuning on 2 CPU cores
+DEMO_STEPS = (
+    350  # about 3 minutes on 2 CPU cores; 300 steps already give 0.58 top-1 against TF-IDF's 0.55 (BENCHMARKS.md)
+)
 LADDER = ["rules", "features-logreg", "charcnn", "encoder"]
 LADDER_RECORDS = 3000
 LADDER_STEPS = {"charcnn": 300, "encoder": 150}  # CPU budgets of the short ladder, in optimiser steps
@@ -55,23 +57,46 @@ def run_cwe_demo(output: Path, *, max_steps: int | None = None, verbose: bool = 
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     n_classes = len({cwe for r in rows for cwe in r["label"]})
-    print(f"data: {len(rows)} distinct Observed_Example descriptions citing {n_classes} CWEs (CWE catalogue {catalog.version}, "
-          f"cwe2 package; a text cited under several CWEs keeps them all, the most specific first) -> {data}")
+    print(
+        f"data: {len(rows)} distinct Observed_Example descriptions citing {n_classes} CWEs (CWE catalogue {catalog.version}, "
+        f"cwe2 package; a text cited under several CWEs keeps them all, the most specific first) -> {data}"
+    )
 
-    common = dict(task="cwe", text_column="text", label_column="label", split="stratified", test_size=0.2, seed=42, verbose=verbose)
+    common = dict(
+        task="cwe",
+        text_column="text",
+        label_column="label",
+        split="stratified",
+        test_size=0.2,
+        seed=42,
+        verbose=verbose,
+    )
     results = {}
     started = time.perf_counter()
     results["tfidf-logreg"] = train(data, output=output / "tfidf-logreg", method="tfidf-logreg", **common)
     results["encoder"] = train(
-        data, output=output / "encoder", method="encoder", max_steps=max_steps or DEMO_STEPS, eval_steps=min(100, max_steps or DEMO_STEPS),
-        batch_size=16, lr=2e-4, max_length=128, warmup_ratio=0.06, early_stopping_patience=3, **common,
+        data,
+        output=output / "encoder",
+        method="encoder",
+        max_steps=max_steps or DEMO_STEPS,
+        eval_steps=min(100, max_steps or DEMO_STEPS),
+        batch_size=16,
+        lr=2e-4,
+        max_length=128,
+        warmup_ratio=0.06,
+        early_stopping_patience=3,
+        **common,
     )
-    print(f"\ntrained both in {time.perf_counter() - started:.0f} s; test split: {results['encoder'].metrics['n']} descriptions\n")
+    print(
+        f"\ntrained both in {time.perf_counter() - started:.0f} s; test split: {results['encoder'].metrics['n']} descriptions\n"
+    )
     print(f"{'method':<14} {'top-1':>6} {'top-1 any':>10} {'top-3':>6} {'macro-F1':>9} {'train s':>8} {'texts/s':>8}")
     for name, result in results.items():
         m = result.metrics
-        print(f"{name:<14} {m['top1']:>6.3f} {m['top1_any']:>10.3f} {m['top3']:>6.3f} {m['macro_f1']:>9.3f} {m['train_seconds']:>8.1f} "
-              f"{m['predict_texts_per_second']:>8.0f}")
+        print(
+            f"{name:<14} {m['top1']:>6.3f} {m['top1_any']:>10.3f} {m['top3']:>6.3f} {m['macro_f1']:>9.3f} {m['train_seconds']:>8.1f} "
+            f"{m['predict_texts_per_second']:>8.0f}"
+        )
     print("(top-1 any: the best suggestion is any of the CWEs that cite the text)")
 
     print("\ntop-3 CWE suggestions of the fine-tuned encoder:")
@@ -92,16 +117,31 @@ def run_cmdline_ladder(output: Path, *, max_steps: int | None = None, verbose: b
     data = output / "cmdlines.jsonl"
     built = build_cmdline_dataset(n=LADDER_RECORDS, seed=0, progress=False)
     write_records(built.records, data)
-    print(f"\n\nobfuscated command lines: {len(built.records):,} generated bash/cmd/PowerShell lines, half obfuscated "
-          f"({len({r['technique'] for r in built.records if r['label'] == 1})} technique chains) -> {data}")
+    print(
+        f"\n\nobfuscated command lines: {len(built.records):,} generated bash/cmd/PowerShell lines, half obfuscated "
+        f"({len({r['technique'] for r in built.records if r['label'] == 1})} technique chains) -> {data}"
+    )
     steps = {name: min(budget, max_steps or budget) for name, budget in LADDER_STEPS.items()}
-    print(f"training {', '.join(LADDER)} on one split grouped by seed line (charcnn {steps['charcnn']} steps, "
-          f"encoder {steps['encoder']} steps); leave-one-family-out for rules and features-logreg ...", flush=True)
+    print(
+        f"training {', '.join(LADDER)} on one split grouped by seed line (charcnn {steps['charcnn']} steps, "
+        f"encoder {steps['encoder']} steps); leave-one-family-out for rules and features-logreg ...",
+        flush=True,
+    )
     result = compare(
-        str(data), LADDER, output=output / "compare", task="cmdline", split="group:orig", leave_one_out=["rules", "features-logreg"],
-        verbose=verbose, method_settings={"charcnn": {"max_steps": steps["charcnn"]},
-                                          "encoder": {"max_steps": steps["encoder"], "batch_size": 16, "max_length": 256, "lr": 1e-4}},
+        str(data),
+        LADDER,
+        output=output / "compare",
+        task="cmdline",
+        split="group:orig",
+        leave_one_out=["rules", "features-logreg"],
+        verbose=verbose,
+        method_settings={
+            "charcnn": {"max_steps": steps["charcnn"]},
+            "encoder": {"max_steps": steps["encoder"], "batch_size": 16, "max_length": 128, "lr": 1e-4},
+        },
     )
     print("\n" + result.table())
-    print(f"\n(at each model's threshold for FPR <= 0.001 on validation lines; report with ROC curves and per-technique recall: {result.report})")
+    print(
+        f"\n(at each model's threshold for FPR <= 0.001 on validation lines; report with ROC curves and per-technique recall: {result.report})"
+    )
     return result.rows

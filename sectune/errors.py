@@ -47,7 +47,9 @@ def first_problem(exc: ValidationError, *, nested: bool = False) -> tuple[str, s
     a user wrote (``run.training.data.rows``); otherwise only the first is, the rest being union members' tags."""
     errors = exc.errors(include_input=False, include_url=False)
     loc = errors[0]["loc"]  # (field, index or union member, ...): the members' tags are not names a user wrote
-    rest = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:] if nested or isinstance(part, int))
+    rest = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:] if nested or isinstance(part, int)
+    )
     field = str(loc[0]) + rest if loc else ""
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return shorten(field) or "value", errors[0]["msg"] + more

@@ -199,9 +199,7 @@ def _load_jsonl(text: str, display: str, names: Sequence[str], progress: bool, d
                 raise SectuneError(f"malformed JSON ({e.msg} at column {e.colno})", path=display, line=n) from None
             if type(obj) is not dict:
                 kind = "an array" if isinstance(obj, list) else f"a {_json_kind(obj)}"
-                raise SectuneError(
-                    f"expected a JSON object (one record per line), got {kind}", path=display, line=n
-                )
+                raise SectuneError(f"expected a JSON object (one record per line), got {kind}", path=display, line=n)
             records.append(obj)
             rows.append(n)
     values = {}

@@ -41,17 +41,14 @@ def _check_proba(proba: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray, 
     proba = np.asarray(proba, dtype=float)
     if proba.ndim != 2 or proba.shape[1] != len(labels):
         raise SectuneError(
-            f"probabilities have shape {proba.shape}, expected (rows, {len(labels)}) "
-            f"to match the {len(labels)} labels"
+            f"probabilities have shape {proba.shape}, expected (rows, {len(labels)}) to match the {len(labels)} labels"
         )
     if not np.all(np.isfinite(proba)):
         raise SectuneError("probabilities contain NaN or infinite values")
     return proba, labels
 
 
-def _binary_setup(
-    labels: list[str], positive_label: str | None, threshold: float | None
-) -> tuple[int, float] | None:
+def _binary_setup(labels: list[str], positive_label: str | None, threshold: float | None) -> tuple[int, float] | None:
     """Return (positive column, threshold) for binary tasks, None for multi-class."""
     if len(labels) != 2:
         if positive_label is not None or threshold is not None:
@@ -139,9 +136,7 @@ def threshold_for_fpr(y_true_binary: np.ndarray, scores: np.ndarray, target_fpr:
     return float(thresholds[ok].min())
 
 
-def _binary_metrics(
-    y_true: list[str], y_pred: list[str], scores: np.ndarray, positive: str, threshold: float
-) -> dict:
+def _binary_metrics(y_true: list[str], y_pred: list[str], scores: np.ndarray, positive: str, threshold: float) -> dict:
     """Operating-point and ranking metrics for the positive class.
 
     Rows with labels outside the model's two count as negatives. Ranking metrics are
@@ -219,9 +214,7 @@ def evaluate_predictions(
             metrics[f"top{k}_any"] = _topk_hits(order, labels, wanted, k)
 
     for avg in ("macro", "weighted"):
-        metrics[f"{avg}_f1"] = float(
-            f1_score(y_true, y_pred, labels=union, average=avg, zero_division=0)
-        )
+        metrics[f"{avg}_f1"] = float(f1_score(y_true, y_pred, labels=union, average=avg, zero_division=0))
     macro_p, macro_r, _, _ = precision_recall_fscore_support(
         y_true, y_pred, labels=union, average="macro", zero_division=0
     )
@@ -230,9 +223,7 @@ def evaluate_predictions(
     metrics["unseen_labels"] = dict(sorted(unseen.items()))
     metrics["n_unseen"] = int(sum(unseen.values()))
 
-    p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=union, average=None, zero_division=0
-    )
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=union, average=None, zero_division=0)
     per_class = [
         {"label": lab, "precision": float(pi), "recall": float(ri), "f1": float(fi), "support": int(si)}
         for lab, pi, ri, fi, si in zip(union, p, r, f, s)
@@ -301,7 +292,12 @@ def format_metrics_table(metrics: dict) -> str:
             rows.append((f"TPR at FPR {float(fpr):.1%}", tpr))
     if "hierarchy" in metrics:  # the CWE task's extras
         h = metrics["hierarchy"]
-        rows.append(("near misses (wrong top-1)", f"{h['near_miss']} of {h['n_wrong']} ({h['near_miss_share']:.1%}: parent, child or sibling)"))
+        rows.append(
+            (
+                "near misses (wrong top-1)",
+                f"{h['near_miss']} of {h['n_wrong']} ({h['near_miss_share']:.1%}: parent, child or sibling)",
+            )
+        )
     if "generation_accuracy" in metrics:  # causal-llm: the generate-one-token-and-parse recipe, beside the scores
         rows.append(("generation accuracy", metrics["generation_accuracy"]))
         rows.append(("generation unparsed", metrics.get("generation_unparsed")))

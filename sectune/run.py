@@ -76,7 +76,9 @@ class RunRecord(_Record):
     base_model: str | None = None
     training: Training = Field(default_factory=Training)
     threshold_selection: ThresholdSelection | None = None
-    metrics: dict[str, Annotated[float, Field(allow_inf_nan=True)]] | None = None  # headline test scores (metrics.json: all)
+    metrics: dict[str, Annotated[float, Field(allow_inf_nan=True)]] | None = (
+        None  # headline test scores (metrics.json: all)
+    )
     versions: dict[str, str] | None = None
     merged_from_adapter: bool | None = None  # sectune merge wrote these full weights from a LoRA adapter
 
@@ -84,7 +86,9 @@ class RunRecord(_Record):
     def _only_the_task_adds(self) -> "RunRecord":
         for key, value in (self.model_extra or {}).items():
             if key != (self.task or "generic"):
-                raise PydanticCustomError("extra_forbidden", "unknown field '{key}' (only the task's own entry may be added)", {"key": key})
+                raise PydanticCustomError(
+                    "extra_forbidden", "unknown field '{key}' (only the task's own entry may be added)", {"key": key}
+                )
             if not isinstance(value, dict):
                 raise PydanticCustomError("task_entry", "the task's entry '{key}' must be an object", {"key": key})
         return self

@@ -64,9 +64,12 @@ class ScanSummary:
     def text(self) -> str:
         """The human summary printed on stderr (one to three lines)."""
         where = f" to {self.output}" if self.output else ""
-        out = [f"sectune: scanned {self.lines_read:,} lines of {self.path} ({self.format or 'unknown'} format): "
-               f"{self.command_lines:,} command lines, {self.alerts:,} alerts{where} ({self.label and f'label {self.label}, '}threshold {self.threshold:.4g}); "
-               f"{self.seconds:.2f} s, {self.lines_per_second:,.0f} lines/s" + (" (interrupted)" if self.interrupted else "")]
+        out = [
+            f"sectune: scanned {self.lines_read:,} lines of {self.path} ({self.format or 'unknown'} format): "
+            f"{self.command_lines:,} command lines, {self.alerts:,} alerts{where} ({self.label and f'label {self.label}, '}threshold {self.threshold:.4g}); "
+            f"{self.seconds:.2f} s, {self.lines_per_second:,.0f} lines/s"
+            + (" (interrupted)" if self.interrupted else "")
+        ]
         skipped = [f"{n:,} {reason}" for reason, n in self.skipped.items() if n]
         if skipped:
             first = "; ".join(f"line {ln}: {why}" for why, ln in _first_per_reason(self.skipped_examples)[:3])
@@ -156,8 +159,13 @@ def scan(
     cut = _threshold(clf, threshold)
     guess = clf.guess_technique if clf.tags.guesses_technique else None
     counts = ScanCounts()
-    summary = ScanSummary(path="<stdin>" if str(path) == "-" else str(path), format=fmt if fmt != "auto" else None,
-                          threshold=cut, label=clf.labels_[1], output=None if output is None else str(output))
+    summary = ScanSummary(
+        path="<stdin>" if str(path) == "-" else str(path),
+        format=fmt if fmt != "auto" else None,
+        threshold=cut,
+        label=clf.labels_[1],
+        output=None if output is None else str(output),
+    )
     started = time.perf_counter()
 
     def score(batch: list[LogLine], sink: IO[str]) -> None:
@@ -166,8 +174,12 @@ def scan(
         lines = []
         for item, p in zip(batch, scores.tolist()):
             if p >= cut:
-                alert = {"line": item.line_no, "command_line": item.command_line, "score": round(p, 6),
-                         "technique": guess(item.command_line) if guess is not None else None}
+                alert = {
+                    "line": item.line_no,
+                    "command_line": item.command_line,
+                    "score": round(p, 6),
+                    "technique": guess(item.command_line) if guess is not None else None,
+                }
                 for k, v in item.extra.items():
                     alert.setdefault(k, v)
                 lines.append(orjson.dumps(alert, option=orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
@@ -180,8 +192,9 @@ def scan(
 
     with _alert_sink(output, follow) as sink:
         batch: list[LogLine] = []
-        events = iter_command_lines(path, fmt, field, counts, follow=follow, stop=stop, idle_ticks=follow,
-                                    max_line_chars=max_line_chars)
+        events = iter_command_lines(
+            path, fmt, field, counts, follow=follow, stop=stop, idle_ticks=follow, max_line_chars=max_line_chars
+        )
         try:
             for item in events:
                 if item is None:  # a followed file is idle: score what we have now
@@ -219,24 +232,42 @@ def scan(
 def add_scan_parser(subparsers) -> argparse.ArgumentParser:
     """``sectune scan``: add the sub-command to the top-level sub-parsers."""
     p = subparsers.add_parser(
-        "scan", help="score the command lines of a process-creation log with a binary model; JSONL alerts",
+        "scan",
+        help="score the command lines of a process-creation log with a binary model; JSONL alerts",
         description="Stream a log (JSONL, CSV, Elastic ECS, Sysmon XML/JSON, Windows 4688, auditd EXECVE or one "
-                    "command line a line; .gz or - for stdin), score each command line, and write one JSON line "
-                    "per line scoring at or above the threshold: line, command_line, score, technique, and the "
-                    "log's host/user/process/time fields. A summary goes to stderr.")
+        "command line a line; .gz or - for stdin), score each command line, and write one JSON line "
+        "per line scoring at or above the threshold: line, command_line, score, technique, and the "
+        "log's host/user/process/time fields. A summary goes to stderr.",
+    )
     p.add_argument("model_dir", metavar="MODEL", help="a binary model directory (obfuscated or not)")
     p.add_argument("logfile", metavar="LOGFILE", help="the log to scan (optionally .gz), or - for stdin")
-    p.add_argument("--format", dest="log_format", choices=FORMATS, default="auto",
-                   help="log format (default auto: guessed from the first lines and the file name)")
-    p.add_argument("--field", help="jsonl/csv/ecs/sysmon-json: the field or column holding the command line; "
-                                   "dotted paths allowed (process.command_line)")
-    p.add_argument("--threshold", type=float, help="alert at this score or above (default: the model's threshold, else 0.5)")
+    p.add_argument(
+        "--format",
+        dest="log_format",
+        choices=FORMATS,
+        default="auto",
+        help="log format (default auto: guessed from the first lines and the file name)",
+    )
+    p.add_argument(
+        "--field",
+        help="jsonl/csv/ecs/sysmon-json: the field or column holding the command line; "
+        "dotted paths allowed (process.command_line)",
+    )
+    p.add_argument(
+        "--threshold", type=float, help="alert at this score or above (default: the model's threshold, else 0.5)"
+    )
     p.add_argument("--output", "-o", help="alerts JSONL file (default: stdout); written atomically unless --follow")
-    p.add_argument("--follow", "-f", action="store_true", help="keep watching the file for new lines (like tail -F) until Ctrl-C")
+    p.add_argument(
+        "--follow", "-f", action="store_true", help="keep watching the file for new lines (like tail -F) until Ctrl-C"
+    )
     p.add_argument("--batch-size", type=int, default=1024, help="command lines scored at a time (default 1024)")
-    p.add_argument("--max-line-chars", type=int, default=MAX_LINE_CHARS,
-                   help=f"skip (and count) log lines longer than this many characters, read past without holding "
-                        f"them in memory (default {MAX_LINE_CHARS:,}: 1 MiB of ASCII)")
+    p.add_argument(
+        "--max-line-chars",
+        type=int,
+        default=MAX_LINE_CHARS,
+        help=f"skip (and count) log lines longer than this many characters, read past without holding "
+        f"them in memory (default {MAX_LINE_CHARS:,}: 1 MiB of ASCII)",
+    )
     add_switch_flags(p)
     return p
 
@@ -246,9 +277,18 @@ def run_scan_command(args: argparse.Namespace) -> int:
 
     Returns 0, or 130 when Ctrl-C ended a --follow scan (after scoring what was read and printing the summary).
     """
-    summary = scan(args.model_dir, args.logfile, fmt=args.log_format, field=args.field, threshold=args.threshold,
-                   output=args.output, follow=args.follow, batch_size=args.batch_size, **switches(args),
-                   max_line_chars=args.max_line_chars)
+    summary = scan(
+        args.model_dir,
+        args.logfile,
+        fmt=args.log_format,
+        field=args.field,
+        threshold=args.threshold,
+        output=args.output,
+        follow=args.follow,
+        batch_size=args.batch_size,
+        **switches(args),
+        max_line_chars=args.max_line_chars,
+    )
     if not getattr(args, "quiet", False):
         print(summary.text(), file=sys.stderr)
     return 130 if summary.interrupted else 0

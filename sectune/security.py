@@ -41,5 +41,8 @@ def refuse_stored_switches(stored: dict[str, Any], given: dict[str, Any], direct
     asked = sorted(k for k in SECURITY_SWITCHES if stored.get(k) not in (None, False) and not given.get(k))
     if asked:
         flags = " and ".join(flag(k) for k in asked)
-        raise SectuneError(f"its sectune.json asks for {flags}, which a model directory cannot turn on (it would let loading "
-                           "run code): pass the flag yourself only if you trust where this directory came from", path=directory)
+        raise SectuneError(
+            f"its sectune.json asks for {flags}, which a model directory cannot turn on (it would let loading "
+            "run code): pass the flag yourself only if you trust where this directory came from",
+            path=directory,
+        )

@@ -56,8 +56,16 @@ def _description(annotation: Any) -> str | None:
 
 def _collect(kind: str, declared: dict[str, list[tuple[str, Any, Any, str | None]]]) -> dict[str, Setting]:
     """``declared``: name -> [(owner, annotation, default, description)]; the first description found is the help."""
-    return {name: Setting(name, tuple(e[1] for e in entries), next((d for *_, d in entries if d), ""), {e[0]: e[2] for e in entries}, kind)
-            for name, entries in declared.items()}
+    return {
+        name: Setting(
+            name,
+            tuple(e[1] for e in entries),
+            next((d for *_, d in entries if d), ""),
+            {e[0]: e[2] for e in entries},
+            kind,
+        )
+        for name, entries in declared.items()
+    }
 
 
 @cache
@@ -72,7 +80,9 @@ def method_settings() -> dict[str, Setting]:
         signature = inspect.signature(cls.__init__).parameters
         for param in user_params(cls):
             annotation = hints.get(param, Any)
-            declared.setdefault(param, []).append((name, annotation, signature[param].default, _description(annotation)))
+            declared.setdefault(param, []).append(
+                (name, annotation, signature[param].default, _description(annotation))
+            )
     return _collect("method", declared)
 
 
@@ -85,7 +95,9 @@ def task_settings() -> dict[str, Setting]:
     for name in TASKS:
         for key, field in task_class(name).Settings.model_fields.items():
             annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-            declared.setdefault(key, []).append((name, annotation, field.get_default(call_default_factory=True), field.description))
+            declared.setdefault(key, []).append(
+                (name, annotation, field.get_default(call_default_factory=True), field.description)
+            )
     return _collect("task", declared)
 
 
@@ -132,7 +144,9 @@ def _default_text(setting: Setting) -> str:
     values = {repr(v) if isinstance(v, str) else str(v) for v in setting.defaults.values()}
     if len(values) == 1:
         return f"default {values.pop()}"
-    return "default " + ", ".join(f"{owner} {v!r}" if isinstance(v, str) else f"{owner} {v}" for owner, v in setting.defaults.items())
+    return "default " + ", ".join(
+        f"{owner} {v!r}" if isinstance(v, str) else f"{owner} {v}" for owner, v in setting.defaults.items()
+    )
 
 
 def add_flags(group: argparse._ActionsContainer, settings: list[Setting]) -> None:
@@ -144,9 +158,13 @@ def add_flags(group: argparse._ActionsContainer, settings: list[Setting]) -> Non
         text = f"{setting.help} ({_default_text(setting)}; {setting.kind}: {owners})".replace("%", "%%").lstrip()
         kwargs: dict[str, Any] = {"dest": setting.name, "default": None, "help": text}
         if bare is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction if any(v is True for v in setting.defaults.values()) else "store_true"
+            kwargs["action"] = (
+                argparse.BooleanOptionalAction if any(v is True for v in setting.defaults.values()) else "store_true"
+            )
         elif get_origin(bare) is Literal:
-            choices = list(dict.fromkeys(c for a in map(_bare, setting.annotations) for c in get_args(a) if c is not None))
+            choices = list(
+                dict.fromkeys(c for a in map(_bare, setting.annotations) for c in get_args(a) if c is not None)
+            )
             kwargs.update(choices=choices, type=type(choices[0]))
         elif bare in (int, float, str):
             kwargs["type"] = bare

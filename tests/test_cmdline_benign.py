@@ -15,18 +15,23 @@ from sectune.tasks.cmdline.benign import BenignLine, generate_benign, program_co
 
 # One bash process parses every line as the body of a function it never calls (so nothing runs); each parse is in
 # a subshell because some syntax errors (an unclosed "$(") end the shell that meets them. Same parser as bash -n.
-_BASH_CHECK = r'''
+_BASH_CHECK = r"""
 while IFS= read -r -d '' line; do
   if ! ( eval "__sectune_check() {
 $line
 }" ) 2>/dev/null; then printf '%s\n' "$line"; fi
 done
-'''
+"""
 
 
 def bash_syntax_errors(lines: list[str]) -> list[str]:
-    proc = subprocess.run(["bash", "-c", _BASH_CHECK], input="".join(line + "\0" for line in lines),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", "-c", _BASH_CHECK],
+        input="".join(line + "\0" for line in lines),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return proc.stdout.splitlines()
 
 
@@ -75,7 +80,10 @@ def test_every_bash_line_passes_bash_syntax_check() -> None:
     lines = [x.text for x in generate_benign(800, ["bash"], rng=1)]  # with chained lines
     for patterns in benign._templates()["bash"].values():  # every pattern, not only the sampled ones
         lines += [benign._fill(pattern, rng) for pattern in patterns]
-    assert bash_syntax_errors(["echo 'unclosed", "echo $(", "ls -la"]) == ["echo 'unclosed", "echo $("]  # the check works
+    assert bash_syntax_errors(["echo 'unclosed", "echo $(", "ls -la"]) == [
+        "echo 'unclosed",
+        "echo $(",
+    ]  # the check works
     bad = bash_syntax_errors(lines)
     assert not bad, bad[:5]
 

@@ -25,7 +25,9 @@ def upper(line, shell, intensity="medium", rng=None):
     """A stand-in obfuscator: fast, engine-independent, and it refuses lines that contain 'skip'."""
     if "skip" in line:
         raise SectuneError("nothing to rewrite")
-    return SimpleNamespace(text=f"{line.upper()} #{rng.randrange(10**6)}", techniques=(f"{shell}/upper",), intensity=intensity)
+    return SimpleNamespace(
+        text=f"{line.upper()} #{rng.randrange(10**6)}", techniques=(f"{shell}/upper",), intensity=intensity
+    )
 
 
 def cli(tmp_path, *argv: str) -> int:
@@ -50,17 +52,25 @@ def check_grouping(records: list[dict]) -> None:
 
 
 def test_records_have_all_fields_share_and_orig_with_the_stand_in() -> None:
-    result = build_cmdline_dataset(n=400, obfuscated_share=0.75, seed=3, progress=False, obfuscator=upper,
-                                   intensities=["light", "heavy"])
+    result = build_cmdline_dataset(
+        n=400, obfuscated_share=0.75, seed=3, progress=False, obfuscator=upper, intensities=["light", "heavy"]
+    )
     records = result.records
     assert len(records) == 400 and sum(r["label"] for r in records) == 300
     check_grouping(records)
     assert {r["intensity"] for r in records if r["label"]} == {"light", "heavy"}
     assert Counter(r["shell"] for r in records if not r["label"]) == {"bash": 34, "cmd": 33, "powershell": 33}
-    assert "400 records: 100 benign, 300 obfuscated (75.0%)" in result.text and "| bash | bash/upper | 102 | 0 |" in result.text
-    again = build_cmdline_dataset(n=400, obfuscated_share=0.75, seed=3, progress=False, obfuscator=upper, intensities=["light", "heavy"])
+    assert (
+        "400 records: 100 benign, 300 obfuscated (75.0%)" in result.text
+        and "| bash | bash/upper | 102 | 0 |" in result.text
+    )
+    again = build_cmdline_dataset(
+        n=400, obfuscated_share=0.75, seed=3, progress=False, obfuscator=upper, intensities=["light", "heavy"]
+    )
     assert again.records == records
-    other = build_cmdline_dataset(n=400, obfuscated_share=0.75, seed=4, progress=False, obfuscator=upper, intensities=["light", "heavy"])
+    other = build_cmdline_dataset(
+        n=400, obfuscated_share=0.75, seed=4, progress=False, obfuscator=upper, intensities=["light", "heavy"]
+    )
     assert other.records != records
 
 
@@ -83,44 +93,75 @@ def test_real_engine_labels_about_the_share_and_technique_names() -> None:
 
 def test_from_plain_text_beside_and_instead_of_templates(tmp_path) -> None:
     source = tmp_path / "mine.txt"
-    source.write_text("ls -la /srv\n\nGet-Process | Sort-Object CPU\nipconfig /all\nls -la /srv\nskip me\n", encoding="utf-8")
+    source.write_text(
+        "ls -la /srv\n\nGet-Process | Sort-Object CPU\nipconfig /all\nls -la /srv\nskip me\n", encoding="utf-8"
+    )
     only = build_cmdline_dataset(n=40, from_file=source, from_only=True, progress=False, obfuscator=upper)
     benign = {r["text"]: r for r in only.records if r["label"] == 0}
     assert set(benign) == {"ls -la /srv", "Get-Process | Sort-Object CPU", "ipconfig /all", "skip me"}
-    assert {t: r["shell"] for t, r in benign.items()} == {"ls -la /srv": "bash", "Get-Process | Sort-Object CPU": "powershell",
-                                                         "ipconfig /all": "cmd", "skip me": "bash"}
+    assert {t: r["shell"] for t, r in benign.items()} == {
+        "ls -la /srv": "bash",
+        "Get-Process | Sort-Object CPU": "powershell",
+        "ipconfig /all": "cmd",
+        "skip me": "bash",
+    }
     assert benign["ipconfig /all"]["seed_id"] == "mine.txt:4"
     assert sum(r["label"] for r in only.records) == 4, "the line no technique fits gives its variant to another line"
     assert "only 4 usable lines" in only.text
     check_grouping(only.records)
     beside = build_cmdline_dataset(n=100, from_file=source, progress=False, obfuscator=upper)
     assert beside.seeds_from_file == 4 and beside.seeds_from_templates == 46 and len(beside.records) == 100
-    forced = build_cmdline_dataset(n=10, from_file=source, from_only=True, from_shell="bash", shells=["bash"], progress=False,
-                                   obfuscator=upper)
+    forced = build_cmdline_dataset(
+        n=10, from_file=source, from_only=True, from_shell="bash", shells=["bash"], progress=False, obfuscator=upper
+    )
     assert {r["shell"] for r in forced.records} == {"bash"}
-    picky = build_cmdline_dataset(n=10, from_file=source, from_only=True, shells=["cmd"], progress=False, obfuscator=upper)
+    picky = build_cmdline_dataset(
+        n=10, from_file=source, from_only=True, shells=["cmd"], progress=False, obfuscator=upper
+    )
     assert {r["text"] for r in picky.records if not r["label"]} == {"ipconfig /all"} and "3 lines of" in picky.text
 
 
 def test_from_jsonl_and_csv_with_field(tmp_path) -> None:
     jsonl = tmp_path / "events.jsonl"
-    jsonl.write_text("".join(json.dumps({"host": "a", "cmd": c}) + "\n" for c in ["whoami /all", "uname -a", "Get-Service"]))
+    jsonl.write_text(
+        "".join(json.dumps({"host": "a", "cmd": c}) + "\n" for c in ["whoami /all", "uname -a", "Get-Service"])
+    )
     csv = tmp_path / "events.csv"
     csv.write_text('host,cmd\na,"echo ""hi, there"""\nb,net user\n', encoding="utf-8")
-    for path, expected in ((jsonl, {"whoami /all", "uname -a", "Get-Service"}), (csv, {'echo "hi, there"', "net user"})):
-        result = build_cmdline_dataset(n=20, from_file=path, field="cmd", from_only=True, progress=False, obfuscator=upper)
+    for path, expected in (
+        (jsonl, {"whoami /all", "uname -a", "Get-Service"}),
+        (csv, {'echo "hi, there"', "net user"}),
+    ):
+        result = build_cmdline_dataset(
+            n=20, from_file=path, field="cmd", from_only=True, progress=False, obfuscator=upper
+        )
         assert {r["text"] for r in result.records if not r["label"]} == expected
     with pytest.raises(SectuneError, match="no field 'command'"):
         build_cmdline_dataset(n=20, from_file=jsonl, field="command", progress=False, obfuscator=upper)
 
 
-@pytest.mark.parametrize("line, shell", [
-    ("ls -la /var/log", "bash"), ("echo `date` $HOME", "bash"), ("date -u +%Y-%m-%dT%H:%M:%SZ", "bash"), ("find . -path './x' -print", "bash"),
-    ("Get-ChildItem C:\\Temp -Recurse", "powershell"), ("$env:Path += ';C:\\bin'", "powershell"), ("$x = 5", "powershell"),
-    ("[Convert]::ToBase64String($b)", "powershell"), ("iwr -useb https://example.com", "powershell"), ("Write-Host `\"hi", "powershell"),
-    ("dir C:\\Windows", "cmd"), ("echo %USERPROFILE%", "cmd"), ("notepad.exe a.txt", "cmd"), ("cmd /c whoami", "cmd"),
-    ("powershell.exe -NoProfile -File C:\\x.ps1", "cmd"), ("schtasks /query /fo LIST", "cmd"), ("net use Z: \\\\srv\\share", "cmd"),
-])
+@pytest.mark.parametrize(
+    "line, shell",
+    [
+        ("ls -la /var/log", "bash"),
+        ("echo `date` $HOME", "bash"),
+        ("date -u +%Y-%m-%dT%H:%M:%SZ", "bash"),
+        ("find . -path './x' -print", "bash"),
+        ("Get-ChildItem C:\\Temp -Recurse", "powershell"),
+        ("$env:Path += ';C:\\bin'", "powershell"),
+        ("$x = 5", "powershell"),
+        ("[Convert]::ToBase64String($b)", "powershell"),
+        ("iwr -useb https://example.com", "powershell"),
+        ('Write-Host `"hi', "powershell"),
+        ("dir C:\\Windows", "cmd"),
+        ("echo %USERPROFILE%", "cmd"),
+        ("notepad.exe a.txt", "cmd"),
+        ("cmd /c whoami", "cmd"),
+        ("powershell.exe -NoProfile -File C:\\x.ps1", "cmd"),
+        ("schtasks /query /fo LIST", "cmd"),
+        ("net use Z: \\\\srv\\share", "cmd"),
+    ],
+)
 def test_guess_shell(line, shell) -> None:
     assert guess_shell(line) == shell
 
@@ -139,27 +180,49 @@ def test_outputs_are_readable_by_read_table(tmp_path, name) -> None:
 
 def test_cli_writes_and_prints_summary(tmp_path, capsys) -> None:
     out = tmp_path / "d.jsonl"
-    assert cli(tmp_path, "--shells", "bash,cmd", "--n", "30", "--obfuscated", "0.5", "--intensities", "light", "--output", str(out)) == 0
+    assert (
+        cli(
+            tmp_path,
+            "--shells",
+            "bash,cmd",
+            "--n",
+            "30",
+            "--obfuscated",
+            "0.5",
+            "--intensities",
+            "light",
+            "--output",
+            str(out),
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    assert "30 records" in printed and f"written to {out}" in printed and "| shell | technique | alone | in a chain |" in printed
+    assert (
+        "30 records" in printed
+        and f"written to {out}" in printed
+        and "| shell | technique | alone | in a chain |" in printed
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["shell"] for r in rows} == {"bash", "cmd"} and {r["intensity"] for r in rows if r["label"]} == {"light"}
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--from", "missing.txt"], "missing.txt: no such file"),
-    (["--from", "EMPTY"], "no records"),
-    (["--shells", "bash,zsh"], "unknown shell 'zsh'"),
-    (["--n", "0"], "--n must be a positive number"),
-    (["--n", "-3"], "--n must be a positive number"),
-    (["--obfuscated", "1.5"], "--obfuscated must be a share in [0, 1)"),
-    (["--intensities", "medium,extreme"], "unknown intensity 'extreme'"),
-    (["--from-only"], "need --from FILE"),
-    (["--from", "TEXT", "--field", "cmd"], "--field cmd is for JSONL/CSV/Parquet files"),
-    (["--from", "TEXT", "--from-shell", "cmd", "--shells", "bash"], "--from-shell cmd is not one of --shells bash"),
-    (["--output", "out.xlsx"], "unknown output format"),
-    ([], "needs --output FILE"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--from", "missing.txt"], "missing.txt: no such file"),
+        (["--from", "EMPTY"], "no records"),
+        (["--shells", "bash,zsh"], "unknown shell 'zsh'"),
+        (["--n", "0"], "--n must be a positive number"),
+        (["--n", "-3"], "--n must be a positive number"),
+        (["--obfuscated", "1.5"], "--obfuscated must be a share in [0, 1)"),
+        (["--intensities", "medium,extreme"], "unknown intensity 'extreme'"),
+        (["--from-only"], "need --from FILE"),
+        (["--from", "TEXT", "--field", "cmd"], "--field cmd is for JSONL/CSV/Parquet files"),
+        (["--from", "TEXT", "--from-shell", "cmd", "--shells", "bash"], "--from-shell cmd is not one of --shells bash"),
+        (["--output", "out.xlsx"], "unknown output format"),
+        ([], "needs --output FILE"),
+    ],
+)
 def test_bad_input_is_one_line_sectune_error(tmp_path, monkeypatch, argv, needle) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "EMPTY").write_text("\n  \n", encoding="utf-8")

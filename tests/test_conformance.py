@@ -50,8 +50,13 @@ class _Forgetful(TfidfLogreg):
         self.C = self.C * 2
 
 
-@pytest.mark.parametrize(("cls", "message"), [(_Unfit, "tfidf-logreg: tags match the class: explains=True disagrees"),
-                                              (_Forgetful, "tfidf-logreg: fit: fit() changed the parameters")])
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [
+        (_Unfit, "tfidf-logreg: tags match the class: explains=True disagrees"),
+        (_Forgetful, "tfidf-logreg: fit: fit() changed the parameters"),
+    ],
+)
 def test_check_method_catches_a_broken_method(cls, message) -> None:
     with pytest.raises(AssertionError, match=re.escape(message)):
         check_method(cls)

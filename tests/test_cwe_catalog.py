@@ -121,7 +121,15 @@ def test_near_miss_share(mini):
     result = near_miss_share([t for t, _ in pairs], [p for _, p in pairs], mini)
     assert result["n"] == 9 and result["n_wrong"] == 7 and result["near_miss"] == 3
     assert result["near_miss_share"] == pytest.approx(3 / 7)
-    assert result["by_relation"] == {"parent": 1, "child": 1, "sibling": 1, "ancestor": 1, "descendant": 1, "unrelated": 1, "unknown": 1}
+    assert result["by_relation"] == {
+        "parent": 1,
+        "child": 1,
+        "sibling": 1,
+        "ancestor": 1,
+        "descendant": 1,
+        "unrelated": 1,
+        "unknown": 1,
+    }
     assert near_miss_share(["CWE-3"], ["CWE-3"], mini)["near_miss_share"] == 0.0
     with pytest.raises(ValueError):
         near_miss_share(["CWE-3"], [], mini)
@@ -149,14 +157,21 @@ def test_check_labels(mini):
     assert report["n"] == 9 and report["n_distinct"] == 7
     assert report["counts"] == {"unknown": 3, "deprecated": 1, "prohibited": 1, "discouraged": 1, "ok": 3}
     assert report["unknown"] == {"CWE-99": 2, "NVD-CWE-Other": 1}
-    assert report["deprecated"] == {"CWE-12": 1} and report["prohibited"] == {"CWE-13": 1} and report["discouraged"] == {"CWE-1": 1}
+    assert (
+        report["deprecated"] == {"CWE-12": 1}
+        and report["prohibited"] == {"CWE-13": 1}
+        and report["discouraged"] == {"CWE-1": 1}
+    )
     assert check_labels(mini, [])["n"] == 0
 
 
 def test_observed_examples_still_work(mini):
     assert mini.get("CWE-3").examples == [("CVE-2000-0001", "first example"), ("CVE-2000-0002", "second example")]
     rows = observed_examples(mini, min_examples=2)
-    assert [r["label"] for r in rows] == [["CWE-3"], ["CWE-3"]] and [r["text"] for r in rows] == ["first example", "second example"]
+    assert [r["label"] for r in rows] == [["CWE-3"], ["CWE-3"]] and [r["text"] for r in rows] == [
+        "first example",
+        "second example",
+    ]
     assert observed_examples(mini, min_examples=3) == []
 
 

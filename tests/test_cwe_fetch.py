@@ -155,7 +155,9 @@ def test_gives_up_after_retries_and_keeps_part(server, tmp_path):
     part = tmp_path / "cves.zip.part"
     assert 0 < part.stat().st_size < len(state.body) and not (tmp_path / "cves.zip").exists()
     state.cut = 0
-    download(f"{base}/cves.zip", tmp_path / "cves.zip", progress=False, timeout=5, backoff=0)  # the next run finishes it
+    download(
+        f"{base}/cves.zip", tmp_path / "cves.zip", progress=False, timeout=5, backoff=0
+    )  # the next run finishes it
     assert (tmp_path / "cves.zip").read_bytes() == state.body
 
 
@@ -177,7 +179,9 @@ def test_data_cve_fetch_downloads_resumes_and_ingests(server, tmp_path, capsys) 
     state, base = server
     state.cut = 1
     out = tmp_path / "cve.jsonl"
-    code = main(["--quiet", "data", "cve", "--fetch", f"{base}/cves.zip", "--download-dir", str(tmp_path), "--output", str(out)])
+    code = main(
+        ["--quiet", "data", "cve", "--fetch", f"{base}/cves.zip", "--download-dir", str(tmp_path), "--output", str(out)]
+    )
     assert code == 0, capsys.readouterr().err
     assert any("Range" in r for r in state.requests[1:]), "the second request resumed with a Range header"
     assert (tmp_path / "cves.zip").is_file() and not (tmp_path / "cves.zip.part").exists()

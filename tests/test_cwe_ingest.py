@@ -67,14 +67,27 @@ def run(sources, **kw) -> tuple[list[CveRecord], object]:
 
 
 def counts(stats) -> dict:
-    keys = ("records_read", "written", "skipped_rejected", "skipped_no_description", "skipped_noinfo",
-            "skipped_no_cwe", "skipped_before_since", "malformed")
+    keys = (
+        "records_read",
+        "written",
+        "skipped_rejected",
+        "skipped_no_description",
+        "skipped_noinfo",
+        "skipped_no_cwe",
+        "skipped_before_since",
+        "malformed",
+    )
     return {k: getattr(stats, k) for k in keys}
 
 
 def assert_balanced(stats) -> None:
-    skipped = (stats.skipped_rejected + stats.skipped_no_description + stats.skipped_noinfo + stats.skipped_no_cwe
-               + stats.skipped_before_since)
+    skipped = (
+        stats.skipped_rejected
+        + stats.skipped_no_description
+        + stats.skipped_noinfo
+        + stats.skipped_no_cwe
+        + stats.skipped_before_since
+    )
     assert stats.records_read == stats.written + skipped + stats.malformed
     assert sum(stats.by_label_source.values()) == stats.written
 
@@ -115,8 +128,14 @@ def test_label_paths(labels):
 def test_skip_counts_and_malformed_reports():
     records, stats = run([FIXTURES])
     assert counts(stats) == {
-        "records_read": 13, "written": 6, "skipped_rejected": 1, "skipped_no_description": 0, "skipped_noinfo": 1,
-        "skipped_no_cwe": 1, "skipped_before_since": 0, "malformed": 4,
+        "records_read": 13,
+        "written": 6,
+        "skipped_rejected": 1,
+        "skipped_no_description": 0,
+        "skipped_noinfo": 1,
+        "skipped_no_cwe": 1,
+        "skipped_before_since": 0,
+        "malformed": 4,
     }
     assert stats.files_read == 13  # the NVD file is not a record file name inside a directory
     assert stats.by_label_source == {"cna": 5, "adp": 1}
@@ -161,16 +180,24 @@ def test_record_fields():
 
 
 def cve5(descriptions, problem_types, **cna_extra) -> dict:
-    cna = {"descriptions": descriptions, "problemTypes": problem_types,
-           "providerMetadata": {"dateUpdated": "2021-01-01T00:00:00"}, **cna_extra}
-    return {"cveMetadata": {"cveId": "CVE-2021-0001", "state": "PUBLISHED", "dateUpdated": "2022-02-02T00:00:00"},
-            "containers": {"cna": cna}}
+    cna = {
+        "descriptions": descriptions,
+        "problemTypes": problem_types,
+        "providerMetadata": {"dateUpdated": "2021-01-01T00:00:00"},
+        **cna_extra,
+    }
+    return {
+        "cveMetadata": {"cveId": "CVE-2021-0001", "state": "PUBLISHED", "dateUpdated": "2022-02-02T00:00:00"},
+        "containers": {"cna": cna},
+    }
 
 
 @pytest.mark.parametrize("lang", ["en", "en-US", "en_US", "EN", "En-gb"])
 def test_english_variants(lang):
-    obj = cve5([{"lang": "fr", "value": "Texte"}, {"lang": lang, "value": "\n Text \t"}],
-               [{"descriptions": [{"lang": "en", "cweId": "CWE-79", "description": "CWE-79 XSS"}]}])
+    obj = cve5(
+        [{"lang": "fr", "value": "Texte"}, {"lang": lang, "value": "\n Text \t"}],
+        [{"descriptions": [{"lang": "en", "cweId": "CWE-79", "description": "CWE-79 XSS"}]}],
+    )
     assert parse_cve_json5(obj).description == "Text"
 
 
@@ -215,9 +242,13 @@ def test_published_fallbacks_and_description_skip():
         (lambda o: o.pop("containers"), "containers is missing"),
         (lambda o: o["containers"]["cna"].update(problemTypes={"x": 1}), "containers.cna.problemTypes is not a list"),
         (lambda o: o["containers"].update(adp="CISA"), "containers.adp is not a list"),
-        (lambda o: (o["cveMetadata"].update(datePublished=20240101),  # dates are read for labelled records
-                    o["containers"]["cna"].update(problemTypes=[{"descriptions": [{"cweId": "CWE-20"}]}])),
-         "cveMetadata.datePublished is not a string"),
+        (
+            lambda o: (
+                o["cveMetadata"].update(datePublished=20240101),  # dates are read for labelled records
+                o["containers"]["cna"].update(problemTypes=[{"descriptions": [{"cweId": "CWE-20"}]}]),
+            ),
+            "cveMetadata.datePublished is not a string",
+        ),
     ],
 )
 def test_malformed_records_raise(mutate, reason):
@@ -239,8 +270,14 @@ def test_nvd(name):
     ]
     assert records[0].description == "SQL injection in Example Shop allows attackers to read the database."
     assert counts(stats) == {
-        "records_read": 7, "written": 2, "skipped_rejected": 1, "skipped_no_description": 0, "skipped_noinfo": 2,
-        "skipped_no_cwe": 1, "skipped_before_since": 0, "malformed": 1,
+        "records_read": 7,
+        "written": 2,
+        "skipped_rejected": 1,
+        "skipped_no_description": 0,
+        "skipped_noinfo": 2,
+        "skipped_no_cwe": 1,
+        "skipped_before_since": 0,
+        "malformed": 1,
     }
     assert stats.malformed_examples == [(str(FIXTURES / name), "vulnerabilities[6]: not an object")]
     assert stats.files_read == 1
@@ -249,7 +286,12 @@ def test_nvd(name):
 def test_parse_nvd_yields_malformed_entries():
     results = list(parse_nvd(orjson.loads(NVD_JSON.read_bytes())))
     assert [r if isinstance(r, SkipReason) else type(r).__name__ for r in results] == [
-        "CveRecord", SkipReason.NOINFO, "CveRecord", SkipReason.REJECTED, SkipReason.NO_CWE, SkipReason.NOINFO,
+        "CveRecord",
+        SkipReason.NOINFO,
+        "CveRecord",
+        SkipReason.REJECTED,
+        SkipReason.NO_CWE,
+        SkipReason.NOINFO,
         "MalformedRecord",
     ]
     with pytest.raises(MalformedRecord):
@@ -299,7 +341,7 @@ def test_bad_zip_member_is_reported(tmp_path):
     with zipfile.ZipFile(archive) as zf:
         info = zf.getinfo("cves/2023/0xxx/CVE-2023-0009.json")
     offset = info.header_offset + 30 + len(info.filename) + 5  # inside the compressed bytes
-    data[offset:offset + 20] = bytes(20)
+    data[offset : offset + 20] = bytes(20)
     archive.write_bytes(bytes(data))
     records, stats = run([archive])
     assert stats.malformed == 1 and stats.records_read == 3
@@ -381,8 +423,14 @@ def test_outputs_readable(tmp_path, suffix):
     else:
         raw = gzip.decompress(out.read_bytes()) if suffix.endswith(".gz") else out.read_bytes()
         first = orjson.loads(raw.splitlines()[0])
-        assert first == {"cve_id": "CVE-2024-0001", "description": first["description"], "cwe": ["CWE-89"],
-                         "label_source": "cna", "assigner": "examplecna", "published": "2024-01-10"}
+        assert first == {
+            "cve_id": "CVE-2024-0001",
+            "description": first["description"],
+            "cwe": ["CWE-89"],
+            "label_source": "cna",
+            "assigner": "examplecna",
+            "published": "2024-01-10",
+        }
 
 
 def test_manifest(tmp_path):
@@ -471,8 +519,13 @@ def test_real_raw_json5_matches_index():
             assert set(results.values()) == {SkipReason.REJECTED}, row["file"]
             continue
         expected = {
-            "cna-then-adp": (cna, "cna") if cna else (adp, "adp") if adp else
-            SkipReason.NOINFO if row["cna_noinfo"] or row["adp_noinfo"] else SkipReason.NO_CWE,
+            "cna-then-adp": (cna, "cna")
+            if cna
+            else (adp, "adp")
+            if adp
+            else SkipReason.NOINFO
+            if row["cna_noinfo"] or row["adp_noinfo"]
+            else SkipReason.NO_CWE,
             "cna": (cna, "cna") if cna else SkipReason.NOINFO if row["cna_noinfo"] else SkipReason.NO_CWE,
             "adp": (adp, "adp") if adp else SkipReason.NOINFO if row["adp_noinfo"] else SkipReason.NO_CWE,
         }
@@ -485,15 +538,25 @@ def test_real_raw_json5_matches_index():
                 assert record.published == row["datePublished"][:10], row["file"]
             ref = reference[record.cve_id]
             assert (record.description, record.cwe, record.label_source, record.assigner) == (
-                ref["description"], ref["cwe"], ref["label_source"], ref["assigner"]), row["file"]
+                ref["description"],
+                ref["cwe"],
+                ref["label_source"],
+                ref["assigner"],
+            ), row["file"]
         category = row["category"]
         assert category != "noinfo" or results["cna-then-adp"] is SkipReason.NOINFO
         assert category != "no_cwe_text_only" or results["cna-then-adp"] is SkipReason.NO_CWE
 
     records, stats = run([raw])
     assert counts(stats) == {
-        "records_read": 300, "written": 233, "skipped_rejected": 20, "skipped_no_description": 0,
-        "skipped_noinfo": 25, "skipped_no_cwe": 22, "skipped_before_since": 0, "malformed": 0,
+        "records_read": 300,
+        "written": 233,
+        "skipped_rejected": 20,
+        "skipped_no_description": 0,
+        "skipped_noinfo": 25,
+        "skipped_no_cwe": 22,
+        "skipped_before_since": 0,
+        "malformed": 0,
     }
 
 
@@ -503,9 +566,14 @@ def test_real_10k_zip(tmp_path):
     out = tmp_path / "cve.jsonl"
     assert write_records(records, out) == 7148  # the README: 7,148 of the 10,000 carry a CWE
     assert counts(stats) == {
-        "records_read": 10_000, "written": 7148, "skipped_rejected": 22, "skipped_no_description": 0,
-        "skipped_noinfo": stats.skipped_noinfo, "skipped_no_cwe": 10_000 - 22 - 7148 - stats.skipped_noinfo,
-        "skipped_before_since": 0, "malformed": 0,
+        "records_read": 10_000,
+        "written": 7148,
+        "skipped_rejected": 22,
+        "skipped_no_description": 0,
+        "skipped_noinfo": stats.skipped_noinfo,
+        "skipped_no_cwe": 10_000 - 22 - 7148 - stats.skipped_noinfo,
+        "skipped_before_since": 0,
+        "malformed": 0,
     }
     assert stats.files_read == 10_000 and stats.skipped_noinfo > 0
     assert_balanced(stats)

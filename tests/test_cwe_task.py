@@ -20,7 +20,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "cve"
 PHRASES = {
     "CWE-79": ["cross-site scripting", "stored XSS in the comment field", "reflected script injection in search"],
     "CWE-89": ["SQL injection", "unsanitised query parameter in login", "blind SQL injection via id"],
-    "CWE-121": ["stack-based buffer overflow", "stack overflow in the parser", "overflow of a stack buffer when copying"],
+    "CWE-121": [
+        "stack-based buffer overflow",
+        "stack overflow in the parser",
+        "overflow of a stack buffer when copying",
+    ],
     "CWE-787": ["out-of-bounds write", "heap buffer overflow write", "writes past the end of the buffer"],
 }
 
@@ -33,9 +37,17 @@ def cve_jsonl(tmp_path) -> Path:
     for i in range(120):
         cwe = list(PHRASES)[i % 4]
         text = f"{rng.choice(PHRASES[cwe])} in product {rng.randint(1, 500)} version {rng.randint(1, 9)}.{rng.randint(0, 9)}"
-        rows.append({"cve_id": f"CVE-2024-{i:04d}", "description": text, "cwe": [cwe] + (["CWE-20"] if i % 10 == 0 else []),
-                     "published": f"2024-{1 + i % 12:02d}-{1 + i % 27:02d}"})
-    rows.append({"cve_id": "CVE-2024-9999", "description": rows[0]["description"], "cwe": ["CWE-79"], "published": "2024-12-30"})
+        rows.append(
+            {
+                "cve_id": f"CVE-2024-{i:04d}",
+                "description": text,
+                "cwe": [cwe] + (["CWE-20"] if i % 10 == 0 else []),
+                "published": f"2024-{1 + i % 12:02d}-{1 + i % 27:02d}",
+            }
+        )
+    rows.append(
+        {"cve_id": "CVE-2024-9999", "description": rows[0]["description"], "cwe": ["CWE-79"], "published": "2024-12-30"}
+    )
     path = tmp_path / "cve.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -72,14 +84,30 @@ def test_shared_descriptions_never_cross_the_split(cve_jsonl) -> None:
 
 
 def test_train_cwe_task_with_rollup_time_split_and_named_predictions(capsys, tmp_path, cve_jsonl) -> None:
-    code, out, err = run(capsys, "train", str(cve_jsonl), "--task", "cwe", "--method", "tfidf-logreg", "--rollup", "1003",
-                         "--param", "min_df=1", "--output", str(tmp_path / "m"))
+    code, out, err = run(
+        capsys,
+        "train",
+        str(cve_jsonl),
+        "--task",
+        "cwe",
+        "--method",
+        "tfidf-logreg",
+        "--rollup",
+        "1003",
+        "--param",
+        "min_df=1",
+        "--output",
+        str(tmp_path / "m"),
+    )
     assert code == 0, err
     assert "near misses" in out and "top-20 classes: macro recall" in out
     info = json.loads((tmp_path / "m" / "sectune.json").read_text())
     assert info["run"]["task"] == "cwe" and info["labels"] == ["CWE-787", "CWE-79", "CWE-89"]
     assert info["run"]["training"]["split"] == "time:published"
-    assert info["run"]["cwe"]["rollup"] == "1003" and info["run"]["cwe"]["report"]["test_rows_dropped_as_duplicate_descriptions"] == 1
+    assert (
+        info["run"]["cwe"]["rollup"] == "1003"
+        and info["run"]["cwe"]["report"]["test_rows_dropped_as_duplicate_descriptions"] == 1
+    )
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert {"hierarchy", "recall_frequent", "top1_any", "top3_any"} <= set(metrics)
     assert metrics["top1_any"] >= metrics["top1"]
@@ -88,22 +116,37 @@ def test_train_cwe_task_with_rollup_time_split_and_named_predictions(capsys, tmp
     texts.write_text("stored XSS in the comment field of a forum\n", encoding="utf-8")
     code, out, err = run(capsys, "predict", str(tmp_path / "m"), str(texts), "--format", "text", "--top-k", "2")
     assert code == 0, err
-    assert "CWE-79" in out and "Improper Neutralization of Input During Web Page Generation ('Cross-site Scripting')" in out
+    assert (
+        "CWE-79" in out
+        and "Improper Neutralization of Input During Web Page Generation ('Cross-site Scripting')" in out
+    )
 
     # the triage queue over raw CVE JSON 5 records: stated CWE, suggestions, disagreement flag
     raw = tmp_path / "raw"
     raw.mkdir()
-    for name in ("CVE-2024-0001.json", "CVE-2024-0002.json", "CVE-2024-0003.json", "CVE-2023-0009.json", "CVE-2024-0005.json"):
+    for name in (
+        "CVE-2024-0001.json",
+        "CVE-2024-0002.json",
+        "CVE-2024-0003.json",
+        "CVE-2023-0009.json",
+        "CVE-2024-0005.json",
+    ):
         shutil.copy(FIXTURES / name, raw / name)
     code, out, err = run(capsys, "predict", str(tmp_path / "m"), str(raw), "--top-k", "1")
     assert code == 0, err
     rows = {r["id"]: r for r in map(json.loads, out.splitlines())}
-    assert set(rows) == {"CVE-2024-0001", "CVE-2024-0002", "CVE-2024-0003", "CVE-2023-0009"}, "rejected records are left out"
+    assert set(rows) == {"CVE-2024-0001", "CVE-2024-0002", "CVE-2024-0003", "CVE-2023-0009"}, (
+        "rejected records are left out"
+    )
     assert rows["CVE-2024-0001"]["cwe"] == ["CWE-89"]
-    assert rows["CVE-2023-0009"]["cwe"] == [] and rows["CVE-2023-0009"]["disagrees"] is False, "nothing stated, nothing to disagree with"
+    assert rows["CVE-2023-0009"]["cwe"] == [] and rows["CVE-2023-0009"]["disagrees"] is False, (
+        "nothing stated, nothing to disagree with"
+    )
     for row in rows.values():
         top = {p["label"] for p in row["predictions"]}
-        assert row["disagrees"] == (bool(row["cwe"]) and not top & set(row["cwe"]) and not ("CWE-787" in top and "CWE-787" in row["cwe"]))
+        assert row["disagrees"] == (
+            bool(row["cwe"]) and not top & set(row["cwe"]) and not ("CWE-787" in top and "CWE-787" in row["cwe"])
+        )
         assert all("name" in p for p in row["predictions"])
 
 
@@ -116,9 +159,13 @@ def test_data_cve_command_writes_data_and_manifest(capsys, tmp_path) -> None:
     assert manifest["cwe_labels"]["counts"]["ok"] >= 1
     table = read_table(tmp_path / "cve.jsonl.gz", "description", "cwe")
     assert len(table) == manifest["counts"]["written"]
-    code, out, err = run(capsys, "data", "cve", str(FIXTURES), "--since", "2024-01-01", "--output", str(tmp_path / "new.jsonl"))
+    code, out, err = run(
+        capsys, "data", "cve", str(FIXTURES), "--since", "2024-01-01", "--output", str(tmp_path / "new.jsonl")
+    )
     assert code == 0, err
-    assert all(r["published"] >= "2024-01-01" for r in map(json.loads, (tmp_path / "new.jsonl").read_text().splitlines()))
+    assert all(
+        r["published"] >= "2024-01-01" for r in map(json.loads, (tmp_path / "new.jsonl").read_text().splitlines())
+    )
 
 
 def test_cwe_options_need_the_cwe_task(capsys, tmp_path, cve_jsonl) -> None:

@@ -19,6 +19,8 @@ def test_demo_runs_end_to_end_with_named_predictions(tmp_path, capsys) -> None:
     ladder = {row["method"]: row for row in metrics["cmdline"]}
     assert list(ladder) == ["rules", "features-logreg", "charcnn", "encoder"]
     assert all(0.0 <= row["roc_auc"] <= 1.0 and row["lines_per_second"] > 0 for row in ladder.values())
-    assert ladder["features-logreg"]["roc_auc"] > 0.9  # the engineered features separate generated lines even in a short run
+    assert (
+        ladder["features-logreg"]["roc_auc"] > 0.9
+    )  # the engineered features separate generated lines even in a short run
     assert "leave_one_out_recall" in ladder["rules"] and "leave_one_out_recall" not in ladder["encoder"]
     assert "| features-logreg |" in out and (tmp_path / "cmdline" / "compare" / "report.md").is_file()

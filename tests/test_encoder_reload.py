@@ -36,14 +36,18 @@ def encoders(tiny_bert_dir, tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_unedited_model_reloads_with_the_same_probabilities(capsys, encoders, tmp_path, pooling) -> None:
     again = load(encoders[pooling], verbose=False)
-    np.testing.assert_allclose(again.predict_proba(TEXTS), np.load(encoders[pooling].parent / f"{pooling}.npy"), atol=1e-6)
+    np.testing.assert_allclose(
+        again.predict_proba(TEXTS), np.load(encoders[pooling].parent / f"{pooling}.npy"), atol=1e-6
+    )
     code, out, err = predict(capsys, encoders[pooling], tmp_path)
     assert code == 0, err
     assert len(out.splitlines()) == 2
 
 
 @pytest.mark.parametrize(("saved", "declared"), [("cls", "mean"), ("mean", "cls")])
-def test_pooling_switched_to_what_the_weights_do_not_match_is_refused(capsys, encoders, tmp_path, saved, declared) -> None:
+def test_pooling_switched_to_what_the_weights_do_not_match_is_refused(
+    capsys, encoders, tmp_path, saved, declared
+) -> None:
     directory = edited(encoders, saved, tmp_path, {"state": {"pooling": declared}})
     code, out, err = predict(capsys, directory, tmp_path)
     assert_one_line_error(code, err, str(directory), f"the weights do not match pooling '{declared}'")

@@ -228,7 +228,7 @@ def test_empty_label_list(tmp_path):
     p = write(tmp_path / "bad.jsonl", '{"text": "a", "label": ["x"]}\n{"text": "b", "label": []}\n')
     with pytest.raises(SectuneError, match=r"bad.jsonl:2: empty label list$"):
         read_table(p)
-    c = write(tmp_path / "bad.csv", "text,label\na,[\"x\"]\nb,[]\n")
+    c = write(tmp_path / "bad.csv", 'text,label\na,["x"]\nb,[]\n')
     with pytest.raises(SectuneError, match=r"bad.csv: row 2: empty label list$"):
         read_table(c)
 

@@ -92,7 +92,7 @@ def test_detection_rules_beyond_the_fixtures():
     # a first malformed line does not hide JSON lines
     assert sniff_format(["garbage", '{"a": 1}', '{"a": 2}'], "x") == "jsonl"
     # auditd with syslog prefixes / journald numeric types
-    assert sniff_format(["Nov 14 web01 audit: type=1309 audit(1700000000.1:5): argc=1 a0=\"ls\""], "messages") == "auditd"
+    assert sniff_format(['Nov 14 web01 audit: type=1309 audit(1700000000.1:5): argc=1 a0="ls"'], "messages") == "auditd"
     # empty sample: by name
     assert sniff_format([], "x.ndjson") == "jsonl"
     assert sniff_format(["", "  "], "x.xml") == "sysmon-xml"
@@ -100,6 +100,7 @@ def test_detection_rules_beyond_the_fixtures():
 
 
 # --- JSONL ------------------------------------------------------------------------------------------------------
+
 
 def test_jsonl_with_a_field_counts_malformed_lines():
     lines, stats = read("process.jsonl", field="cmd")
@@ -120,7 +121,10 @@ def test_jsonl_with_a_field_counts_malformed_lines():
 def test_jsonl_with_a_dotted_field():
     lines, stats = read("nested.jsonl", field="event.proc.cmdline")
     assert [(ln.line_no, ln.command_line) for ln in lines] == [
-        (1, "whoami /all"), (2, 'cmd.exe /c "echo a, b"'), (3, "flat dotted key")]
+        (1, "whoami /all"),
+        (2, 'cmd.exe /c "echo a, b"'),
+        (3, "flat dotted key"),
+    ]
     assert lines[0].extra == {"host": "ws01", "time": "2023-11-14T22:13:20Z"}
     assert stats.skipped_no_command_line == 1 and stats.skipped_examples[0][0] == 4
     # no --field and no known key: nothing yielded, and the reason says to pass --field
@@ -131,8 +135,10 @@ def test_jsonl_with_a_dotted_field():
 
 def test_json_array_on_one_line_and_braces_in_strings(tmp_path):
     path = tmp_path / "events.json"
-    path.write_text('[{"Id": 1, "ProviderName": "Microsoft-Windows-Sysmon", "CommandLine": "echo {[\\"}]"},'
-                    ' {"Id": 3, "ProviderName": "Microsoft-Windows-Sysmon"}, {"Id": 1, "CommandLine": "b\\\\"}]\n')
+    path.write_text(
+        '[{"Id": 1, "ProviderName": "Microsoft-Windows-Sysmon", "CommandLine": "echo {[\\"}]"},'
+        ' {"Id": 3, "ProviderName": "Microsoft-Windows-Sysmon"}, {"Id": 1, "CommandLine": "b\\\\"}]\n'
+    )
     lines, stats = read(path)
     assert stats.format == "sysmon-json"
     assert [ln.command_line for ln in lines] == ['echo {["}]', "b\\"]
@@ -140,6 +146,7 @@ def test_json_array_on_one_line_and_braces_in_strings(tmp_path):
 
 
 # --- CSV --------------------------------------------------------------------------------------------------------
+
 
 def test_csv_quoted_commas_quotes_and_newlines():
     lines, stats = read("processes.csv")
@@ -149,8 +156,12 @@ def test_csv_quoted_commas_quotes_and_newlines():
         (5, 'cmd.exe /c "echo line one\necho line two"'),
         (10, "ipconfig /all"),
     ]
-    assert lines[0].extra == {"host": "WS01", "user": "CORP\\alice", "process": "C:\\Windows\\System32\\cmd.exe",
-                              "time": "2023-11-14 22:13:20"}
+    assert lines[0].extra == {
+        "host": "WS01",
+        "user": "CORP\\alice",
+        "process": "C:\\Windows\\System32\\cmd.exe",
+        "time": "2023-11-14 22:13:20",
+    }
     assert (stats.lines_read, stats.events, stats.unparseable, stats.skipped_no_command_line) == (10, 4, 2, 1)
     assert stats.examples[0] == (7, "6 fields, the header has 5")
     assert stats.examples[1][0] == 9 and "malformed CSV" in stats.examples[1][1]
@@ -171,6 +182,7 @@ def test_csv_field_matching_and_errors(tmp_path):
 
 # --- ECS --------------------------------------------------------------------------------------------------------
 
+
 def test_ecs_command_line_args_and_non_process_events():
     lines, stats = read("ecs.ndjson")
     assert [(ln.line_no, ln.command_line) for ln in lines] == [
@@ -178,14 +190,20 @@ def test_ecs_command_line_args_and_non_process_events():
         (2, "bash -c 'echo aGk= | base64 -d'"),  # process.args joined with shell quoting
         (7, 'C:\\Windows\\System32\\cmd.exe /c "echo a b"'),  # Windows quoting for a Windows program
     ]
-    assert lines[0].extra == {"host": "web01", "user": "alice", "process": "/usr/bin/curl",
-                              "parent_process": "/usr/bin/bash", "time": "2023-11-14T22:13:20.000Z"}
+    assert lines[0].extra == {
+        "host": "web01",
+        "user": "alice",
+        "process": "/usr/bin/curl",
+        "parent_process": "/usr/bin/bash",
+        "time": "2023-11-14T22:13:20.000Z",
+    }
     assert (stats.skipped_not_process_creation, stats.skipped_no_command_line, stats.unparseable) == (2, 1, 1)
     assert [ln for ln, _ in stats.skipped_examples] == [3, 4, 5]
     assert stats.examples[0][0] == 6
 
 
 # --- Sysmon -----------------------------------------------------------------------------------------------------
+
 
 def test_sysmon_xml_one_event_per_line():
     lines, stats = read("sysmon_lines.xml")
@@ -195,10 +213,15 @@ def test_sysmon_xml_one_event_per_line():
         (6, "net.exe user /domain"),  # two events on one line
         (6, "nltest /dclist:corp"),
     ]
-    assert lines[0].extra == {"host": "WS01.corp.example", "user": "CORP\\alice",
-                              "process": "C:\\Windows\\System32\\cmd.exe", "parent_process": "C:\\Windows\\explorer.exe",
-                              "parent_command_line": "C:\\Windows\\Explorer.EXE",
-                              "time": "2023-11-14T22:13:20.1234567Z", "event_id": 1}
+    assert lines[0].extra == {
+        "host": "WS01.corp.example",
+        "user": "CORP\\alice",
+        "process": "C:\\Windows\\System32\\cmd.exe",
+        "parent_process": "C:\\Windows\\explorer.exe",
+        "parent_command_line": "C:\\Windows\\Explorer.EXE",
+        "time": "2023-11-14T22:13:20.1234567Z",
+        "event_id": 1,
+    }
     assert (stats.lines_read, stats.events, stats.skipped_not_process_creation, stats.unparseable) == (6, 4, 1, 2)
     assert stats.examples[0][0] == 3 and "malformed XML" in stats.examples[0][1]
     assert stats.examples[1] == (5, "text outside an <Event> element")
@@ -208,7 +231,8 @@ def test_sysmon_xml_one_event_per_line():
 def test_sysmon_xml_multi_line_document():
     lines, stats = read("sysmon_doc.xml")
     assert [(ln.line_no, ln.command_line) for ln in lines] == [
-        (3, 'rundll32.exe javascript:"\\..\\mshtml,RunHTMLApplication ";alert(1)')]
+        (3, 'rundll32.exe javascript:"\\..\\mshtml,RunHTMLApplication ";alert(1)')
+    ]
     assert lines[0].extra["user"] == "CORP\\dave"
     assert stats.skipped_not_process_creation == 1 and stats.skipped_examples[0][0] == 17
     assert stats.unparseable == 0  # the <?xml?> declaration and <Events> root are not junk
@@ -222,7 +246,10 @@ def test_sysmon_json_winlogbeat_style():
         (5, 'mshta vbscript:Execute("CreateObject(""WScript.Shell"").Run ""calc""")(window.close)'),
     ]
     assert lines[0].extra["host"] == "WS01.corp.example" and lines[0].extra["user"] == "CORP\\alice"
-    assert stats.skipped_not_process_creation == 1 and stats.skipped_examples[0] == (2, "EventID 3 (Microsoft-Windows-Sysmon)")
+    assert stats.skipped_not_process_creation == 1 and stats.skipped_examples[0] == (
+        2,
+        "EventID 3 (Microsoft-Windows-Sysmon)",
+    )
     assert stats.unparseable == 2 and [ln for ln, _ in stats.examples] == [3, 6]
     assert stats.examples[1][1] == "no EventID"
 
@@ -230,20 +257,30 @@ def test_sysmon_json_winlogbeat_style():
 def test_sysmon_json_get_winevent_pretty_array():
     lines, stats = read("getwinevent.json")
     assert [(ln.line_no, ln.command_line) for ln in lines] == [
-        (2, 'cmd.exe /c "ping -n 1 10.0.0.1 {x}"'), (16, 'wmic process call create "calc [1]"')]
+        (2, 'cmd.exe /c "ping -n 1 10.0.0.1 {x}"'),
+        (16, 'wmic process call create "calc [1]"'),
+    ]
     assert lines[0].extra["time"] == "2023-11-14T22:13:20.120Z"  # /Date(ms)/ converted
     assert stats.skipped_not_process_creation == 1 and stats.unparseable == 0
 
 
 # --- Windows 4688 -----------------------------------------------------------------------------------------------
 
+
 def test_4688_text_export_blocks():
     lines, stats = read("security_4688.txt")
     assert [(ln.line_no, ln.command_line) for ln in lines] == [
-        (2, 'cmd.exe /c "echo hi: there" & whoami'), (61, "powershell -nop -enc SQBFAFgA")]
-    assert lines[0].extra == {"host": "WS01.corp.example", "user": "CORP\\alice",
-                              "process": "C:\\Windows\\System32\\cmd.exe", "parent_process": "C:\\Windows\\explorer.exe",
-                              "time": "2023-11-14T22:13:20.1230000Z", "event_id": 4688}
+        (2, 'cmd.exe /c "echo hi: there" & whoami'),
+        (61, "powershell -nop -enc SQBFAFgA"),
+    ]
+    assert lines[0].extra == {
+        "host": "WS01.corp.example",
+        "user": "CORP\\alice",
+        "process": "C:\\Windows\\System32\\cmd.exe",
+        "parent_process": "C:\\Windows\\explorer.exe",
+        "time": "2023-11-14T22:13:20.1230000Z",
+        "event_id": 4688,
+    }
     assert stats.skipped_not_process_creation == 1 and stats.skipped_no_command_line == 1
     assert [ln for ln, _ in stats.skipped_examples] == [42, 101]
     assert stats.examples == [(1, "text outside an event block (expected 'Event[N]:')")]
@@ -260,6 +297,7 @@ def test_4688_xml():
 
 
 # --- auditd -----------------------------------------------------------------------------------------------------
+
 
 def test_auditd_hex_split_args_and_multi_record_events():
     lines, stats = read("audit.log")
@@ -288,6 +326,7 @@ def test_auditd_interpreted_output_is_not_hex_decoded(tmp_path):
 
 
 # --- plain text, gzip, stdin, encodings ---------------------------------------------------------------------
+
 
 def test_plain_text():
     lines, stats = read("commands.txt")
@@ -339,6 +378,7 @@ def test_usage_errors_are_sectune_errors(tmp_path):
 
 # --- follow -----------------------------------------------------------------------------------------------------
 
+
 def test_follow_lines_appends_partial_lines_truncation_and_rotation(tmp_path):
     path = tmp_path / "grow.log"
     path.write_text("a\nb\n")
@@ -372,7 +412,8 @@ def following(path: Path, fmt: str, stats: ScanCounts):
     """``iter_command_lines(follow=True)`` in a thread; gives the list it fills; stops and joins it on exit."""
     stop, got = threading.Event(), []
     thread = threading.Thread(
-        target=lambda: got.extend(iter_command_lines(path, fmt, stats=stats, follow=True, stop=stop, poll=0.02)))
+        target=lambda: got.extend(iter_command_lines(path, fmt, stats=stats, follow=True, stop=stop, poll=0.02))
+    )
     thread.start()
     try:
         yield got
@@ -405,7 +446,9 @@ def test_follow_csv_takes_the_new_header_after_rotation(tmp_path):
         path.write_text("CommandLine,Host\nid,h2\n")
         assert wait_for(lambda: stats.events == 2)
     assert [(ln.line_no, ln.command_line, ln.extra) for ln in got] == [
-        (2, "ls", {"user": "alice", "host": "h1"}), (2, "id", {"host": "h2"})]
+        (2, "ls", {"user": "alice", "host": "h1"}),
+        (2, "id", {"host": "h2"}),
+    ]
     assert stats.unparseable == 0
 
 
@@ -474,18 +517,25 @@ def test_a_huge_line_is_never_held_in_memory(tmp_path, monkeypatch, source):
 
 
 def _sysmon_event(cmd: str) -> str:
-    return ('  <Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">\n'
-            '    <System><Provider Name="Microsoft-Windows-Sysmon"/><EventID>1</EventID></System>\n'
-            '    <EventData>\n'
-            f'      <Data Name="CommandLine">{cmd}</Data>\n'
-            '    </EventData>\n'
-            '  </Event>\n')
+    return (
+        '  <Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">\n'
+        '    <System><Provider Name="Microsoft-Windows-Sysmon"/><EventID>1</EventID></System>\n'
+        "    <EventData>\n"
+        f'      <Data Name="CommandLine">{cmd}</Data>\n'
+        "    </EventData>\n"
+        "  </Event>\n"
+    )
 
 
 def test_an_over_long_line_drops_its_xml_event_and_no_other(tmp_path):
     path = tmp_path / "doc.xml"
-    path.write_text('<?xml version="1.0"?>\n<Events>\n' + _sysmon_event("whoami") + _sysmon_event("A" * 500)
-                    + _sysmon_event("net user") + "</Events>\n")
+    path.write_text(
+        '<?xml version="1.0"?>\n<Events>\n'
+        + _sysmon_event("whoami")
+        + _sysmon_event("A" * 500)
+        + _sysmon_event("net user")
+        + "</Events>\n"
+    )
     lines, stats = read(path, max_line_chars=CAP)
     assert stats.format == "sysmon-xml"
     assert [(ln.line_no, ln.command_line) for ln in lines] == [(3, "whoami"), (15, "net user")]
@@ -524,7 +574,9 @@ def test_an_over_long_line_in_a_quoted_csv_record_drops_the_whole_record(tmp_pat
 
 def test_an_over_long_line_in_a_json_document_loses_only_its_object(tmp_path):
     path = tmp_path / "events.json"
-    records = [{"Id": 1, "ProviderName": "Microsoft-Windows-Sysmon", "CommandLine": cmd} for cmd in ("a", "F" * 500, "c")]
+    records = [
+        {"Id": 1, "ProviderName": "Microsoft-Windows-Sysmon", "CommandLine": cmd} for cmd in ("a", "F" * 500, "c")
+    ]
     path.write_text(json.dumps(records, indent=2) + "\n")
     lines, stats = read(path, max_line_chars=CAP)
     assert stats.format == "sysmon-json" and [ln.command_line for ln in lines] == ["a", "c"]
@@ -533,9 +585,13 @@ def test_an_over_long_line_in_a_json_document_loses_only_its_object(tmp_path):
 
 def test_an_over_long_auditd_line_leaves_the_other_events_be(tmp_path):
     path = tmp_path / "audit.log"
-    path.write_text('type=EXECVE msg=audit(1700000000.1:1): argc=1 a0="id"\n'
-                    + "type=UNKNOWN msg=audit(1700000000.2:2): " + "G" * 500 + "\n"
-                    + 'type=EXECVE msg=audit(1700000000.3:3): argc=2 a0="ls" a1="-l"\n')
+    path.write_text(
+        'type=EXECVE msg=audit(1700000000.1:1): argc=1 a0="id"\n'
+        + "type=UNKNOWN msg=audit(1700000000.2:2): "
+        + "G" * 500
+        + "\n"
+        + 'type=EXECVE msg=audit(1700000000.3:3): argc=2 a0="ls" a1="-l"\n'
+    )
     lines, stats = read(path, "auditd", max_line_chars=CAP)
     assert [(ln.line_no, ln.command_line) for ln in lines] == [(1, "id"), (3, "ls -l")]
     assert (stats.skipped_too_long, stats.unparseable) == (1, 0)

@@ -23,7 +23,9 @@ from sectune.methods.features import FEATURE_NAMES, FEATURES, FeaturesLogreg, ex
 from sectune.methods.rules import PATTERNS, RulesClassifier, special_ratio
 
 B64_LINE = "echo ZWNobyBoZWxsbyB3b3JsZCAmJiBjYXQgL2V0Yy9wYXNzd2QgfCBncmVwIHJvb3QK | base64 -d | bash"
-ENC_LINE = "powershell -NoP -W Hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA"
+ENC_LINE = (
+    "powershell -NoP -W Hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA"
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,9 @@ def test_rules_detect_obfuscation_and_explain(split, tmp_path) -> None:
     tuned = json.loads((tmp_path / "rules" / "rules.json").read_text(encoding="utf-8"))
     assert set(tuned["patterns"]) == set(PATTERNS) and tuned["ratio_threshold"] == model.ratio_threshold_
     again = load(tmp_path / "rules")
-    np.testing.assert_array_equal(again.predict_proba(split["test"][0][:50]), model.predict_proba(split["test"][0][:50]))
+    np.testing.assert_array_equal(
+        again.predict_proba(split["test"][0][:50]), model.predict_proba(split["test"][0][:50])
+    )
 
 
 def test_rules_pieces() -> None:
@@ -86,7 +90,9 @@ def test_rules_pieces() -> None:
 def test_feature_values() -> None:
     col = {name: i for i, name in enumerate(FEATURE_NAMES)}
     assert len(FEATURES) == len(set(FEATURE_NAMES)) and all(desc for _, desc in FEATURES)
-    rows = extract_features(["", "ls -la", "((a[b]{c}))", "w^h^o x", "é", "aa\nbb", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3"])
+    rows = extract_features(
+        ["", "ls -la", "((a[b]{c}))", "w^h^o x", "é", "aa\nbb", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3"]
+    )
     assert rows.shape == (7, len(FEATURES)) and np.isfinite(rows).all()
     assert not rows[0].any()  # the empty line
     assert rows[1, col["log_tokens"]] == pytest.approx(math.log1p(2))
@@ -98,7 +104,9 @@ def test_feature_values() -> None:
     assert rows[5, col["log_lines"]] == pytest.approx(math.log1p(1))
     assert rows[6, col["log_longest_base64_run"]] == pytest.approx(math.log1p(40))
     # a row's features do not depend on its neighbours in the batch
-    np.testing.assert_array_equal(np.vstack([extract_features([t]) for t in ["ab cd", "((x", "y"]]), extract_features(["ab cd", "((x", "y"]))
+    np.testing.assert_array_equal(
+        np.vstack([extract_features([t]) for t in ["ab cd", "((x", "y"]]), extract_features(["ab cd", "((x", "y"])
+    )
 
 
 def test_features_logreg_detects_explains_and_is_fast(split, tmp_path) -> None:
@@ -110,13 +118,24 @@ def test_features_logreg_detects_explains_and_is_fast(split, tmp_path) -> None:
     top = model.explain(B64_LINE, top=5)
     assert len(top) == 5 and all(name in FEATURE_NAMES for name, _, _ in top)
     assert [abs(c) for *_, c in top] == sorted((abs(c) for *_, c in top), reverse=True)
-    encoding_signs = {"log_longest_base64_run", "entropy", "case_switches", "log_longest_token", "upper_share", "digit_share",
-                      "vowel_of_letters", "mean_token_length", "log_distinct_bytes"}
+    encoding_signs = {
+        "log_longest_base64_run",
+        "entropy",
+        "case_switches",
+        "log_longest_token",
+        "upper_share",
+        "digit_share",
+        "vowel_of_letters",
+        "mean_token_length",
+        "log_distinct_bytes",
+    }
     assert encoding_signs & {name for name, _, c in top if c > 0}, top
     # all contributions + intercept = the logit of the positive class
     every = model.explain(B64_LINE, top=len(FEATURES))
     logit = sum(c for *_, c in every) + float(model.head_.intercept_[0])
-    assert logit == pytest.approx(math.log(model.predict_proba([B64_LINE])[0, 1] / model.predict_proba([B64_LINE])[0, 0]), abs=1e-6)
+    assert logit == pytest.approx(
+        math.log(model.predict_proba([B64_LINE])[0, 1] / model.predict_proba([B64_LINE])[0, 0]), abs=1e-6
+    )
 
     model.save_pretrained(tmp_path / "features")
     again = load(tmp_path / "features")
@@ -127,7 +146,9 @@ def test_features_logreg_detects_explains_and_is_fast(split, tmp_path) -> None:
     started = time.perf_counter()
     model.predict_proba(lines)
     rate = len(lines) / (time.perf_counter() - started)
-    print(f"features-logreg predict_proba: {rate:,.0f} lines/s ({len(lines):,} lines, mean {np.mean([len(t) for t in lines]):.0f} chars)")
+    print(
+        f"features-logreg predict_proba: {rate:,.0f} lines/s ({len(lines):,} lines, mean {np.mean([len(t) for t in lines]):.0f} chars)"
+    )
     assert rate > 5_000
 
 
@@ -136,11 +157,18 @@ def test_charcnn_learns_with_early_stopping_and_round_trips(split, tmp_path) -> 
     texts, labels, groups = split["train"]
     fit_idx, eval_idx = next(GroupShuffleSplit(n_splits=1, test_size=0.15, random_state=1).split(texts, labels, groups))
     model = CharCNN(max_length=1024, epochs=4, lr=5e-3, early_stopping_patience=2, num_threads=1, verbose=False)
-    model.fit([texts[i] for i in fit_idx], [labels[i] for i in fit_idx], [texts[i] for i in eval_idx], [labels[i] for i in eval_idx])
+    model.fit(
+        [texts[i] for i in fit_idx],
+        [labels[i] for i in fit_idx],
+        [texts[i] for i in eval_idx],
+        [labels[i] for i in eval_idx],
+    )
     auc = held_out_auc(model, split)
     print(f"charcnn held-out ROC-AUC {auc:.4f}, best eval macro-F1 {model.best_eval_macro_f1_:.4f}")
     assert auc > 0.8
-    assert any("eval_macro_f1" in entry for entry in model.log_history_) and model.optimizer_stats_["skipped_steps"] == 0
+    assert (
+        any("eval_macro_f1" in entry for entry in model.log_history_) and model.optimizer_stats_["skipped_steps"] == 0
+    )
 
     model.save_pretrained(tmp_path / "cnn")
     assert (tmp_path / "cnn" / "model.safetensors").is_file()
@@ -166,7 +194,9 @@ def test_explain_command_prints_score_verdict_and_contributions(tmp_path, capsys
     from sectune.tasks.cmdline.dataset import build_cmdline_dataset
 
     records = build_cmdline_dataset(["bash"], 400, seed=7, progress=False).records
-    FeaturesLogreg().fit([r["text"] for r in records], [str(r["label"]) for r in records]).save_pretrained(tmp_path / "f")
+    FeaturesLogreg().fit([r["text"] for r in records], [str(r["label"]) for r in records]).save_pretrained(
+        tmp_path / "f"
+    )
     assert main(["explain", str(tmp_path / "f"), "echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash", "--top", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("score ") and ("ALERT" in lines[0] or "no alert" in lines[0])

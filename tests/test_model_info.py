@@ -135,18 +135,29 @@ def test_labels_that_do_not_fit_the_weights_are_refused(capsys, models, tmp_path
     method, labels = WRONG_COUNT[case]
     directory = edited(models, method, tmp_path, {"labels": labels})
     code, _, err = predict(capsys, directory, tmp_path)
-    assert_one_line_error(code, err, str(directory), f"do not fit the {len(labels)} labels of sectune.json field 'labels'")
+    assert_one_line_error(
+        code, err, str(directory), f"do not fit the {len(labels)} labels of sectune.json field 'labels'"
+    )
 
 
 @pytest.mark.parametrize("lora_r", [4, 0], ids=["adapter", "full"])
 def test_causal_llm_classifier_head_refuses_labels_that_do_not_fit(capsys, tiny_llama_dir, tmp_path, lora_r) -> None:
     from sectune.methods.causal_llm import CausalLLMClassifier
 
-    model = CausalLLMClassifier(model=tiny_llama_dir, head="classifier", lora_r=lora_r, max_steps=1, batch_size=4, verbose=False,
-                                report_generation=False)
+    model = CausalLLMClassifier(
+        model=tiny_llama_dir,
+        head="classifier",
+        lora_r=lora_r,
+        max_steps=1,
+        batch_size=4,
+        verbose=False,
+        report_generation=False,
+    )
     model.fit(*make_texts(3, classes=("sqli", "xss"))).save_pretrained(tmp_path / "llm")
     code, _, err = predict(capsys, tmp_path / "llm", tmp_path)
     assert code == 0, err
     directory = edited({"llm": tmp_path / "llm"}, "llm", tmp_path, {"labels": ["a", "b", "c"]})
     code, _, err = predict(capsys, directory, tmp_path)
-    assert_one_line_error(code, err, str(directory), "holds 2 output(s), which do not fit the 3 labels of sectune.json field 'labels'")
+    assert_one_line_error(
+        code, err, str(directory), "holds 2 output(s), which do not fit the 3 labels of sectune.json field 'labels'"
+    )

@@ -57,8 +57,16 @@ def test_the_layout_keeps_state_and_run_apart(trained) -> None:
     assert set(info) == TOP and info["format_version"] == 2
     assert info["state"] == {}, "tfidf-logreg's files say it all"
     run = info["run"]
-    assert run["task"] == "generic" and run["training"]["data"]["rows"] == 30 and len(run["training"]["data"]["sha256"]) == 64
-    assert run["threshold_selection"]["threshold"] == info["threshold"] and "macro_f1" in run["metrics"] and "numpy" in run["versions"]
+    assert (
+        run["task"] == "generic"
+        and run["training"]["data"]["rows"] == 30
+        and len(run["training"]["data"]["sha256"]) == 64
+    )
+    assert (
+        run["threshold_selection"]["threshold"] == info["threshold"]
+        and "macro_f1" in run["metrics"]
+        and "numpy" in run["versions"]
+    )
     assert run["training"]["arguments"] == info["params"]
     assert RunRecord.model_validate(run).as_dict() == run, "the record reads back as written"
 
@@ -102,7 +110,9 @@ def test_a_state_written_in_format_1_layout_still_loads(tiny_bert_dir, tmp_path)
     directory = copy_with(tmp_path / "v2", tmp_path, flatten)
     assert read_info(directory)["state"] == {"pooling": "mean"}
     texts, _ = make_texts(2, seed=5)
-    np.testing.assert_allclose(load(directory, verbose=False).predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    np.testing.assert_allclose(
+        load(directory, verbose=False).predict_proba(texts), model.predict_proba(texts), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["tfidf-logreg", "charcnn"])
@@ -115,15 +125,27 @@ def test_format_1_directories_load_and_predict_as_before(name) -> None:
     np.testing.assert_allclose(model.predict_proba(expected["texts"]), expected["proba"], atol=1e-6)
     info = read_info(directory)
     assert set(info) == TOP and info["format_version"] == 2 and info["state"] == {}
-    assert info["run"]["task"] == "generic" and info["run"]["training"] == raw["training"] and info["run"]["versions"] == raw["versions"]
+    assert (
+        info["run"]["task"] == "generic"
+        and info["run"]["training"] == raw["training"]
+        and info["run"]["versions"] == raw["versions"]
+    )
     assert model.run.training.train_rows == info["run"]["training"]["train_rows"]
 
 
 def test_a_format_1_binary_model_keeps_its_threshold_and_card() -> None:
     info = read_info(V1 / "charcnn")
-    assert info["threshold"] == info["run"]["threshold_selection"]["threshold"] == load(V1 / "charcnn", verbose=False).threshold_
+    assert (
+        info["threshold"]
+        == info["run"]["threshold_selection"]["threshold"]
+        == load(V1 / "charcnn", verbose=False).threshold_
+    )
     card = render_model_card(info, {})
-    assert info["run"]["training"]["data"]["sha256"] in card and "- Task: `generic`" in card and "- Method: `charcnn`" in card
+    assert (
+        info["run"]["training"]["data"]["sha256"] in card
+        and "- Task: `generic`" in card
+        and "- Method: `charcnn`" in card
+    )
 
 
 def test_the_card_renders_from_the_run_record(trained) -> None:
@@ -131,15 +153,19 @@ def test_the_card_renders_from_the_run_record(trained) -> None:
     run = read_info(trained)["run"]
     assert run["training"]["data"]["sha256"] in card and f"- Rows: {run['training']['data']['rows']}" in card
     assert "numpy " + run["versions"]["numpy"] in card
-    assert "No training data details were recorded." in render_model_card({**read_info(trained), "run": {}}, {}), \
+    assert "No training data details were recorded." in render_model_card({**read_info(trained), "run": {}}, {}), (
         "a record without provenance still gets a card"
+    )
 
 
 V1_DAMAGED = {  # the loading fields of a format 1 file are held to the same schema, under the same names
     "labels a string": ({"labels": "sqli,xss"}, "field 'labels'"),
     "threshold above 1": ({"threshold": 1.5}, "field 'threshold': must be between 0 and 1"),
     "params list": ({"params": ["C", 10]}, "field 'params': Input should be a valid dictionary"),
-    "rows a string": ({"training": {"data": {"rows": "30"}}}, "field 'run.training.data.rows': Input should be a valid integer"),
+    "rows a string": (
+        {"training": {"data": {"rows": "30"}}},
+        "field 'run.training.data.rows': Input should be a valid integer",
+    ),
 }
 
 
@@ -165,9 +191,17 @@ def _set(path: str, value: Any):
 
 
 DAMAGED_RUN = {
-    "rows a string": ("run.training.data.rows", "30", "field 'run.training.data.rows': Input should be a valid integer"),
+    "rows a string": (
+        "run.training.data.rows",
+        "30",
+        "field 'run.training.data.rows': Input should be a valid integer",
+    ),
     "seed a float": ("run.training.seed", 4.5, "field 'run.training.seed': Input should be a valid integer"),
-    "threshold selection partial": ("run.threshold_selection", {"threshold": 0.5}, "field 'run.threshold_selection.target_fpr': Field required"),
+    "threshold selection partial": (
+        "run.threshold_selection",
+        {"threshold": 0.5},
+        "field 'run.threshold_selection.target_fpr': Field required",
+    ),
     "metric a string": ("run.metrics.macro_f1", "high", "field 'run.metrics.macro_f1': Input should be a valid number"),
     "run a list": ("run", [], "field 'run': Input should be a valid dictionary"),
     "unknown run field": ("run.notes", {"a": 1}, "unknown field 'notes' (only the task's own entry may be added)"),

@@ -16,8 +16,16 @@ from sectune.tasks.cmdline.obfuscate import INTENSITIES, bash, obfuscate, techni
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 
-SEEDS = ["echo hello world", "printf '%s\\n' a b", "expr 2 + 3", "true", "ls", "echo $((1+2))", "ls -1 | sort -r",
-         "cat notes.txt | grep -c beta"]
+SEEDS = [
+    "echo hello world",
+    "printf '%s\\n' a b",
+    "expr 2 + 3",
+    "true",
+    "ls",
+    "echo $((1+2))",
+    "ls -1 | sort -r",
+    "cat notes.txt | grep -c beta",
+]
 BASH = [t.name for t in techniques("bash")]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmdline" / "cmdlines.jsonl.gz"
 
@@ -37,11 +45,18 @@ def run_lines(lines: list[str], cwd: Path, timeout: float = 60) -> list[str]:
     body = []
     for i, line in enumerate(lines):
         body.append(f"echo '@@@{i}'")
-        body.append(f"( {line}\n) 2>&1; echo \"rc=$?\"")
+        body.append(f'( {line}\n) 2>&1; echo "rc=$?"')
     script.write_text("\n".join(body) + "\n")
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
-    proc = subprocess.run(["bash", "--noprofile", "--norc", str(script)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", str(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     chunks = proc.stdout.split("@@@")[1:]
     outputs = {}
     for chunk in chunks:
@@ -73,8 +88,19 @@ def outputs_for(name: str, seeds: list[str], rng_seeds=(1, 2)) -> list[tuple[str
 
 @pytest.mark.parametrize("name", BASH)
 def test_every_output_parses(name, tmp_path):
-    lines = [text for _, _, text in outputs_for(name, SEEDS + ["for f in *.txt; do echo \"$f\"; done", "x=1; echo $x >/dev/null 2>&1",
-                                                                  "[[ -f notes.txt ]] && echo yes", "f() { echo in; }; f"])]
+    lines = [
+        text
+        for _, _, text in outputs_for(
+            name,
+            SEEDS
+            + [
+                'for f in *.txt; do echo "$f"; done',
+                "x=1; echo $x >/dev/null 2>&1",
+                "[[ -f notes.txt ]] && echo yes",
+                "f() { echo in; }; f",
+            ],
+        )
+    ]
     assert lines, f"{name} applied to no seed"
     assert check_syntax(lines, tmp_path) == []
 
@@ -84,7 +110,11 @@ def test_every_technique_runs_like_its_seed(workdir):
     assert expected["echo hello world"] == "hello world\nrc=0\n"
     cases = [(name, seed, intensity, text) for name in BASH for seed, intensity, text in outputs_for(name, SEEDS)]
     results = run_lines([text for *_, text in cases], workdir)
-    wrong = [(name, intensity, seed, text, got) for (name, seed, intensity, text), got in zip(cases, results) if got != expected[seed]]
+    wrong = [
+        (name, intensity, seed, text, got)
+        for (name, seed, intensity, text), got in zip(cases, results)
+        if got != expected[seed]
+    ]
     assert not wrong, "\n".join(f"{n} {i}: {s!r} -> {t!r} printed {g!r}" for n, i, s, t, g in wrong[:10])
     applied = {(name, intensity) for name, _, intensity, _ in cases}
     assert applied == {(n, i) for n in BASH for i in INTENSITIES}, "some technique/intensity applied to no seed"
@@ -114,7 +144,9 @@ def test_two_layer_chains_run_like_their_seed(workdir):
 
 def test_random_chains_run_like_their_seed(workdir):
     expected = dict(zip(SEEDS, run_lines(SEEDS, workdir)))
-    cases = [(seed, obfuscate(seed, "bash", intensity=INTENSITIES[r % 3], rng=r)) for r in range(40) for seed in SEEDS[:3]]
+    cases = [
+        (seed, obfuscate(seed, "bash", intensity=INTENSITIES[r % 3], rng=r)) for r in range(40) for seed in SEEDS[:3]
+    ]
     results = run_lines([o.text for _, o in cases], workdir)
     wrong = [(seed, o, got) for (seed, o), got in zip(cases, results) if got != expected[seed]]
     assert not wrong, wrong[:5]
@@ -129,15 +161,20 @@ def test_globs_match_exactly_one_file(tmp_path):
             continue
         for k in (1, 1, 2, 3):
             cases.append((path, bash._glob_path(path, rng, k)))
-    script = "\n".join(f"set -- {pattern}; echo \"$# $1\"" for _, pattern in cases)
+    script = "\n".join(f'set -- {pattern}; echo "$# $1"' for _, pattern in cases)
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30).stdout.splitlines()
     wrong = [(path, pattern, got) for (path, pattern), got in zip(cases, out) if got != f"1 {path}"]
     assert len(out) == len(cases) and not wrong, wrong[:10]
 
 
 def test_lexer_keeps_the_line_and_protects_syntax():
-    for line in SEEDS + ["for i in 1 2; do echo $i; done", "a=1 b=2 env | grep -c a", "cat <<EOF\nhi\nEOF",
-                         "echo \"$(ls | wc -l)\" 'x y' $'\\t' `id` ${HOME}", "((i++)); [[ $a == b ]] || f() { :; }"]:
+    for line in SEEDS + [
+        "for i in 1 2; do echo $i; done",
+        "a=1 b=2 env | grep -c a",
+        "cat <<EOF\nhi\nEOF",
+        "echo \"$(ls | wc -l)\" 'x y' $'\\t' `id` ${HOME}",
+        "((i++)); [[ $a == b ]] || f() { :; }",
+    ]:
         assert "".join(t.text for t in bash._lex(line)) == line
     toks = {t.text: t for t in bash._lex("for x in a b; do echo $x; done")}
     assert not toks["for"].safe and not toks["x"].safe and not toks["in"].safe and toks["a"].safe and toks["echo"].cmd
@@ -146,8 +183,11 @@ def test_lexer_keeps_the_line_and_protects_syntax():
 
 def test_light_touches_little():
     line = "cat /etc/passwd | grep root"
-    assert obfuscate(line, "bash", ["quotes"], "light", rng=1).text.count("''") + \
-        obfuscate(line, "bash", ["quotes"], "light", rng=1).text.count('""') <= 2
+    assert (
+        obfuscate(line, "bash", ["quotes"], "light", rng=1).text.count("''")
+        + obfuscate(line, "bash", ["quotes"], "light", rng=1).text.count('""')
+        <= 2
+    )
     assert obfuscate(line, "bash", ["ifs"], "light", rng=1).text.count("IFS") == 1
     assert obfuscate(line, "bash", ["glob"], "light", rng=1).text.endswith("/etc/passwd | grep root")
 
@@ -174,7 +214,9 @@ def test_real_benign_lines_still_parse(tmp_path):
     for seed in good:
         for name in BASH:
             try:
-                lines.append(obfuscate(seed, "bash", [name], rng.choice(["light", "heavy"]), rng=rng.randrange(99)).text)
+                lines.append(
+                    obfuscate(seed, "bash", [name], rng.choice(["light", "heavy"]), rng=rng.randrange(99)).text
+                )
             except SectuneError:
                 pass
     assert len(good) > 80 and len(lines) > 10 * len(good)
@@ -184,5 +226,8 @@ def test_real_benign_lines_still_parse(tmp_path):
 def _each_bad(lines: list[str], tmp: Path) -> list[bool]:
     for i, line in enumerate(lines):
         (tmp / f"{i}.sh").write_text(line + "\n")
-    script = "for i in $(seq 0 %d); do bash -n %s/$i.sh 2>/dev/null && echo ok || echo bad; done" % (len(lines) - 1, tmp)
+    script = "for i in $(seq 0 %d); do bash -n %s/$i.sh 2>/dev/null && echo ok || echo bad; done" % (
+        len(lines) - 1,
+        tmp,
+    )
     return [r == "bad" for r in subprocess.run(["bash", "-c", script], capture_output=True, text=True).stdout.split()]

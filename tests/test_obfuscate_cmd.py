@@ -31,16 +31,26 @@ SEEDS = [
     "echo hello world",
     "dir C:\\Windows\\System32",
     "tasklist /v && ipconfig /all",
-    "reg query \"HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\"",
+    'reg query "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run"',
     "schtasks /query /fo LIST",
     "type C:\\Users\\Public\\notes.txt",
     "dir C:\\Users > out.txt",
     "ipconfig /all 2>nul | findstr IPv4",
-    "net user \"T1136.002_Admin\" >nul 2>&1 /del /domain",
+    'net user "T1136.002_Admin" >nul 2>&1 /del /domain',
 ]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmdline" / "cmdlines.jsonl.gz"
-MODELLED = ["cmd/caret", "cmd/quotes", "cmd/arg-insertion", "cmd/separators", "cmd/env-substring", "cmd/set-concat",
-            "cmd/delayed", "cmd/for-loop", "cmd/reverse", "cmd/substitution"]
+MODELLED = [
+    "cmd/caret",
+    "cmd/quotes",
+    "cmd/arg-insertion",
+    "cmd/separators",
+    "cmd/env-substring",
+    "cmd/set-concat",
+    "cmd/delayed",
+    "cmd/for-loop",
+    "cmd/reverse",
+    "cmd/substitution",
+]
 ENV = {k.lower(): v for k, v in cmd.ENV.items()}
 
 
@@ -57,7 +67,7 @@ def expand(text: str, env: dict[str, str], mark: str = "%") -> str:
         if j < 0:
             out.append(text[i:])
             break
-        name, _, mod = text[i + 1:j].partition(":")
+        name, _, mod = text[i + 1 : j].partition(":")
         value = env.get(name.lower())
         if not name or value is None:
             if mark == "!":
@@ -73,7 +83,7 @@ def expand(text: str, env: dict[str, str], mark: str = "%") -> str:
             if length_s:
                 length = int(length_s)
                 end = len(value) + length if length < 0 else start + length
-                value = value[start:max(start, end)]
+                value = value[start : max(start, end)]
             else:
                 value = value[start:]
         elif "=" in mod and not mod.startswith(("*", "=")):  # :old=new, every occurrence, case ignored
@@ -110,7 +120,7 @@ def split_commands(text: str) -> list[tuple[str, str, list[str]]]:
             i = m.end() if m else j
             continue
         if not quoted and c in "&|" and not owns_rest:
-            op = text[i:i + 2] if text[i:i + 2] in ("&&", "||") else c
+            op = text[i : i + 2] if text[i : i + 2] in ("&&", "||") else c
             parts.append((sep, "".join(buf), redirs))
             buf, redirs, sep = [], [], op
             i += len(op)
@@ -163,7 +173,9 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
         counting, var, items, body = m.groups()
         values = re.split(r"[\s,;=]+", items.strip())
         if counting:  # FOR /L %x in (start,step,end): integers, end included
-            start, step, end = (int(v) for v in re.sub(r"(-)\s+", r"\1", items).replace(";", ",").replace(" ", ",").split(",") if v)
+            start, step, end = (
+                int(v) for v in re.sub(r"(-)\s+", r"\1", items).replace(";", ",").replace(" ", ",").split(",") if v
+            )
             values = [str(v) for v in range(start, end + (1 if step > 0 else -1), step)]
         for item in values:
             for _sep, part, redirections in split_commands(body.replace(var, item)):
@@ -209,9 +221,15 @@ def test_model_on_known_dosfuscation_shapes():
     assert trace_of('cmd /c "set a=ne&& set b=t&& call %a%%b% user"') == ["net user"]
     assert trace_of('cmd /c "set a=ne&& set b=t&& %a%%b% user"') == ["%a%%b% user"]  # no call: expanded too early
     assert trace_of('cmd /v:on /c "set x=net&&!x! user"') == ["net user"]
-    assert trace_of('cmd /V:ON/C"set s=tne&&for %i in (1,2,0,9) do set f=!f!!s:~%i,1!&&if %i==9 call %f:~-3% user"') == ["net user"]
-    assert trace_of('cmd /V:ON /C"set r=resu ten&&for /L %i in (7,-1,0) do set o=!o!!r:~%i,1!&&if %i==0 call %o%"') == ["net user"]
-    assert trace_of('cmd /V:ON /C "set a=n6t us6r&&set b=!a:6=E!&&call %b%"') == ["net usEr"]  # case ignored in the match; names compare lower-cased
+    assert trace_of(
+        'cmd /V:ON/C"set s=tne&&for %i in (1,2,0,9) do set f=!f!!s:~%i,1!&&if %i==9 call %f:~-3% user"'
+    ) == ["net user"]
+    assert trace_of('cmd /V:ON /C"set r=resu ten&&for /L %i in (7,-1,0) do set o=!o!!r:~%i,1!&&if %i==0 call %o%"') == [
+        "net user"
+    ]
+    assert trace_of('cmd /V:ON /C "set a=n6t us6r&&set b=!a:6=E!&&call %b%"') == [
+        "net usEr"
+    ]  # case ignored in the match; names compare lower-cased
     assert trace_of('"echo" hi')[0].startswith("ERROR")
     assert trace_of("dir > out.txt") == trace_of("dir >out.txt") == ["dir", "> out.txt"]
     assert trace_of('cmd /c "set a=o&& call dir > %a%ut.txt"') == ["dir", "> %a%ut.txt"]  # targets are not re-expanded
@@ -219,8 +237,21 @@ def test_model_on_known_dosfuscation_shapes():
     assert expand("%ProgramFiles:~3,-6%", ENV) == "Program" and expand("%OS:~-2%", ENV) == "NT"
 
 
-@pytest.mark.parametrize("name", ["cmd/caret", "cmd/quotes", "cmd/arg-insertion", "cmd/separators", "cmd/env-substring",
-                                  "cmd/set-concat", "cmd/delayed", "cmd/for-loop", "cmd/reverse", "cmd/substitution"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cmd/caret",
+        "cmd/quotes",
+        "cmd/arg-insertion",
+        "cmd/separators",
+        "cmd/env-substring",
+        "cmd/set-concat",
+        "cmd/delayed",
+        "cmd/for-loop",
+        "cmd/reverse",
+        "cmd/substitution",
+    ],
+)
 def test_output_runs_like_the_seed_under_the_cmd_model(name):
     cases = list(outputs(name))
     assert {i for _, i, _ in cases} == set(INTENSITIES), f"{name} applied to no seed at some intensity"
@@ -247,7 +278,9 @@ def test_random_case_is_case_insensitively_the_seed():
         assert text != seed and text.lower() == seed.lower()
         if intensity == "light":  # only command names change
             words, seed_words = text.split(), seed.split()
-            assert all(a == b or k == 0 or seed_words[k - 1] in ("|", "&&") for k, (a, b) in enumerate(zip(words, seed_words)))
+            assert all(
+                a == b or k == 0 or seed_words[k - 1] in ("|", "&&") for k, (a, b) in enumerate(zip(words, seed_words))
+            )
     assert obfuscate('echo "Keep Me"', "cmd", ["random-case"], "heavy", rng=1).text.endswith('"Keep Me"')
 
 
@@ -274,8 +307,18 @@ def test_wrappers_refuse_lines_they_would_break():
 
 
 def test_two_layer_chains_run_like_the_seed():
-    modelled = ["cmd/caret", "cmd/quotes", "cmd/arg-insertion", "cmd/separators", "cmd/env-substring", "cmd/set-concat",
-                "cmd/delayed", "cmd/for-loop", "cmd/reverse", "cmd/substitution"]
+    modelled = [
+        "cmd/caret",
+        "cmd/quotes",
+        "cmd/arg-insertion",
+        "cmd/separators",
+        "cmd/env-substring",
+        "cmd/set-concat",
+        "cmd/delayed",
+        "cmd/for-loop",
+        "cmd/reverse",
+        "cmd/substitution",
+    ]
     rng = random.Random(5)
     done = 0
     for first in modelled:
@@ -293,8 +336,18 @@ def test_two_layer_chains_run_like_the_seed():
 
 
 def test_random_chains_of_modelled_techniques_run_like_the_seed():
-    modelled = {"cmd/caret", "cmd/quotes", "cmd/arg-insertion", "cmd/separators", "cmd/env-substring", "cmd/set-concat",
-                "cmd/delayed", "cmd/for-loop", "cmd/reverse", "cmd/substitution"}
+    modelled = {
+        "cmd/caret",
+        "cmd/quotes",
+        "cmd/arg-insertion",
+        "cmd/separators",
+        "cmd/env-substring",
+        "cmd/set-concat",
+        "cmd/delayed",
+        "cmd/for-loop",
+        "cmd/reverse",
+        "cmd/substitution",
+    }
     checked = 0
     for r in range(400):
         seed = SEEDS[r % len(SEEDS)]

@@ -41,10 +41,12 @@ class Char(str):
     """A [char]: PowerShell concatenates it with + like a string."""
 
 
-_TOKEN = re.compile(r"""(?P<ws>\s+)|(?P<sq>'(?:[^']|'')*')|(?P<dq>"[^"$`]*")|(?P<num>0x[0-9a-fA-F]+|\d+)
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)|(?P<sq>'(?:[^']|'')*')|(?P<dq>"[^"$`]*")|(?P<num>0x[0-9a-fA-F]+|\d+)
     |(?P<type>\[(?:string|char\[\]|char|array)\])|(?P<static>::)|(?P<op>-join|-f|-replace|-creplace)\b
     |(?P<range>\.\.)|(?P<var>\$env:\w+|\$\w+)|(?P<method>\.[A-Za-z]\w*)|(?P<name>[A-Za-z]\w*)|(?P<punct>[()\[\],+@-])""",
-                    re.X | re.I)
+    re.X | re.I,
+)
 
 
 def to_str(v) -> str:
@@ -58,7 +60,7 @@ class Evaluator:
         self.tokens, pos = [], start
         while pos < len(text):
             m = _TOKEN.match(text, pos)
-            assert m, f"cannot tokenise {text[pos:pos + 30]!r}"
+            assert m, f"cannot tokenise {text[pos : pos + 30]!r}"
             if m.lastgroup != "ws":
                 self.tokens.append((m.lastgroup, m.group(), m.end()))
             pos = m.end()
@@ -74,7 +76,7 @@ class Evaluator:
 
     def take(self, kind=None, value=None):
         tok = self.peek(kind, value)
-        assert tok, f"expected {kind} {value} at {self.tokens[self.i:self.i + 3]}"
+        assert tok, f"expected {kind} {value} at {self.tokens[self.i : self.i + 3]}"
         self.i += 1
         return tok[1]
 
@@ -215,7 +217,7 @@ class Evaluator:
 def evaluate(text: str, variables: dict | None = None):
     e = Evaluator(text, variables=variables)
     v = e.expr()
-    assert e.i == len(e.tokens), f"left over: {e.tokens[e.i:]}"
+    assert e.i == len(e.tokens), f"left over: {e.tokens[e.i :]}"
     return v
 
 
@@ -241,17 +243,17 @@ def reassemble(text: str) -> str:
             variables["$" + m.group(1).lower()].reverse()
             continue
         if m := re.match(r"(?i)(iex|invoke-expression)\s*(?=\()", st):
-            return evaluate(st[m.end():], variables)
+            return evaluate(st[m.end() :], variables)
         if m := re.search(r"(?i)\)\s*\|\s*(iex|invoke-expression)$", st):
             return evaluate(st[: m.start() + 1], variables)
         if st[:2] in ("&(", ".(") and (head := _group(st, 1, variables))[0].lower() == "iex":
             try:
-                return evaluate(st[head[1]:], variables)
+                return evaluate(st[head[1] :], variables)
             except AssertionError:  # the seed's own IEX, rebuilt by a light variant
                 break
         if m := re.match(r"\$(\w+)\s*=(?!=)", st):
             try:
-                variables["$" + m.group(1).lower()] = evaluate(st[m.end():], variables)
+                variables["$" + m.group(1).lower()] = evaluate(st[m.end() :], variables)
                 continue
             except AssertionError:  # not a string expression: an ordinary statement of the seed
                 pass
@@ -301,8 +303,17 @@ def test_evaluator_knows_powershell_precedence():
     assert reassemble("&('Wr'+'ite-Host') hi") == "Write-Host hi"
 
 
-@pytest.mark.parametrize("name", ["powershell/concat", "powershell/format", "powershell/char-codes", "powershell/join",
-                                  "powershell/reverse", "powershell/replace"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "powershell/concat",
+        "powershell/format",
+        "powershell/char-codes",
+        "powershell/join",
+        "powershell/reverse",
+        "powershell/replace",
+    ],
+)
 def test_string_building_reassembles_to_the_seed(name):
     cases = list(outputs(name))
     assert {i for _, i, _ in cases} == set(INTENSITIES)
@@ -324,7 +335,7 @@ def test_encoded_command_decodes_to_the_seed():
 def test_deflate_inflates_to_the_seed():
     for seed, _intensity, text in outputs("powershell/deflate"):
         start = text.lower().index("frombase64string(") + len("frombase64string")
-        data = base64.b64decode(evaluate(text[start:_close(text, start) + 1]))
+        data = base64.b64decode(evaluate(text[start : _close(text, start) + 1]))
         if "gzipstream" in text.lower():
             assert gzip.decompress(data).decode() == seed
         else:
@@ -334,9 +345,11 @@ def test_deflate_inflates_to_the_seed():
 
 def test_aes_matches_fips_197():
     plain = bytes.fromhex("00112233445566778899aabbccddeeff")
-    for key, cipher in [("000102030405060708090a0b0c0d0e0f", "69c4e0d86a7b0430d8cdb78070b4c55a"),
-                        ("000102030405060708090a0b0c0d0e0f1011121314151617", "dda97ca4864cdfe06eaf70a0ec0d7191"),
-                        ("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "8ea2b7ca516745bfeafc49904b496089")]:
+    for key, cipher in [
+        ("000102030405060708090a0b0c0d0e0f", "69c4e0d86a7b0430d8cdb78070b4c55a"),
+        ("000102030405060708090a0b0c0d0e0f1011121314151617", "dda97ca4864cdfe06eaf70a0ec0d7191"),
+        ("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "8ea2b7ca516745bfeafc49904b496089"),
+    ]:
         assert _aes.encrypt_block(plain, _aes._expand(bytes.fromhex(key))).hex() == cipher
 
 
@@ -350,8 +363,12 @@ def test_securestring_decrypts_to_the_seed():
         key = bytes(range(1, int(key_text[3:]) + 1)) if ".." in key_text else bytes(map(int, key_text.split(",")))
         version, iv, cipher = base64.b64decode(blob[32:]).decode("utf-16-le").split("|")
         assert blob[:32] == powershell._SECURESTRING_HEADER and version == "2"
-        plain = subprocess.run(["openssl", "enc", "-d", f"-aes-{8 * len(key)}-cbc", "-K", key.hex(), "-iv",
-                                base64.b64decode(iv).hex()], input=bytes.fromhex(cipher), capture_output=True, check=True).stdout
+        plain = subprocess.run(
+            ["openssl", "enc", "-d", f"-aes-{8 * len(key)}-cbc", "-K", key.hex(), "-iv", base64.b64decode(iv).hex()],
+            input=bytes.fromhex(cipher),
+            capture_output=True,
+            check=True,
+        ).stdout
         assert plain.decode("utf-16-le") == seed
 
 
@@ -381,12 +398,16 @@ def test_aliases_map_back_to_the_seed():
             assert w.lower() == s.lower() or back.get(w.lower(), "").lower() == s.lower(), (w, s)
         done += 1
     assert done > 10
-    assert obfuscate("Get-Process | Where-Object CPU", "powershell", ["aliases"], "heavy", rng=1).text.split()[0].lower() in ("gps", "ps")
+    assert obfuscate("Get-Process | Where-Object CPU", "powershell", ["aliases"], "heavy", rng=1).text.split()[
+        0
+    ].lower() in ("gps", "ps")
 
 
 def test_where_and_foreach_aliases_only_after_a_pipe():
     for r in range(20):
-        text = obfuscate("ForEach-Object { $_ } | ForEach-Object { $_ }", "powershell", ["aliases"], "heavy", rng=r).text
+        text = obfuscate(
+            "ForEach-Object { $_ } | ForEach-Object { $_ }", "powershell", ["aliases"], "heavy", rng=r
+        ).text
         assert text.startswith("ForEach-Object") and not text.endswith("ForEach-Object { $_ }")
     with pytest.raises(SectuneError, match="aliases"):
         obfuscate("Write-Host hi", "powershell", ["aliases"])

@@ -23,8 +23,23 @@ LONG_LIGHT = {
     "powershell/securestring": "ConvertTo-SecureString and the reveal through [pscredential] are ~120 characters by themselves",
     "cmd/for-loop": "the FOR loop, the index list and the sentinel test are ~110 characters even for one command name",
 }
-FAMILIES = {"encoding", "compression", "encryption", "quoting", "escaping", "whitespace", "globbing", "variables", "case",
-            "reversal", "concatenation", "reordering", "substitution", "aliases", "options"}
+FAMILIES = {
+    "encoding",
+    "compression",
+    "encryption",
+    "quoting",
+    "escaping",
+    "whitespace",
+    "globbing",
+    "variables",
+    "case",
+    "reversal",
+    "concatenation",
+    "reordering",
+    "substitution",
+    "aliases",
+    "options",
+}
 
 
 def test_every_technique_is_described_and_lives_in_its_shell_module():
@@ -75,8 +90,11 @@ def test_different_rng_seeds_give_different_outputs():
     for shell, seed in SEED40.items():
         texts = [obfuscate(seed, shell, rng=r).text for r in range(30)]
         assert len(set(texts)) >= 27, shell
-    varied = [name for name, t in REGISTRY.items()
-              if len({obfuscate(SEED40[t.shell], t.shell, [name], "medium", rng=r).text for r in range(8)}) > 1]
+    varied = [
+        name
+        for name, t in REGISTRY.items()
+        if len({obfuscate(SEED40[t.shell], t.shell, [name], "medium", rng=r).text for r in range(8)}) > 1
+    ]
     assert len(varied) >= len(REGISTRY) - 3  # option-swap with one option, say, has only one medium output
 
 
@@ -85,14 +103,20 @@ def test_names_with_or_without_the_shell_prefix():
     assert isinstance(a, Obfuscation) and a.techniques == ("cmd/caret", "cmd/separators") and a.shell == "cmd"
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: obfuscate("ls", "zsh"), "unknown shell 'zsh'; valid shells: bash, cmd, powershell"),
-    (lambda: obfuscate("ls", "bash", ["nope"]), "unknown bash technique 'nope'; valid: base64,"),
-    (lambda: obfuscate("ls", "bash", ["cmd/caret"]), "unknown bash technique 'cmd/caret'"),
-    (lambda: obfuscate("ls", "bash", intensity="extreme"), "unknown intensity 'extreme'; valid: light, medium, heavy"),
-    (lambda: obfuscate("ls", "bash", layers=0), "layers must be at least 1"),
-    (lambda: techniques("fish"), "unknown shell 'fish'"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: obfuscate("ls", "zsh"), "unknown shell 'zsh'; valid shells: bash, cmd, powershell"),
+        (lambda: obfuscate("ls", "bash", ["nope"]), "unknown bash technique 'nope'; valid: base64,"),
+        (lambda: obfuscate("ls", "bash", ["cmd/caret"]), "unknown bash technique 'cmd/caret'"),
+        (
+            lambda: obfuscate("ls", "bash", intensity="extreme"),
+            "unknown intensity 'extreme'; valid: light, medium, heavy",
+        ),
+        (lambda: obfuscate("ls", "bash", layers=0), "layers must be at least 1"),
+        (lambda: techniques("fish"), "unknown shell 'fish'"),
+    ],
+)
 def test_unknown_names_are_one_line_errors(call, message):
     with pytest.raises(SectuneError) as err:
         call()

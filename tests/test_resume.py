@@ -16,7 +16,18 @@ from tests.conftest import make_texts
 from tests.test_cli import assert_one_line_error, run
 from tests.test_training import FirstStep, StopAt
 
-ENCODER = ["--method", "encoder", "--max-steps", "8", "--eval-steps", "2", "--batch-size", "4", "--early-stopping-patience", "0"]
+ENCODER = [
+    "--method",
+    "encoder",
+    "--max-steps",
+    "8",
+    "--eval-steps",
+    "2",
+    "--batch-size",
+    "4",
+    "--early-stopping-patience",
+    "0",
+]
 
 
 def write_csv(path: Path, texts: list[str], labels: list[str]) -> Path:
@@ -30,7 +41,9 @@ def write_csv(path: Path, texts: list[str], labels: list[str]) -> Path:
 def train(capsys, monkeypatch, data: Path, out: Path, tiny: str, *callbacks, resume: bool = False) -> tuple[int, str]:
     """One encoder run through the real CLI; ``callbacks`` go to the Trainer (to kill it, or to watch it)."""
     monkeypatch.setattr(EncoderClassifier, "extra_callbacks", list(callbacks))
-    code, _, err = run(capsys, "train", str(data), "--output", str(out), "--model", tiny, *ENCODER, *(["--resume"] if resume else []))
+    code, _, err = run(
+        capsys, "train", str(data), "--output", str(out), "--model", tiny, *ENCODER, *(["--resume"] if resume else [])
+    )
     return code, err
 
 
@@ -46,7 +59,9 @@ def truncate(path: Path) -> None:
 
 
 @pytest.mark.parametrize("damaged", ["model.safetensors", "optimizer.pt", "trainer_state.json"])
-def test_damaged_last_checkpoint_falls_back_to_the_previous_one(capsys, monkeypatch, caplog, tmp_path, labelled_csv, tiny_bert_dir, damaged) -> None:
+def test_damaged_last_checkpoint_falls_back_to_the_previous_one(
+    capsys, monkeypatch, caplog, tmp_path, labelled_csv, tiny_bert_dir, damaged
+) -> None:
     out = tmp_path / "model"
     checkpoints = killed_run(capsys, monkeypatch, labelled_csv, out, tiny_bert_dir, at_step=5)
     assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-2", "checkpoint-4"]
@@ -71,20 +86,31 @@ def test_damaged_only_checkpoint_is_one_clear_error(capsys, monkeypatch, tmp_pat
     truncate(checkpoints / "checkpoint-2" / "model.safetensors")
     code, err = train(capsys, monkeypatch, labelled_csv, out, tiny_bert_dir, resume=True)
     assert "Traceback" not in err
-    assert_one_line_error(code, err, f"checkpoint {checkpoints / 'checkpoint-2'} is damaged (model.safetensors",
-                          "no earlier good checkpoint: rerun without --resume")
+    assert_one_line_error(
+        code,
+        err,
+        f"checkpoint {checkpoints / 'checkpoint-2'} is damaged (model.safetensors",
+        "no earlier good checkpoint: rerun without --resume",
+    )
     assert (checkpoints / "checkpoint-2").is_dir(), "nothing is deleted when there is nothing to fall back to"
 
 
-@pytest.mark.parametrize("classes, shown", [
-    (("sqli", "xss"), "this data has 2 labels [sqli, xss]"),
-    (("sqli", "xss", "rce"), "this data has 3 labels [rce, sqli, xss]"),
-])
-def test_resume_on_other_labels_is_refused_before_training(capsys, monkeypatch, tmp_path, labelled_csv, tiny_bert_dir, classes, shown) -> None:
+@pytest.mark.parametrize(
+    "classes, shown",
+    [
+        (("sqli", "xss"), "this data has 2 labels [sqli, xss]"),
+        (("sqli", "xss", "rce"), "this data has 3 labels [rce, sqli, xss]"),
+    ],
+)
+def test_resume_on_other_labels_is_refused_before_training(
+    capsys, monkeypatch, tmp_path, labelled_csv, tiny_bert_dir, classes, shown
+) -> None:
     out = tmp_path / "model"
     checkpoints = killed_run(capsys, monkeypatch, labelled_csv, out, tiny_bert_dir, at_step=5)
     texts, labels = make_texts(10, classes=("sqli", "xss", "overflow")[: len(classes)])
-    other = write_csv(tmp_path / "other.csv", texts, [dict(zip(("sqli", "xss", "overflow"), classes))[y] for y in labels])
+    other = write_csv(
+        tmp_path / "other.csv", texts, [dict(zip(("sqli", "xss", "overflow"), classes))[y] for y in labels]
+    )
     first = FirstStep()
     code, err = train(capsys, monkeypatch, other, out, tiny_bert_dir, first, resume=True)
     assert "Traceback" not in err
@@ -93,7 +119,9 @@ def test_resume_on_other_labels_is_refused_before_training(capsys, monkeypatch, 
     assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-2", "checkpoint-4"]
 
 
-def test_resume_on_another_file_with_the_same_labels_warns_and_records_it(capsys, monkeypatch, caplog, tmp_path, labelled_csv, tiny_bert_dir) -> None:
+def test_resume_on_another_file_with_the_same_labels_warns_and_records_it(
+    capsys, monkeypatch, caplog, tmp_path, labelled_csv, tiny_bert_dir
+) -> None:
     out = tmp_path / "model"
     killed_run(capsys, monkeypatch, labelled_csv, out, tiny_bert_dir, at_step=5)
     other = write_csv(tmp_path / "other.csv", *make_texts(10, seed=1))
@@ -102,7 +130,9 @@ def test_resume_on_another_file_with_the_same_labels_warns_and_records_it(capsys
         code, err = train(capsys, monkeypatch, other, out, tiny_bert_dir, first, resume=True)
     assert code == 0, err
     assert first.first == 5, "the run continued from its checkpoint"
-    assert any(str(labelled_csv) in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records), caplog.text
+    assert any(str(labelled_csv) in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records), (
+        caplog.text
+    )
     info = json.loads((out / "sectune.json").read_text())
     assert info["run"]["training"]["resumed_from"] == {"data": str(labelled_csv), "sha256": file_sha256(labelled_csv)}
     assert info["run"]["training"]["data"]["sha256"] == file_sha256(other)

@@ -20,7 +20,7 @@ from sectune.cli import main
 from sectune.outputs import staged_dir
 from tests.conftest import make_texts
 
-PAYLOAD = '''
+PAYLOAD = """
 from pathlib import Path
 Path({marker!r}).write_text("the model directory ran code")
 from transformers import BertConfig, BertModel
@@ -28,7 +28,7 @@ class EvilConfig(BertConfig):
     model_type = "bert"
 class EvilModel(BertModel):
     config_class = EvilConfig
-'''
+"""
 
 
 def run(capsys, *argv: str, quiet: bool = True) -> tuple[int, str, str]:
@@ -78,8 +78,11 @@ def plant_payload(model_dir: Path, marker: Path, *, ask_in_params: bool) -> None
     security switch set in sectune.json, as if the directory could turn it on."""
     (model_dir / "payload.py").write_text(PAYLOAD.format(marker=str(marker)), encoding="utf-8")
     config = json.loads((model_dir / "config.json").read_text())
-    config["auto_map"] = {"AutoConfig": "payload.EvilConfig", "AutoModel": "payload.EvilModel",
-                          "AutoModelForSequenceClassification": "payload.EvilModel"}
+    config["auto_map"] = {
+        "AutoConfig": "payload.EvilConfig",
+        "AutoModel": "payload.EvilModel",
+        "AutoModelForSequenceClassification": "payload.EvilModel",
+    }
     (model_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
     if ask_in_params:
         info_path = model_dir.parent / "sectune.json" if model_dir.name == "encoder" else model_dir / "sectune.json"
@@ -96,8 +99,24 @@ def hf_models(tmp_path_factory, tiny_bert_dir) -> dict[str, Path]:
     out = {}
     for method, extra in (("encoder", ["--max-steps", "2", "--batch-size", "4"]), ("embed-logreg", [])):
         out[method] = root / method
-        assert main(["--quiet", "train", str(data), "--method", method, "--model", tiny_bert_dir, "--output", str(out[method]),
-                     "--trust-remote-code", *extra]) == 0
+        assert (
+            main(
+                [
+                    "--quiet",
+                    "train",
+                    str(data),
+                    "--method",
+                    method,
+                    "--model",
+                    tiny_bert_dir,
+                    "--output",
+                    str(out[method]),
+                    "--trust-remote-code",
+                    *extra,
+                ]
+            )
+            == 0
+        )
     return out
 
 
@@ -115,8 +134,12 @@ def test_a_model_directory_cannot_run_its_code(capsys, tmp_path, hf_models, meth
     log = tmp_path / "log.txt"
     log.write_text("ls -la\nsql union select\n", encoding="utf-8")
     data = write_csv(tmp_path / "data.csv", n=3)
-    for argv in (["predict", str(model), str(texts)], ["evaluate", str(model), str(data), "--output", str(tmp_path / "ev")],
-                 ["scan", str(model), str(log)], ["explain", str(model), "sql injection"]):
+    for argv in (
+        ["predict", str(model), str(texts)],
+        ["evaluate", str(model), str(data), "--output", str(tmp_path / "ev")],
+        ["scan", str(model), str(log)],
+        ["explain", str(model), "sql injection"],
+    ):
         code, _, err = run(capsys, *argv)
         if ask_in_params:  # refused, naming the switch
             one_line_error(code, err, "asks for --trust-remote-code")
@@ -187,8 +210,19 @@ def test_a_malicious_pickle_with_allow_pickle_is_one_line(capsys, tmp_path, tiny
     (base / "pytorch_model.bin").write_bytes(pickle.dumps({"weights": _Opens(str(marker))}))
     data = write_csv(tmp_path / "data.csv")
     for method in ("encoder", "embed-logreg"):
-        code, _, err = run(capsys, "train", str(data), "--method", method, "--model", str(base), "--output", str(tmp_path / method),
-                           "--allow-pickle", *(["--max-steps", "1"] if method == "encoder" else []))  # embed-logreg takes no --max-steps
+        code, _, err = run(
+            capsys,
+            "train",
+            str(data),
+            "--method",
+            method,
+            "--model",
+            str(base),
+            "--output",
+            str(tmp_path / method),
+            "--allow-pickle",
+            *(["--max-steps", "1"] if method == "encoder" else []),
+        )  # embed-logreg takes no --max-steps
         one_line_error(code, err, "evil-base")
         assert not marker.exists()
 
@@ -266,7 +300,9 @@ def test_scan_never_writes_over_its_log(capsys, tmp_path, binary_model, follow):
     log.write_text("ls -la\nsql union select injection\n" * 5)
     before = log.read_bytes()
     for output in _same_file_spellings(log):
-        code, _, err = run(capsys, "scan", str(binary_model[0]), str(log), "--output", output, *(["--follow"] if follow else []))
+        code, _, err = run(
+            capsys, "scan", str(binary_model[0]), str(log), "--output", output, *(["--follow"] if follow else [])
+        )
         one_line_error(code, err, "is the input")
         assert log.read_bytes() == before
 
@@ -279,7 +315,9 @@ def test_predict_never_writes_over_its_input(capsys, tmp_path, binary_model):
         code, _, err = run(capsys, "predict", str(binary_model[0]), str(texts), "--output", output)
         one_line_error(code, err, "is the input")
         assert texts.read_bytes() == before
-    code, _, err = run(capsys, "predict", str(binary_model[0]), str(texts), "--output", str(binary_model[0] / "sectune.json"))
+    code, _, err = run(
+        capsys, "predict", str(binary_model[0]), str(texts), "--output", str(binary_model[0] / "sectune.json")
+    )
     one_line_error(code, err, "inside the input")
 
 
@@ -310,9 +348,21 @@ def _commands(model: Path, data: Path, log: Path, output: str) -> dict[str, list
         "evaluate": ["evaluate", str(model), str(data), "--output", output],
         "compare": ["compare", str(data), "--methods", "rules", "--split", "stratified", "--output", output],
         "scan": ["scan", str(model), str(log), "--output", output],
-        "data-cve": ["data", "cve", str(Path(__file__).parent / "fixtures" / "cve"), "--output",
-                     output if output.endswith((".", "..")) else output + ".jsonl"],
-        "data-cmdline": ["data", "cmdline", "--n", "20", "--output", output if output.endswith((".", "..")) else output + ".jsonl"],
+        "data-cve": [
+            "data",
+            "cve",
+            str(Path(__file__).parent / "fixtures" / "cve"),
+            "--output",
+            output if output.endswith((".", "..")) else output + ".jsonl",
+        ],
+        "data-cmdline": [
+            "data",
+            "cmdline",
+            "--n",
+            "20",
+            "--output",
+            output if output.endswith((".", "..")) else output + ".jsonl",
+        ],
     }
 
 
@@ -352,8 +402,15 @@ def test_weight_files_follow_the_umask_like_every_other_file(tmp_path, binary_mo
         assert set(modes.values()) == {0o666 & ~mask}, modes
 
 
-@pytest.mark.parametrize(("method", "field", "value"), [("tfidf-logreg", "max_iter", -1), ("features-logreg", "C", "abc"),
-                                                        ("charcnn", "max_length", -1), ("charcnn", "predict_batch_size", 0)])
+@pytest.mark.parametrize(
+    ("method", "field", "value"),
+    [
+        ("tfidf-logreg", "max_iter", -1),
+        ("features-logreg", "C", "abc"),
+        ("charcnn", "max_length", -1),
+        ("charcnn", "predict_batch_size", 0),
+    ],
+)
 def test_an_edited_parameter_in_sectune_json_is_named_in_one_line(capsys, tmp_path, method, field, value):
     data = write_csv(tmp_path / "data.csv")
     model = tmp_path / "model"

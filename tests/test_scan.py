@@ -23,12 +23,27 @@ from sectune.scan import add_scan_parser, run_scan_command, scan
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"
 
-BENIGN = ["ls -la", "git status", "cd /var/log", "git pull", "cat README.md", "ps aux", "df -h", "whoami",
-          "net user /domain", "ipconfig /all"]
-OBFUSCATED = ["echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash", "n^e^t u^s^e^r",
-              "powershell -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAKQA=",
-              "echo ZWNobyBoaQ== | base64 -d | sh", "powershell -enc JABzAD0AJwBoAGkAJwA=",
-              "c^m^d /c w^h^o^a^m^i", "bash -c 'echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash'"]
+BENIGN = [
+    "ls -la",
+    "git status",
+    "cd /var/log",
+    "git pull",
+    "cat README.md",
+    "ps aux",
+    "df -h",
+    "whoami",
+    "net user /domain",
+    "ipconfig /all",
+]
+OBFUSCATED = [
+    "echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash",
+    "n^e^t u^s^e^r",
+    "powershell -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAKQA=",
+    "echo ZWNobyBoaQ== | base64 -d | sh",
+    "powershell -enc JABzAD0AJwBoAGkAJwA=",
+    "c^m^d /c w^h^o^a^m^i",
+    "bash -c 'echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash'",
+]
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +122,9 @@ def test_alerts_carry_extra_fields_and_the_technique_guess(model_dir, tmp_path):
 def test_a_multi_class_model_is_refused(tmp_path):
     from sectune.methods.tfidf import TfidfLogreg
 
-    clf = TfidfLogreg(min_df=1, verbose=False).fit(["ls", "git", "echo b64", "n^e^t", "curl x", "wget y"],
-                                                   ["a", "a", "b", "b", "c", "c"])
+    clf = TfidfLogreg(min_df=1, verbose=False).fit(
+        ["ls", "git", "echo b64", "n^e^t", "curl x", "wget y"], ["a", "a", "b", "b", "c", "c"]
+    )
     clf.save_pretrained(tmp_path / "multi")
     with pytest.raises(SectuneError) as err:
         scan(tmp_path / "multi", LOGS / "commands.txt")
@@ -136,7 +152,11 @@ def test_constant_memory_on_a_large_log(tmp_path):
     path = tmp_path / "big.txt"
     with open(path, "w") as fh:
         for i in range(n):
-            fh.write(f"/usr/bin/python3 -m http.server {i} --bind 127.0.0.1 --directory /srv/www\n" if i % 50_000 else "evil\n")
+            fh.write(
+                f"/usr/bin/python3 -m http.server {i} --bind 127.0.0.1 --directory /srv/www\n"
+                if i % 50_000
+                else "evil\n"
+            )
     size = path.stat().st_size
     model = CountingModel()
     out = tmp_path / "alerts.jsonl"
@@ -159,7 +179,9 @@ def test_follow_scores_appended_lines_until_stopped(tmp_path):
     stop = threading.Event()
     result = {}
     model = CountingModel()
-    thread = threading.Thread(target=lambda: result.update(summary=scan(model, log, fmt="text", output=out, follow=True, stop=stop)))
+    thread = threading.Thread(
+        target=lambda: result.update(summary=scan(model, log, fmt="text", output=out, follow=True, stop=stop))
+    )
     thread.start()
     try:
         assert _wait(lambda: out.exists() and model.batches)  # the first line scored while the file is idle
@@ -264,8 +286,11 @@ def test_rules_model_names_the_technique_in_alerts(tmp_path) -> None:
 
 def test_an_over_long_line_is_skipped_and_the_others_scored(model_dir, tmp_path, capsys):
     log = tmp_path / "big-line.log"
-    log.write_text("git status\necho Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash\npowershell -enc " + "A" * 5_000_000
-                   + "\nls -la\npowershell -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAKQA=\n")
+    log.write_text(
+        "git status\necho Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash\npowershell -enc "
+        + "A" * 5_000_000
+        + "\nls -la\npowershell -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAKQA=\n"
+    )
     out = tmp_path / "alerts.jsonl"
     args = _cli(["scan", str(model_dir), str(log), "--max-line-chars", "4096", "--output", str(out)])
     assert args.max_line_chars == 4096 and _cli(["scan", "m", "x"]).max_line_chars == 1 << 20
@@ -302,8 +327,13 @@ def test_a_huge_line_keeps_peak_memory_flat(model_dir, tmp_path):
         fh.write(b"git status\npowershell -enc ")
         fh.writelines(b"QUFB" * (1 << 18) for _ in range(size >> 20))  # 1 MiB at a time
         fh.write(b"\nls -la\n")
-    result = subprocess.run([sys.executable, "-c", RSS_PROBE, str(model_dir), str(small), str(huge),
-                             str(tmp_path / "alerts.jsonl")], capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, str(model_dir), str(small), str(huge), str(tmp_path / "alerts.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     growth, scored, too_long = map(int, result.stdout.split())
     assert growth < 16 << 20, f"peak RSS grew by {growth:,} bytes scanning a {size:,}-byte line"

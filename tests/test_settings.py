@@ -72,13 +72,22 @@ def test_zero_shot_flags_come_from_the_causal_llm_signature() -> None:
     assert "--lr" not in flags
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["--method", "charcnn", "--resume"], "method 'charcnn' does not take --resume (need method: encoder or causal-llm)"),
-    (["--method", "tfidf-logreg", "--lora-r", "4"], "method 'tfidf-logreg' does not take --lora-r (need method: encoder or causal-llm)"),
-    (["--method", "rules", "--param", "max_steps=3"], "method 'rules' does not take --max-steps"),
-    (["--method", "tfidf-logreg", "--allow-pickle"], "method 'tfidf-logreg' does not take --allow-pickle"),
-    (["--method", "tfidf-logreg", "--rollup", "1003"], "task 'generic' does not take --rollup (need task: cwe)"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (
+            ["--method", "charcnn", "--resume"],
+            "method 'charcnn' does not take --resume (need method: encoder or causal-llm)",
+        ),
+        (
+            ["--method", "tfidf-logreg", "--lora-r", "4"],
+            "method 'tfidf-logreg' does not take --lora-r (need method: encoder or causal-llm)",
+        ),
+        (["--method", "rules", "--param", "max_steps=3"], "method 'rules' does not take --max-steps"),
+        (["--method", "tfidf-logreg", "--allow-pickle"], "method 'tfidf-logreg' does not take --allow-pickle"),
+        (["--method", "tfidf-logreg", "--rollup", "1003"], "task 'generic' does not take --rollup (need task: cwe)"),
+    ],
+)
 def test_a_flag_the_method_or_task_does_not_take_is_refused(capsys, tmp_path, argv, needle) -> None:
     code, _, err = run(capsys, "train", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "m"), *argv)
     assert_one_line_error(code, err, needle)
@@ -88,13 +97,24 @@ def test_a_flag_the_method_or_task_does_not_take_is_refused(capsys, tmp_path, ar
 def test_a_yaml_key_the_method_does_not_take_is_refused(tmp_path) -> None:
     config = tmp_path / "run.yaml"
     config.write_text(f"data: {tmp_path / 'x.csv'}\noutput: {tmp_path / 'm'}\nmethod: tfidf-logreg\nlora_r: 4\n")
-    with pytest.raises(SectuneError, match=r"^method 'tfidf-logreg' does not take --lora-r \(need method: encoder or causal-llm\)$"):
+    with pytest.raises(
+        SectuneError, match=r"^method 'tfidf-logreg' does not take --lora-r \(need method: encoder or causal-llm\)$"
+    ):
         load_config(config, {})
 
 
 def test_compare_set_refuses_a_setting_the_method_does_not_take(capsys, tmp_path) -> None:
-    code, _, err = run(capsys, "compare", str(tmp_path / "missing.csv"), "--methods", "tfidf-logreg,charcnn",
-                       "--set", "tfidf-logreg.max_steps=5", "-o", str(tmp_path / "cmp"))
+    code, _, err = run(
+        capsys,
+        "compare",
+        str(tmp_path / "missing.csv"),
+        "--methods",
+        "tfidf-logreg,charcnn",
+        "--set",
+        "tfidf-logreg.max_steps=5",
+        "-o",
+        str(tmp_path / "cmp"),
+    )
     assert_one_line_error(code, err, "method 'tfidf-logreg' does not take --max-steps")
     assert not (tmp_path / "cmp").exists()
 
@@ -121,18 +141,34 @@ def _config_from_cli(monkeypatch, *argv: str) -> TrainConfig:
 def test_flags_param_yaml_keys_and_params_mapping_route_the_same(monkeypatch, tmp_path) -> None:
     base = ["x.csv", "-o", str(tmp_path / "m"), "--method", "tfidf-logreg"]
     flat = tmp_path / "flat.yaml"
-    flat.write_text(f"data: x.csv\noutput: {tmp_path / 'm'}\nmethod: tfidf-logreg\nC: 3\nseed: 7\nsublinear_tf: false\n")
+    flat.write_text(
+        f"data: x.csv\noutput: {tmp_path / 'm'}\nmethod: tfidf-logreg\nC: 3\nseed: 7\nsublinear_tf: false\n"
+    )
     nested = tmp_path / "nested.yaml"
-    nested.write_text(f"data: x.csv\noutput: {tmp_path / 'm'}\nmethod: tfidf-logreg\nparams: {{C: 3, seed: 7, sublinear_tf: false}}\n")
+    nested.write_text(
+        f"data: x.csv\noutput: {tmp_path / 'm'}\nmethod: tfidf-logreg\nparams: {{C: 3, seed: 7, sublinear_tf: false}}\n"
+    )
     configs = [
         _config_from_cli(monkeypatch, *base, "--C", "3", "--seed", "7", "--no-sublinear-tf"),
         _config_from_cli(monkeypatch, *base, "--param", "C=3", "--param", "seed=7", "--param", "sublinear_tf=false"),
         _config_from_cli(monkeypatch, "--config", str(flat)),
         _config_from_cli(monkeypatch, "--config", str(nested)),
-        load_config(None, {"data": "x.csv", "output": str(tmp_path / "m"), "method": "tfidf-logreg", "C": 3, "seed": 7, "sublinear_tf": False}),
+        load_config(
+            None,
+            {
+                "data": "x.csv",
+                "output": str(tmp_path / "m"),
+                "method": "tfidf-logreg",
+                "C": 3,
+                "seed": 7,
+                "sublinear_tf": False,
+            },
+        ),
     ]
     assert configs[0].params == {"C": 3.0, "sublinear_tf": False} and configs[0].seed == 7
-    assert configs[0].method_params(method_class("tfidf-logreg").param_names())["seed"] == 7  # a run-level key the method also takes
+    assert (
+        configs[0].method_params(method_class("tfidf-logreg").param_names())["seed"] == 7
+    )  # a run-level key the method also takes
     for cfg in configs[1:]:
         assert cfg == configs[0]
 
@@ -144,14 +180,31 @@ def test_a_flag_overrides_the_same_key_in_the_file(monkeypatch, tmp_path) -> Non
 
 
 def test_config_yaml_round_trips_and_reproduces_the_run(capsys, tmp_path, labelled_csv) -> None:
-    code, _, err = run(capsys, "train", str(labelled_csv), "--method", "tfidf-logreg", "-o", str(tmp_path / "a"), "--C", "3",
-                       "--ngram-max", "1", "--param", "min_df=1", "--seed", "7")
+    code, _, err = run(
+        capsys,
+        "train",
+        str(labelled_csv),
+        "--method",
+        "tfidf-logreg",
+        "-o",
+        str(tmp_path / "a"),
+        "--C",
+        "3",
+        "--ngram-max",
+        "1",
+        "--param",
+        "min_df=1",
+        "--seed",
+        "7",
+    )
     assert code == 0, err
     text = (tmp_path / "a" / "config.yaml").read_text()
     saved = yaml.safe_load(text)
     assert saved["C"] == 3 and saved["ngram_max"] == 1 and saved["seed"] == 7 and "params" not in saved  # flat keys
     assert make_config(saved).to_yaml() == text
-    code, _, err = run(capsys, "train", "--config", str(tmp_path / "a" / "config.yaml"), "--output", str(tmp_path / "b"))
+    code, _, err = run(
+        capsys, "train", "--config", str(tmp_path / "a" / "config.yaml"), "--output", str(tmp_path / "b")
+    )
     assert code == 0, err
     a, b = (json.loads((tmp_path / d / "sectune.json").read_text()) for d in ("a", "b"))
     assert a["params"] == b["params"] and a["run"]["metrics"] == b["run"]["metrics"]
@@ -159,7 +212,16 @@ def test_config_yaml_round_trips_and_reproduces_the_run(capsys, tmp_path, labell
 
 
 def test_security_switches_stay_out_of_config_yaml(tmp_path: Path) -> None:
-    cfg = load_config(None, {"data": "x.csv", "output": str(tmp_path / "m"), "method": "encoder", "trust_remote_code": True, "max_steps": 2})
+    cfg = load_config(
+        None,
+        {
+            "data": "x.csv",
+            "output": str(tmp_path / "m"),
+            "method": "encoder",
+            "trust_remote_code": True,
+            "max_steps": 2,
+        },
+    )
     assert cfg.method_params(method_class("encoder").param_names())["trust_remote_code"] is True
     assert "trust_remote_code" not in cfg.to_yaml() and "max_steps: 2" in cfg.to_yaml()
 
@@ -171,7 +233,9 @@ def test_fine_tuned_methods_share_one_declaration_and_override_only_defaults() -
     assert (EncoderClassifier().lr, CausalLLMClassifier().lr) == (5e-5, 2e-4)
     with pytest.raises(SectuneError, match=r"^causal-llm: parameter 'lr': Input should be greater than 0$"):
         CausalLLMClassifier.validate_params({"lr": 0})  # the overridden default keeps the declared bound
-    assert repr(CausalLLMClassifier(lora_r=4)).startswith("CausalLLMClassifier(model=None, max_length=256, batch_size=8,")
+    assert repr(CausalLLMClassifier(lora_r=4)).startswith(
+        "CausalLLMClassifier(model=None, max_length=256, batch_size=8,"
+    )
 
 
 def test_task_settings_are_validated_by_the_tasks_model(tmp_path) -> None:

@@ -56,21 +56,45 @@ def test_registry_lists_the_built_in_tasks_and_refuses_others() -> None:
 
 def test_each_task_declares_its_columns_split_and_prompt() -> None:
     generic, cwe, cmdline = (task_class(n) for n in ("generic", "cwe", "cmdline"))
-    assert (generic.text_column, generic.label_column, generic.default_split, generic.prompt_template) == ("text", "label", "stratified", None)
-    assert (cwe.text_column, cwe.label_column, cwe.default_split, cwe.prompt_template) == ("description", "cwe", "time:published", "cwe")
-    assert (cmdline.text_column, cmdline.label_column, cmdline.default_split, cmdline.prompt_template) == ("text", "label", "group:orig", "cmdline")
+    assert (generic.text_column, generic.label_column, generic.default_split, generic.prompt_template) == (
+        "text",
+        "label",
+        "stratified",
+        None,
+    )
+    assert (cwe.text_column, cwe.label_column, cwe.default_split, cwe.prompt_template) == (
+        "description",
+        "cwe",
+        "time:published",
+        "cwe",
+    )
+    assert (cmdline.text_column, cmdline.label_column, cmdline.default_split, cmdline.prompt_template) == (
+        "text",
+        "label",
+        "group:orig",
+        "cmdline",
+    )
     assert set(cwe.Settings.model_fields) == {"rollup", "allowed_only", "cwe_xml"} and not generic.Settings.model_fields
-    assert all(field.description for field in [*cwe.Settings.model_fields.values(), *cmdline.Settings.model_fields.values()])
+    assert all(
+        field.description for field in [*cwe.Settings.model_fields.values(), *cmdline.Settings.model_fields.values()]
+    )
     with pytest.raises(SectuneError, match="task 'cwe': setting 'allowed_only'"):
         cwe(allowed_only="perhaps")
 
 
 def test_generic_binary_data_gets_the_generic_prompt_and_cmdline_its_own() -> None:
-    assert default_template_name(["0", "1"]) == "binary" and load_template(None, ["0", "1"], task="generic").name == "binary"
+    assert (
+        default_template_name(["0", "1"]) == "binary"
+        and load_template(None, ["0", "1"], task="generic").name == "binary"
+    )
     assert default_template_name(["0", "1"], "cmdline") == "cmdline"
-    assert load_template(None, ["0", "1"], task="cmdline").instruction.startswith("You are a security analyst. Is the following command line")
+    assert load_template(None, ["0", "1"], task="cmdline").instruction.startswith(
+        "You are a security analyst. Is the following command line"
+    )
     assert default_template_name(["a", "b", "c"]) == "multiclass" and default_template_name(["CWE-79"], "cwe") == "cwe"
-    assert {"binary", "multiclass", "cmdline", "cwe"} <= set(builtin_templates()), "tasks add their templates to the built-in ones"
+    assert {"binary", "multiclass", "cmdline", "cwe"} <= set(builtin_templates()), (
+        "tasks add their templates to the built-in ones"
+    )
     assert load_template("cwe", ["CWE-79", "CWE-89"]).verbalizers == "names"
 
 
@@ -101,10 +125,18 @@ def test_a_setting_of_another_task_is_refused(tmp_path) -> None:
 
 
 def test_cmdline_breakdowns_by_shell_technique_and_held_out_family() -> None:
-    test = Table(path="t", texts=["a", "b", "c", "d", "e"], labels=["1", "1", "1", "0", "1"], label_lists=None, rows=list(range(5)),
-                 columns={"shell": ["bash", "bash", "cmd", "cmd", "cmd"],
-                          "technique": ["bash/base64", "bash/base64>bash/quotes", "cmd/caret", "benign", "cmd/caret"]},
-                 sha256=None)
+    test = Table(
+        path="t",
+        texts=["a", "b", "c", "d", "e"],
+        labels=["1", "1", "1", "0", "1"],
+        label_lists=None,
+        rows=list(range(5)),
+        columns={
+            "shell": ["bash", "bash", "cmd", "cmd", "cmd"],
+            "technique": ["bash/base64", "bash/base64>bash/quotes", "cmd/caret", "benign", "cmd/caret"],
+        },
+        sha256=None,
+    )
     flags = np.array([True, False, True, False, False])
     positives = np.array([label == "1" for label in test.labels])
     asked: list[tuple[list[int], list[int]]] = []
@@ -116,9 +148,14 @@ def test_cmdline_breakdowns_by_shell_technique_and_held_out_family() -> None:
     found = task_class("cmdline")().breakdowns(test, flags, positives, refit)
     assert found.cells["recall_by_shell"] == {"bash": 0.5, "cmd": 0.5}
     assert found.tables["per_technique"] == {"bash/base64": 0.5, "bash/quotes": 0.0, "cmd/caret": 0.5}
-    assert set(found.tables["leave_one_out"]) == {"encoding", "quoting", "escaping"} and found.cells["leave_one_out_recall"] == 1.0
+    assert (
+        set(found.tables["leave_one_out"]) == {"encoding", "quoting", "escaping"}
+        and found.cells["leave_one_out_recall"] == 1.0
+    )
     encoding = next(kept for kept, rows in asked if rows == [0, 1])
-    assert 0 not in encoding and 1 not in encoding and 3 in encoding, "training without the family keeps every other row"
+    assert 0 not in encoding and 1 not in encoding and 3 in encoding, (
+        "training without the family keeps every other row"
+    )
     assert "leave_one_out" not in task_class("cmdline")().breakdowns(test, flags, positives, None).tables
     generic = Task().breakdowns(test, flags, positives, refit)
     assert not generic.cells and not generic.tables
@@ -131,11 +168,26 @@ def test_compare_takes_its_breakdowns_from_the_task(tmp_path) -> None:
 
     data = tmp_path / "cmd.jsonl"
     write_records(build_cmdline_dataset(["bash", "cmd"], 300, seed=1, progress=False).records, data)
-    code = main(["--quiet", "compare", str(data), "--methods", "tfidf-logreg", "--task", "generic", "--split", "group:orig",
-                 "--output", str(tmp_path / "generic")])
+    code = main(
+        [
+            "--quiet",
+            "compare",
+            str(data),
+            "--methods",
+            "tfidf-logreg",
+            "--task",
+            "generic",
+            "--split",
+            "group:orig",
+            "--output",
+            str(tmp_path / "generic"),
+        ]
+    )
     assert code == 0
     generic = json.loads((tmp_path / "generic" / "comparison.json").read_text())
-    assert generic["task"] == "generic" and "recall_by_shell" not in generic["rows"][0] and "per_technique" not in generic
+    assert (
+        generic["task"] == "generic" and "recall_by_shell" not in generic["rows"][0] and "per_technique" not in generic
+    )
     assert not (tmp_path / "generic" / "techniques.png").exists()
     cmdline = compare(str(data), ["tfidf-logreg"], output=tmp_path / "cmdline", leave_one_out=[], verbose=False)
     assert set(cmdline.rows[0]["recall_by_shell"]) == {"bash", "cmd"} and cmdline.per_technique["tfidf-logreg"]
@@ -154,8 +206,9 @@ def test_cwe_task_owns_its_card_section_and_raw_cve_input() -> None:
         Task().read_raw(CVE_FIXTURES)
     card = render_model_card({"run": {"task": "cwe", "cwe": {"rollup": "1003", "catalog_version": "4.14"}}}, {"n": 3})
     assert "## CWE labels" in card and "view 1003" in card
-    assert "# sectune retired classifier" in render_model_card({"run": {"task": "retired", "retired": {"x": 1}}}, {"n": 3}), \
-        "a task this version does not know still gets a card, without its section"
+    assert "# sectune retired classifier" in render_model_card(
+        {"run": {"task": "retired", "retired": {"x": 1}}}, {"n": 3}
+    ), "a task this version does not know still gets a card, without its section"
 
 
 def test_cmdline_task_needs_0_1_labels_and_scan_alerts_on_1(tmp_path, capsys):
@@ -171,9 +224,43 @@ def test_cmdline_task_needs_0_1_labels_and_scan_alerts_on_1(tmp_path, capsys):
             writer = csv.writer(handle)
             writer.writerow(["text", "label"])
             writer.writerows((text, mapping[label]) for text, label in rows)
-    assert main(["--quiet", "train", str(bad), "--task", "cmdline", "--method", "rules", "--split", "stratified", "--output", str(tmp_path / "b")]) == 2
+    assert (
+        main(
+            [
+                "--quiet",
+                "train",
+                str(bad),
+                "--task",
+                "cmdline",
+                "--method",
+                "rules",
+                "--split",
+                "stratified",
+                "--output",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 2
+    )
     assert "needs labels 0/1" in capsys.readouterr().err
-    assert main(["--quiet", "train", str(good), "--task", "cmdline", "--method", "rules", "--split", "stratified", "--output", str(tmp_path / "m")]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "train",
+                str(good),
+                "--task",
+                "cmdline",
+                "--method",
+                "rules",
+                "--split",
+                "stratified",
+                "--output",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     log = tmp_path / "log.txt"
     log.write_text("ls -la\necho aGk= | base64 -d | sh\n")

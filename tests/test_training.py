@@ -73,7 +73,9 @@ def test_injected_nan_is_skipped_and_training_finishes(tiny_bert_dir) -> None:
 
 def test_repeated_nan_stops_with_clear_message_and_keeps_checkpoint(tiny_bert_dir, tmp_path) -> None:
     texts, labels = make_texts(8)
-    model = encoder(tiny_bert_dir, max_steps=12, eval_steps=2, early_stopping_patience=0, checkpoint_dir=str(tmp_path / "ckpt"))
+    model = encoder(
+        tiny_bert_dir, max_steps=12, eval_steps=2, early_stopping_patience=0, checkpoint_dir=str(tmp_path / "ckpt")
+    )
     model.extra_callbacks = [InjectNaN(set(range(5, 100)))]
     with pytest.raises(TrainingDiverged, match=r"diverged.*last good checkpoint is .*checkpoint-\d+") as caught:
         model.fit(texts[::2], labels[::2], texts[1::2], labels[1::2])
@@ -106,12 +108,22 @@ class FirstStep(TrainerCallback):
 def test_resume_continues_from_last_checkpoint(tiny_bert_dir, tmp_path, pooling) -> None:
     texts, labels = make_texts(8)
     ckpt = tmp_path / "ckpt"
-    killed = encoder(tiny_bert_dir, max_steps=8, eval_steps=2, early_stopping_patience=0, checkpoint_dir=str(ckpt), pooling=pooling)
+    killed = encoder(
+        tiny_bert_dir, max_steps=8, eval_steps=2, early_stopping_patience=0, checkpoint_dir=str(ckpt), pooling=pooling
+    )
     killed.extra_callbacks = [StopAt(5)]
     with pytest.raises(KeyboardInterrupt):
         killed.fit(texts[::2], labels[::2], texts[1::2], labels[1::2])
     assert (ckpt / "checkpoint-4").is_dir()
-    resumed = encoder(tiny_bert_dir, max_steps=8, eval_steps=2, early_stopping_patience=0, checkpoint_dir=str(ckpt), resume=True, pooling=pooling)
+    resumed = encoder(
+        tiny_bert_dir,
+        max_steps=8,
+        eval_steps=2,
+        early_stopping_patience=0,
+        checkpoint_dir=str(ckpt),
+        resume=True,
+        pooling=pooling,
+    )
     first = FirstStep()
     resumed.extra_callbacks = [first]
     resumed.fit(texts[::2], labels[::2], texts[1::2], labels[1::2])
@@ -235,9 +247,20 @@ def test_group_by_length_batches_similar_lengths(tiny_bert_dir, tmp_path, groupe
     model = encoder(tiny_bert_dir, group_by_length=grouped, max_steps=1)
     model.fit(texts[:8], ["a", "b"] * 4)
     dataset = training.TokenizedDataset(model.tokenizer_, texts, [0] * len(texts), 64)
-    args = FineTuneArgs(batch_size=8, epochs=1, lr=1e-3, warmup_ratio=0.0, weight_decay=0.0, early_stopping_patience=None,
-                        precision="fp32", seed=0, verbose=False)
-    trainer = training.make_trainer(model.net_, model.tokenizer_, dataset, None, args, checkpoint_dir=tmp_path / "ckpt", group_by_length=grouped)
+    args = FineTuneArgs(
+        batch_size=8,
+        epochs=1,
+        lr=1e-3,
+        warmup_ratio=0.0,
+        weight_decay=0.0,
+        early_stopping_patience=None,
+        precision="fp32",
+        seed=0,
+        verbose=False,
+    )
+    trainer = training.make_trainer(
+        model.net_, model.tokenizer_, dataset, None, args, checkpoint_dir=tmp_path / "ckpt", group_by_length=grouped
+    )
     lengths = [len(item["input_ids"]) for item in dataset]
     order = list(trainer._get_train_sampler())
     assert sorted(order) == list(range(len(texts)))  # every text once per epoch, whatever the grouping

@@ -53,12 +53,20 @@ NonNegativeInt = Annotated[int, Field(ge=0)]  # 0 switches off (patience, LoRA r
 # the range numpy and scikit-learn accept
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="random seed for the split, initialisation and data order")]
 # scikit-learn's choices; none: unweighted
-LogregClassWeight = Annotated[Literal["balanced", "none"] | None, Field(description="weigh classes by inverse frequency (balanced) or not")]
+LogregClassWeight = Annotated[
+    Literal["balanced", "none"] | None, Field(description="weigh classes by inverse frequency (balanced) or not")
+]
 # training.class_weights' choices
-TorchClassWeight = Annotated[Literal["balanced", "sqrt", "none"] | None, Field(
-    description="weigh the loss by inverse class frequency (balanced), its square root (sqrt) or not")]
-Precision = Annotated[Literal["auto", "fp32", "bf16", "fp16"], Field(description="auto: bf16/fp16 on a capable GPU, fp32 on CPU")]
-LogregC = Annotated[PositiveFloat, Field(description="inverse regularisation strength of the logistic regression (larger: fits closer)")]
+TorchClassWeight = Annotated[
+    Literal["balanced", "sqrt", "none"] | None,
+    Field(description="weigh the loss by inverse class frequency (balanced), its square root (sqrt) or not"),
+]
+Precision = Annotated[
+    Literal["auto", "fp32", "bf16", "fp16"], Field(description="auto: bf16/fp16 on a capable GPU, fp32 on CPU")
+]
+LogregC = Annotated[
+    PositiveFloat, Field(description="inverse regularisation strength of the logistic regression (larger: fits closer)")
+]
 LogregMaxIter = Annotated[PositiveInt, Field(description="iterations the logistic regression solver may take")]
 
 
@@ -84,7 +92,9 @@ class Classifier:
     labels_: list[str]
     threshold_: float | None = None
     fitted_: bool = False  # set by fit and from_pretrained
-    log_history_: Sequence[dict[str, Any]] = ()  # the last fit's log (loss, eval scores), for methods trained step by step
+    log_history_: Sequence[
+        dict[str, Any]
+    ] = ()  # the last fit's log (loss, eval scores), for methods trained step by step
     optimizer_stats_: Mapping[str, Any] = MappingProxyType({})  # the last fit's optimiser facts (skipped_steps)
 
     def __init__(self, verbose: bool = True) -> None:
@@ -140,8 +150,10 @@ class Classifier:
         if len(classes) < 2:
             raise SectuneError(f"need at least 2 classes to train, found {len(classes)}: {classes}")
         if self.tags.binary_only and len(classes) != 2:
-            raise SectuneError(f"{self.name} is a binary detector: it needs exactly 2 labels, found {len(classes)} "
-                               f"({shorten(', '.join(classes))})")
+            raise SectuneError(
+                f"{self.name} is a binary detector: it needs exactly 2 labels, found {len(classes)} "
+                f"({shorten(', '.join(classes))})"
+            )
         self.fitted_, self.labels_ = False, classes  # a refused fit (above) leaves a fitted model as it was
         if eval_texts is not None and eval_labels is not None:
             keep = [i for i, label in enumerate(eval_labels) if str(label) in set(self.labels_)]
@@ -229,7 +241,9 @@ class Classifier:
         directory.mkdir(parents=True, exist_ok=True)
         state = _jsonable(self._save_state(directory))
         if not isinstance(state, dict) or set(state) & SECURITY_SWITCHES:
-            raise TypeError(f"{self.name}._save_state must return a dict of the method's facts, without a security switch")
+            raise TypeError(
+                f"{self.name}._save_state must return a dict of the method's facts, without a security switch"
+            )
         run = self.run
         if run.base_model is None and self.base_model():  # saved from Python: no pipeline named it
             run = run.model_copy(update={"base_model": self.base_model()})
@@ -254,12 +268,18 @@ class Classifier:
             raise SectuneError(f"holds a '{info.get('method')}' model, not '{cls.name}'", path=directory)
         stored = info.get("params", {})
         refuse_stored_switches({**info["state"], **stored}, runtime, directory)
-        params = {k: v for k, v in stored.items() if k in cls.param_names() and k not in cls.runtime_params | SECURITY_SWITCHES}
+        params = {
+            k: v
+            for k, v in stored.items()
+            if k in cls.param_names() and k not in cls.runtime_params | SECURITY_SWITCHES
+        }
         try:  # an edited value (max_length -1, predict_batch_size 0) fails here, naming the field, not deep in torch
             params = cls.validate_params(params, source="params")
         except SectuneError as exc:
             raise SectuneError(str(exc), path=Path(directory) / INFO_FILE) from None
-        params.update({k: v for k, v in runtime.items() if k in cls.runtime_params | (SECURITY_SWITCHES & set(cls.param_names()))})
+        params.update(
+            {k: v for k, v in runtime.items() if k in cls.runtime_params | (SECURITY_SWITCHES & set(cls.param_names()))}
+        )
         model = cls(**params)
         model.labels_ = [str(label) for label in info["labels"]]
         model.threshold_ = info.get("threshold")
@@ -268,7 +288,12 @@ class Classifier:
             model._load_state(Path(directory), info["state"])
         except SectuneError:
             raise
-        except (OSError, ValueError, KeyError, SafetensorError) as exc:  # a weight file missing, cut short or of another kind
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            SafetensorError,
+        ) as exc:  # a weight file missing, cut short or of another kind
             first = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise SectuneError(f"cannot load its weights: {first}", path=directory) from None
         model.fitted_ = True

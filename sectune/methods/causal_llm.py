@@ -63,11 +63,15 @@ def quantization_config(quantize: str | None, precision: str):
     try:
         validate_bnb_backend_availability(raise_exception=True)
     except Exception as exc:  # bitsandbytes raises several types; all mean "not on this hardware"
-        raise SectuneError(f"--quantize {quantize} is not supported on this hardware: {str(exc).strip().splitlines()[0]}") from exc
+        raise SectuneError(
+            f"--quantize {quantize} is not supported on this hardware: {str(exc).strip().splitlines()[0]}"
+        ) from exc
     if quantize == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     compute = torch.bfloat16 if training.resolve_precision(precision)["bf16"] else torch.float32
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
+    )
 
 
 class PromptedLM:
@@ -105,7 +109,11 @@ def _wrapper_class():
 
         def forward(self, input_ids, attention_mask, labels=None, class_labels=None, prompt_lengths=None):
             if self.training or prompt_lengths is None:
-                return {"loss": self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels, use_cache=False).loss}
+                return {
+                    "loss": self.lm(
+                        input_ids=input_ids, attention_mask=attention_mask, labels=labels, use_cache=False
+                    ).loss
+                }
             # Evaluation: the label scores only, and their cross-entropy as the loss. A second pass over
             # prompt + answer for the LM loss would cost a full-vocabulary logit per position and say nothing
             # early stopping (macro-F1) does not already read.
@@ -124,23 +132,63 @@ def _wrapper_class():
 
 
 @dataclasses.dataclass(kw_only=True, repr=False, eq=False)
-@defaults(max_length=256, batch_size=8, epochs=1.0, lr=2e-4, warmup_ratio=0.03, weight_decay=0.0, lora_r=8, lora_dropout=0.05, predict_batch_size=16)
+@defaults(
+    max_length=256,
+    batch_size=8,
+    epochs=1.0,
+    lr=2e-4,
+    warmup_ratio=0.03,
+    weight_decay=0.0,
+    lora_r=8,
+    lora_dropout=0.05,
+    predict_batch_size=16,
+)
 class CausalLLMClassifier(FineTuneArgs, Classifier):
     name = "causal-llm"
-    tags = MethodTags(uses_validation=True, supports_resume=True, zero_shot=True, prompted=True, default_base_model=DEFAULT_CAUSAL_LM_LABEL,
-                      fast_test_params={"max_steps": 2, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "report_generation": False,
-                                        "verbose": False})
-    head: Annotated[Literal["lm", "classifier"], Field(
-        description="lm: score the answer words; classifier: a sequence-classification head on the LLM")] = "lm"
-    zero_shot: Annotated[bool, Field(description="no training: the model as it is, with a threshold chosen on validation rows")] = False
-    prompt_template: Annotated[str | None, Field(
-        description="a YAML prompt template (instruction, input, output, verbalizers) or a built-in: cmdline, cwe, binary, multiclass")] = None
+    tags = MethodTags(
+        uses_validation=True,
+        supports_resume=True,
+        zero_shot=True,
+        prompted=True,
+        default_base_model=DEFAULT_CAUSAL_LM_LABEL,
+        fast_test_params={
+            "max_steps": 2,
+            "batch_size": 4,
+            "predict_batch_size": 4,
+            "lr": 1e-3,
+            "report_generation": False,
+            "verbose": False,
+        },
+    )
+    head: Annotated[
+        Literal["lm", "classifier"],
+        Field(description="lm: score the answer words; classifier: a sequence-classification head on the LLM"),
+    ] = "lm"
+    zero_shot: Annotated[
+        bool, Field(description="no training: the model as it is, with a threshold chosen on validation rows")
+    ] = False
+    prompt_template: Annotated[
+        str | None,
+        Field(
+            description="a YAML prompt template (instruction, input, output, verbalizers) or a built-in: cmdline, cwe, binary, multiclass"
+        ),
+    ] = None
     chat: Annotated[bool, Field(description="wrap the prompt in the tokenizer's chat template")] = False
-    lora_target: Annotated[str, Field(description="LoRA modules: attention, all-linear, or module names separated by commas")] = ATTENTION
-    gradient_checkpointing: Annotated[bool, Field(description="recompute activations in the backward pass: less memory, slower")] = False
-    quantize: Annotated[Literal["4bit", "8bit", "none"] | None, Field(
-        description="load the base model quantized with bitsandbytes (4bit: NF4, double quantization; QLoRA when training)")] = None
-    report_generation: Annotated[bool, Field(description="also report the accuracy of generating and parsing the answer")] = True
+    lora_target: Annotated[
+        str, Field(description="LoRA modules: attention, all-linear, or module names separated by commas")
+    ] = ATTENTION
+    gradient_checkpointing: Annotated[
+        bool, Field(description="recompute activations in the backward pass: less memory, slower")
+    ] = False
+    quantize: Annotated[
+        Literal["4bit", "8bit", "none"] | None,
+        Field(
+            description="load the base model quantized with bitsandbytes (4bit: NF4, double quantization; QLoRA when training)"
+        ),
+    ] = None
+    report_generation: Annotated[
+        bool, Field(description="also report the accuracy of generating and parsing the answer")
+    ] = True
 
     # --- set-up ---------------------------------------------------------------------------
     def _check_settings(self) -> None:
@@ -151,7 +199,9 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         if self.zero_shot and self.head != "lm":
             raise SectuneError("--zero-shot needs --head lm: a new classification head knows nothing before training")
         if self.quantize not in (None, "", "none") and not self.zero_shot and not self.lora_r:
-            raise SectuneError(f"--quantize {self.quantize} trains LoRA adapters on a frozen quantized model: give --lora-r > 0")
+            raise SectuneError(
+                f"--quantize {self.quantize} trains LoRA adapters on a frozen quantized model: give --lora-r > 0"
+            )
         quantization_config(self.quantize, self.precision)
 
     def _target_modules(self) -> str | list[str] | None:
@@ -180,15 +230,21 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
                 warnings.simplefilter("ignore")  # bitsandbytes' CPU kernels warn on every load
                 net = load_pretrained(auto, path, **kwargs)
         except (RuntimeError, ImportError) as exc:  # bitsandbytes refusing this hardware surfaces here
-            raise SectuneError(f"--quantize {self.quantize}: cannot load the model on this hardware: {str(exc).splitlines()[0]}"
-                               if quant is not None else str(load_error(path, exc))) from exc
+            raise SectuneError(
+                f"--quantize {self.quantize}: cannot load the model on this hardware: {str(exc).splitlines()[0]}"
+                if quant is not None
+                else str(load_error(path, exc))
+            ) from exc
         if getattr(net.config, "pad_token_id", None) is None:
             net.config.pad_token_id = self.tokenizer_.pad_token_id
         if quant is not None and trainable:
             from peft import prepare_model_for_kbit_training
 
-            net = prepare_model_for_kbit_training(net, use_gradient_checkpointing=self.gradient_checkpointing,
-                                                  gradient_checkpointing_kwargs={"use_reentrant": False})
+            net = prepare_model_for_kbit_training(
+                net,
+                use_gradient_checkpointing=self.gradient_checkpointing,
+                gradient_checkpointing_kwargs={"use_reentrant": False},
+            )
         elif self.gradient_checkpointing and trainable:
             net.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return net
@@ -198,7 +254,9 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         if self.tokenizer_.pad_token_id is None:  # many causal LMs have none; padding is masked anyway
             self.tokenizer_.pad_token = self.tokenizer_.eos_token
         self.prompt_ = template
-        self.encoder_ = PromptEncoder(self.tokenizer_, template, self.labels_, chat=self.chat, max_length=self.max_length)
+        self.encoder_ = PromptEncoder(
+            self.tokenizer_, template, self.labels_, chat=self.chat, max_length=self.max_length
+        )
         self.answers_ = self.encoder_.answer_ids()
 
     # --- training -------------------------------------------------------------------------
@@ -208,7 +266,9 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         self._check_settings()
         set_seed(self.seed)
         base = resolve_causal_lm(self.model, allow_pickle=self.allow_pickle)
-        template = load_template(self.prompt_template, self.labels_)  # the pipeline passes the task's template when none is given
+        template = load_template(
+            self.prompt_template, self.labels_
+        )  # the pipeline passes the task's template when none is given
         self._setup_prompt(base, template)
         self.net_ = self._load_base(base, trainable=not self.zero_shot)
         self.weights_ = "base"
@@ -217,8 +277,15 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
             return
         if self.lora_r:
             task = "SEQ_CLS" if self.head == "classifier" else "CAUSAL_LM"
-            self.net_ = add_lora(self.net_, task=task, r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout,
-                                 target_modules=self._target_modules(), verbose=self.verbose)
+            self.net_ = add_lora(
+                self.net_,
+                task=task,
+                r=self.lora_r,
+                alpha=self.lora_alpha,
+                dropout=self.lora_dropout,
+                target_modules=self._target_modules(),
+                verbose=self.verbose,
+            )
         self._train(texts, labels, eval_texts, eval_labels)
         self.weights_ = "adapter" if self.lora_r else "full"
         self.net_.eval()
@@ -234,8 +301,14 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
                     out.append({"input_ids": prompt, "attention_mask": [1] * len(prompt), "labels": index[label]})
                     continue
                 answer = self.answers_[index[label]]
-                out.append({"input_ids": prompt + answer, "labels": [-100] * len(prompt) + answer,
-                            "class_labels": index[label], "prompt_lengths": len(prompt)})
+                out.append(
+                    {
+                        "input_ids": prompt + answer,
+                        "labels": [-100] * len(prompt) + answer,
+                        "class_labels": index[label],
+                        "prompt_lengths": len(prompt),
+                    }
+                )
             return out
 
         return items(texts, labels), items(eval_texts, eval_labels) if eval_texts else None
@@ -248,7 +321,9 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         pad = self.tokenizer_.pad_token_id
         batch = {
             "input_ids": torch.tensor([f["input_ids"] + [pad] * (width - len(f["input_ids"])) for f in features]),
-            "attention_mask": torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"])) for f in features]),
+            "attention_mask": torch.tensor(
+                [[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"])) for f in features]
+            ),
             "labels": torch.tensor([f["labels"] + [-100] * (width - len(f["labels"])) for f in features]),
             "class_labels": torch.tensor([f["class_labels"] for f in features]),
             "prompt_lengths": torch.tensor([f["prompt_lengths"] for f in features]),
@@ -261,14 +336,29 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         train_set, eval_set = self._datasets(texts, labels, eval_texts, eval_labels)
         self.tokenizer_.padding_side = "right"
         if self.head == "lm":
-            net, extra = _wrapper_class()(self.net_, self), {"data_collator": self._collate, "label_names": ["class_labels"]}
+            net, extra = (
+                _wrapper_class()(self.net_, self),
+                {"data_collator": self._collate, "label_names": ["class_labels"]},
+            )
         else:
             net, extra = self.net_, {}
         scratch = None
-        checkpoint_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else Path(scratch := tempfile.mkdtemp(prefix="sectune-ckpt-"))
+        checkpoint_dir = (
+            Path(self.checkpoint_dir)
+            if self.checkpoint_dir
+            else Path(scratch := tempfile.mkdtemp(prefix="sectune-ckpt-"))
+        )
         try:
-            trainer = training.make_trainer(net, self.tokenizer_, train_set, eval_set, self, checkpoint_dir=checkpoint_dir,
-                                            callbacks=self.extra_callbacks, **extra)
+            trainer = training.make_trainer(
+                net,
+                self.tokenizer_,
+                train_set,
+                eval_set,
+                self,
+                checkpoint_dir=checkpoint_dir,
+                callbacks=self.extra_callbacks,
+                **extra,
+            )
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*MatMul8bitLt.*")
                 self.log_history_ = training.run_training(trainer, checkpoint_dir, resume=self.resume)
@@ -301,7 +391,9 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
                     idx = order[start : start + self.predict_batch_size]
                     ids, mask = _left_pad([prompts[i] for i in idx], pad, target)
                     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                    logits = lm(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **keep).logits[:, -1]
+                    logits = lm(
+                        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **keep
+                    ).logits[:, -1]
                     out[idx] = logits.float().log_softmax(-1)[:, first].cpu().numpy()
             else:
                 for i, prompt in enumerate(prompts):
@@ -328,7 +420,11 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
             for r, j in enumerate(part):
                 cont[r, : len(answers[j]) - 1] = torch.tensor(answers[j][:-1])
             mask = torch.ones((len(part), len(prompt) + width), dtype=torch.long, device=target)
-            logp = lm(input_ids=cont, attention_mask=mask, past_key_values=cache, use_cache=True).logits.float().log_softmax(-1)
+            logp = (
+                lm(input_ids=cont, attention_mask=mask, past_key_values=cache, use_cache=True)
+                .logits.float()
+                .log_softmax(-1)
+            )
             for r, j in enumerate(part):
                 for t, token in enumerate(answers[j][1:]):
                     scores[j] += float(logp[r, t, token])
@@ -370,8 +466,13 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
             for start in range(0, len(texts), self.predict_batch_size):
                 prompts = [self.encoder_.prompt_ids(t) for t in texts[start : start + self.predict_batch_size]]
                 ids, mask = _left_pad(prompts, self.tokenizer_.pad_token_id, target)
-                new = net.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                                   pad_token_id=self.tokenizer_.pad_token_id)[:, ids.shape[1] :]
+                new = net.generate(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=self.tokenizer_.pad_token_id,
+                )[:, ids.shape[1] :]
                 for row in new:
                     answer = self.tokenizer_.decode(row, skip_special_tokens=True).strip().lower()
                     parsed.append(_parse_answer(answer, words, first_tokens, self.labels_))
@@ -382,13 +483,17 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         if not self.report_generation or self.head != "lm" or not len(texts):
             return {}
         parsed = self.generate(texts)
-        return {"generation_accuracy": round(float(np.mean([p == str(y) for p, y in zip(parsed, labels)])), 6),
-                "generation_unparsed": round(float(np.mean([p is None for p in parsed])), 6)}
+        return {
+            "generation_accuracy": round(float(np.mean([p == str(y) for p, y in zip(parsed, labels)])), 6),
+            "generation_unparsed": round(float(np.mean([p is None for p in parsed])), 6),
+        }
 
     def _ready(self):
         self.check_fitted("predicting")
         net = self.net_
-        if not getattr(net, "is_quantized", False) and not getattr(getattr(net, "base_model", None), "is_quantized", False):
+        if not getattr(net, "is_quantized", False) and not getattr(
+            getattr(net, "base_model", None), "is_quantized", False
+        ):
             net = net.to(device())
         return net.eval()
 
@@ -405,7 +510,9 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         if self.weights_ not in ("base", "adapter", "full"):
             raise SectuneError(f"unknown weights kind '{shorten(self.weights_)}' in sectune.json", path=directory)
         prompt = state.get("prompt")  # always written; without one, the built-in template for the labels
-        template = PromptTemplate(**prompt) if isinstance(prompt, dict) else load_template(None, self.labels_, "generic")
+        template = (
+            PromptTemplate(**prompt) if isinstance(prompt, dict) else load_template(None, self.labels_, "generic")
+        )
         self._setup_prompt(str(directory), template)
         rows = _saved_head_rows(directory, self.weights_) if self.head == "classifier" else None
         if rows is not None:  # before the base is built with one row per label, which the saved head would not fit
@@ -425,8 +532,14 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
     def merged(self) -> "CausalLLMClassifier":
         """This model with its adapter merged into full-precision base weights (for ``sectune merge``)."""
         if self.weights_ != "adapter":
-            raise SectuneError(f"nothing to merge: this model holds {'no adapter (zero-shot)' if self.weights_ == 'base' else 'full weights already'}")
-        if self.quantize not in (None, "", "none"):  # merge into unquantized weights: rebuild the base without bitsandbytes
+            raise SectuneError(
+                f"nothing to merge: this model holds {'no adapter (zero-shot)' if self.weights_ == 'base' else 'full weights already'}"
+            )
+        if self.quantize not in (
+            None,
+            "",
+            "none",
+        ):  # merge into unquantized weights: rebuild the base without bitsandbytes
             adapter_dir = tempfile.mkdtemp(prefix="sectune-adapter-")
             quantize = self.quantize
             try:
@@ -447,7 +560,9 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         return out
 
 
-def merge_model(model_dir: str | Path, output: str | Path, *, trust_remote_code: bool = False, allow_pickle: bool = False) -> Path:
+def merge_model(
+    model_dir: str | Path, output: str | Path, *, trust_remote_code: bool = False, allow_pickle: bool = False
+) -> Path:
     """``sectune merge``: a causal-llm model directory with merged full weights, loadable without peft."""
     from sectune.methods.base import load
     from sectune.outputs import check_output_dir, staged_dir
@@ -469,7 +584,11 @@ def _saved_head_rows(directory: Path, weights: str) -> int | None:
     """Rows (classes) of the classification head ``score`` saved in ``directory``; None when no head is saved."""
     from safetensors import safe_open
 
-    files = [directory / "adapter_model.safetensors"] if weights == "adapter" else sorted(directory.glob("model*.safetensors"))
+    files = (
+        [directory / "adapter_model.safetensors"]
+        if weights == "adapter"
+        else sorted(directory.glob("model*.safetensors"))
+    )
     for file in (f for f in files if f.is_file()):
         with safe_open(str(file), framework="pt") as handle:
             for key in handle.keys():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -48,7 +49,10 @@ _BUCKET = 50  # training batches are drawn from pools of 50 batches sorted by le
 
 def encode(texts: Sequence[str], max_length: int) -> list[np.ndarray]:
     """Byte ids (1..256) of each text, truncated to ``max_length`` bytes."""
-    return [np.frombuffer(t.encode("utf-8", "surrogatepass")[:max_length], dtype=np.uint8).astype(np.int64) + 1 for t in texts]
+    return [
+        np.frombuffer(t.encode("utf-8", "surrogatepass")[:max_length], dtype=np.uint8).astype(np.int64) + 1
+        for t in texts
+    ]
 
 
 def _build_net(n_labels: int, embed_dim: int, filters: int, kernel_sizes: Sequence[int], dropout: float):
@@ -77,54 +81,52 @@ def _build_net(n_labels: int, embed_dim: int, filters: int, kernel_sizes: Sequen
     return ByteCNN()
 
 
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
 class CharCNN(Classifier):
     name = "charcnn"
-    tags = MethodTags(uses_validation=True,  # early stopping on held-out macro-F1
-                      fast_test_params={"embed_dim": 8, "filters": 8, "kernel_sizes": [3, 5], "max_length": 256, "max_steps": 4,
-                                        "batch_size": 4, "predict_batch_size": 4, "verbose": False})
+    tags = MethodTags(
+        uses_validation=True,  # early stopping on held-out macro-F1
+        fast_test_params={
+            "embed_dim": 8,
+            "filters": 8,
+            "kernel_sizes": [3, 5],
+            "max_length": 256,
+            "max_steps": 4,
+            "batch_size": 4,
+            "predict_batch_size": 4,
+            "verbose": False,
+        },
+    )
     runtime_params = frozenset({"verbose", "num_threads"})
 
-    def __init__(
-        self,
-        max_length: PositiveInt = 4096,
-        embed_dim: Annotated[PositiveInt, Field(description="size of each byte's embedding")] = 32,
-        filters: Annotated[PositiveInt, Field(description="convolution filters per kernel width")] = 64,
-        kernel_sizes: Annotated[Sequence[PositiveInt], Field(min_length=1, description="convolution widths in bytes, e.g. [3, 5, 7]")] = (3, 5, 7),
-        dropout: Annotated[Fraction, Field(description="dropout before the output layer")] = 0.3,
-        batch_size: PositiveInt = 64,
-        epochs: PositiveFloat = 5.0,
-        max_steps: PositiveInt | None = None,
-        lr: PositiveFloat = 2e-3,
-        weight_decay: NonNegativeFloat = 0.01,
-        max_grad_norm: NonNegativeFloat = 1.0,  # 0: no clipping
-        class_weight: TorchClassWeight = None,
-        early_stopping_patience: NonNegativeInt | None = 2,
-        predict_batch_size: PositiveInt = 128,
-        seed: Seed = 42,
-        verbose: bool = True,
-        num_threads: PositiveInt | None = None,
-    ) -> None:
-        self.max_length = max_length
-        self.embed_dim = embed_dim
-        self.filters = filters
-        self.kernel_sizes = list(kernel_sizes)
-        self.dropout = dropout
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.max_steps = max_steps
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.max_grad_norm = max_grad_norm
-        self.class_weight = class_weight
-        self.early_stopping_patience = early_stopping_patience
-        self.predict_batch_size = predict_batch_size
-        self.seed = seed
-        self.verbose = verbose
-        self.num_threads = num_threads
+    max_length: PositiveInt = 4096
+    embed_dim: Annotated[PositiveInt, Field(description="size of each byte's embedding")] = 32
+    filters: Annotated[PositiveInt, Field(description="convolution filters per kernel width")] = 64
+    kernel_sizes: Annotated[
+        Sequence[PositiveInt], Field(min_length=1, description="convolution widths in bytes, e.g. [3, 5, 7]")
+    ] = (3, 5, 7)
+    dropout: Annotated[Fraction, Field(description="dropout before the output layer")] = 0.3
+    batch_size: PositiveInt = 64
+    epochs: PositiveFloat = 5.0
+    max_steps: PositiveInt | None = None
+    lr: PositiveFloat = 2e-3
+    weight_decay: NonNegativeFloat = 0.01
+    max_grad_norm: NonNegativeFloat = 1.0  # 0: no clipping
+    class_weight: TorchClassWeight = None
+    early_stopping_patience: NonNegativeInt | None = 2
+    predict_batch_size: PositiveInt = 128
+    seed: Seed = 42
+    verbose: bool = True
+    num_threads: PositiveInt | None = None
+
+    def __post_init__(self) -> None:
+        self.kernel_sizes = list(self.kernel_sizes)  # the default is a tuple; saved and shown as a list, as before
 
     # --- helpers --------------------------------------------------------------------------
     def _new_net(self):
-        return _build_net(len(self.labels_), int(self.embed_dim), int(self.filters), self.kernel_sizes, float(self.dropout))
+        return _build_net(
+            len(self.labels_), int(self.embed_dim), int(self.filters), self.kernel_sizes, float(self.dropout)
+        )
 
     @contextlib.contextmanager
     def _threads(self):
@@ -186,7 +188,9 @@ class CharCNN(Classifier):
         weights = weights.to(target) if weights is not None else None
         decay = [p for n, p in net.named_parameters() if p.dim() > 1 and not n.startswith("embed")]
         rest = [p for n, p in net.named_parameters() if not (p.dim() > 1 and not n.startswith("embed"))]
-        optimizer = training.GuardedAdamW([{"params": decay, "weight_decay": self.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=self.lr)
+        optimizer = training.GuardedAdamW(
+            [{"params": decay, "weight_decay": self.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=self.lr
+        )
 
         steps_per_epoch = math.ceil(len(seqs) / self.batch_size)
         total = int(self.max_steps) if self.max_steps else max(1, math.ceil(float(self.epochs) * steps_per_epoch))
@@ -203,7 +207,9 @@ class CharCNN(Classifier):
                 for batch in self._batches(lengths, rng):
                     ids, lens = self._pad([seqs[i] for i in batch], min_width)
                     logits = net(ids.to(target), lens.to(target))
-                    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y[batch]).to(target), weight=weights)
+                    loss = torch.nn.functional.cross_entropy(
+                        logits, torch.from_numpy(y[batch]).to(target), weight=weights
+                    )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if self.max_grad_norm:
@@ -213,7 +219,9 @@ class CharCNN(Classifier):
                     step += 1
                     bar.update(1)
                     if step % 10 == 0 or step == 1:
-                        self.log_history_.append({"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": float(loss.detach())})
+                        self.log_history_.append(
+                            {"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": float(loss.detach())}
+                        )
                         bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
                     if step >= total:
                         break
@@ -286,5 +294,7 @@ class CharCNN(Classifier):
         try:
             net.load_state_dict(tensors)
         except RuntimeError as exc:
-            raise SectuneError(f"does not fit the architecture in sectune.json: {str(exc).splitlines()[0]}", path=path) from exc
+            raise SectuneError(
+                f"does not fit the architecture in sectune.json: {str(exc).splitlines()[0]}", path=path
+            ) from exc
         self.net_ = net.eval()

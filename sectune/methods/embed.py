@@ -6,6 +6,7 @@ copied into ``encoder/`` inside the model directory, so the directory loads on i
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any, Mapping
 
@@ -28,42 +29,33 @@ from sectune.models import DEFAULT_ENCODER_LABEL, check_model_dir, resolve_base_
 ENCODER_DIR = "encoder"
 
 
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
 class EmbedLogreg(Classifier):
     name = "embed-logreg"
     tags = MethodTags(default_base_model=DEFAULT_ENCODER_LABEL, fast_test_params={"batch_size": 4, "verbose": False})
     runtime_params = frozenset({"verbose", "allow_pickle", "trust_remote_code"})
 
-    def __init__(
-        self,
-        model: str | None = None,
-        max_length: PositiveInt = 256,
-        batch_size: PositiveInt = 32,
-        normalize: Annotated[bool, Field(description="scale each embedding to unit length before the logistic regression")] = True,
-        C: LogregC = 1.0,
-        max_iter: LogregMaxIter = 2000,
-        class_weight: LogregClassWeight = None,
-        seed: Seed = 42,
-        verbose: bool = True,
-        allow_pickle: bool = False,
-        trust_remote_code: bool = False,
-    ) -> None:
-        self.model = model
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.normalize = normalize
-        self.C = C
-        self.max_iter = max_iter
-        self.class_weight = class_weight
-        self.seed = seed
-        self.verbose = verbose
-        self.allow_pickle = allow_pickle
-        self.trust_remote_code = trust_remote_code
+    model: str | None = None
+    max_length: PositiveInt = 256
+    batch_size: PositiveInt = 32
+    normalize: Annotated[
+        bool, Field(description="scale each embedding to unit length before the logistic regression")
+    ] = True
+    C: LogregC = 1.0
+    max_iter: LogregMaxIter = 2000
+    class_weight: LogregClassWeight = None
+    seed: Seed = 42
+    verbose: bool = True
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
 
     def _load_encoder(self, name: str, allow_pickle: bool) -> None:
         from transformers import AutoModel
 
         self.tokenizer_ = load_tokenizer(name, trust_remote_code=self.trust_remote_code)
-        self.encoder_ = load_pretrained(AutoModel, name, allow_pickle=allow_pickle, trust_remote_code=self.trust_remote_code).eval()
+        self.encoder_ = load_pretrained(
+            AutoModel, name, allow_pickle=allow_pickle, trust_remote_code=self.trust_remote_code
+        ).eval()
 
     def embed(self, texts) -> np.ndarray:
         """Mean-pooled (optionally L2-normalised) last hidden states, one row per text."""
@@ -77,7 +69,9 @@ class EmbedLogreg(Classifier):
         batches = length_sorted_batches(self.tokenizer_, texts, self.batch_size, self.max_length)
         total = -(-len(texts) // self.batch_size)
         with torch.inference_mode():
-            for idx, batch in tqdm(batches, total=total, desc="embedding", unit="batch", disable=not self.verbose or total < 20):
+            for idx, batch in tqdm(
+                batches, total=total, desc="embedding", unit="batch", disable=not self.verbose or total < 20
+            ):
                 batch = {k: v.to(target) for k, v in batch.items()}
                 hidden = encoder(**batch).last_hidden_state.float()
                 mask = batch["attention_mask"].unsqueeze(-1).float()
@@ -89,7 +83,9 @@ class EmbedLogreg(Classifier):
 
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
         self._load_encoder(resolve_base_model(self.model, allow_pickle=self.allow_pickle), self.allow_pickle)
-        self.head_ = fit_logreg(self.embed(texts), labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed)
+        self.head_ = fit_logreg(
+            self.embed(texts), labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed
+        )
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.head_.predict_proba(self.embed(texts)).astype(np.float64)

@@ -40,19 +40,32 @@ class EncoderClassifier(FineTuneArgs, Classifier):
 
     name = "encoder"
     # held-out rows drive early stopping and the checkpoint kept
-    tags = MethodTags(uses_validation=True, supports_resume=True, default_base_model=DEFAULT_ENCODER_LABEL,
-                      fast_test_params={"max_steps": 4, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "verbose": False})
+    tags = MethodTags(
+        uses_validation=True,
+        supports_resume=True,
+        default_base_model=DEFAULT_ENCODER_LABEL,
+        fast_test_params={"max_steps": 4, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "verbose": False},
+    )
     class_weight: TorchClassWeight = None
-    group_by_length: Annotated[bool, Field(description="batch texts of similar length: faster, unsafe where length tells the class")] = False
-    pooling: Annotated[Literal["auto", "mean", "cls"], Field(
-        description="auto: mean pooling for sentence-embedding models trained with it, else the model's own [CLS] head")] = "auto"
+    group_by_length: Annotated[
+        bool, Field(description="batch texts of similar length: faster, unsafe where length tells the class")
+    ] = False
+    pooling: Annotated[
+        Literal["auto", "mean", "cls"],
+        Field(
+            description="auto: mean pooling for sentence-embedding models trained with it, else the model's own [CLS] head"
+        ),
+    ] = "auto"
 
     # --- training -------------------------------------------------------------------------
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
         from transformers import set_seed
 
         from sectune import training
-        from sectune.methods.pooled import MeanPoolingClassifier, trained_pooling  # torch: imported when training, not by `sectune --help`
+        from sectune.methods.pooled import (
+            MeanPoolingClassifier,
+            trained_pooling,
+        )  # torch: imported when training, not by `sectune --help`
 
         training.resolve_precision(self.precision)  # fail before loading anything
         set_seed(self.seed)
@@ -65,14 +78,27 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         train_set = training.TokenizedDataset(self.tokenizer_, texts, train_ids, self.max_length)
         eval_set = None
         if eval_texts:
-            eval_set = training.TokenizedDataset(self.tokenizer_, eval_texts, [index[label] for label in eval_labels], self.max_length)
+            eval_set = training.TokenizedDataset(
+                self.tokenizer_, eval_texts, [index[label] for label in eval_labels], self.max_length
+            )
 
         scratch = None
-        checkpoint_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else Path(scratch := tempfile.mkdtemp(prefix="sectune-ckpt-"))
+        checkpoint_dir = (
+            Path(self.checkpoint_dir)
+            if self.checkpoint_dir
+            else Path(scratch := tempfile.mkdtemp(prefix="sectune-ckpt-"))
+        )
         try:
             trainer = training.make_trainer(
-                net, self.tokenizer_, train_set, eval_set, self, checkpoint_dir=checkpoint_dir, group_by_length=self.group_by_length,
-                weights=training.class_weights(train_ids, len(self.labels_), self.class_weight), callbacks=self.extra_callbacks,
+                net,
+                self.tokenizer_,
+                train_set,
+                eval_set,
+                self,
+                checkpoint_dir=checkpoint_dir,
+                group_by_length=self.group_by_length,
+                weights=training.class_weights(train_ids, len(self.labels_), self.class_weight),
+                callbacks=self.extra_callbacks,
             )
             self.log_history_ = training.run_training(trainer, checkpoint_dir, resume=self.resume)
             self.optimizer_stats_ = {"skipped_steps": training.skipped_steps(trainer)}
@@ -100,13 +126,22 @@ class EncoderClassifier(FineTuneArgs, Classifier):
             if self.lora_r:
                 body = self._with_lora(body, task="FEATURE_EXTRACTION")
             return MeanPoolingClassifier(body, len(self.labels_))
-        net = load_pretrained(AutoModelForSequenceClassification, base, num_labels=len(self.labels_), ignore_mismatched_sizes=True, **labels, **common)
+        net = load_pretrained(
+            AutoModelForSequenceClassification,
+            base,
+            num_labels=len(self.labels_),
+            ignore_mismatched_sizes=True,
+            **labels,
+            **common,
+        )
         if net.config.pad_token_id is None and self.tokenizer_.pad_token_id is not None:
             net.config.pad_token_id = self.tokenizer_.pad_token_id
         return self._with_lora(net, task="SEQ_CLS") if self.lora_r else net
 
     def _with_lora(self, net, task: str):
-        return add_lora(net, task=task, r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, verbose=self.verbose)
+        return add_lora(
+            net, task=task, r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, verbose=self.verbose
+        )
 
     # --- inference ------------------------------------------------------------------------
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
@@ -131,7 +166,9 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         else:
             self.net_.save_pretrained(directory, safe_serialization=True)
         self.tokenizer_.save_pretrained(directory)
-        return {"pooling": self.pooling_}  # which network the weights are: the model's own head or mean pooling + a head
+        return {
+            "pooling": self.pooling_
+        }  # which network the weights are: the model's own head or mean pooling + a head
 
     def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
         """The saved network, exactly: weights that do not fit the declared pooling are refused, never
@@ -147,12 +184,17 @@ class EncoderClassifier(FineTuneArgs, Classifier):
             raise SectuneError("sectune.json field 'state.pooling' must be 'mean' or 'cls'", path=directory)
         must_match = f"pooling '{self.pooling_}'"
         if self.pooling_ == "mean":
-            body = load_pretrained(AutoModel, str(directory), trust_remote_code=self.trust_remote_code, must_match=must_match)
+            body = load_pretrained(
+                AutoModel, str(directory), trust_remote_code=self.trust_remote_code, must_match=must_match
+            )
             self.net_ = MeanPoolingClassifier(body, len(self.labels_))
             self.net_.load_head(directory)
             self.net_.eval()
             return
-        self.net_ = load_pretrained(AutoModelForSequenceClassification, str(directory), trust_remote_code=self.trust_remote_code,
-                                    must_match=must_match).eval()
+        self.net_ = load_pretrained(
+            AutoModelForSequenceClassification,
+            str(directory),
+            trust_remote_code=self.trust_remote_code,
+            must_match=must_match,
+        ).eval()
         check_outputs(self.net_.config.num_labels, len(self.labels_), directory)
-

@@ -27,6 +27,7 @@ Features (:data:`FEATURES` holds ``(name, description)`` in column order; "share
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -80,13 +81,13 @@ _BASE = [
     ("case_switches", "adjacent letter pairs that switch case, per byte"),
     ("max_nesting", "deepest nesting of ( [ {"),
     ("bracket_imbalance", "|brackets opened - brackets closed|"),
-    ("log_double_quotes", "log(1 + number of \")"),
+    ("log_double_quotes", 'log(1 + number of ")'),
     ("log_single_quotes", "log(1 + number of ')"),
     ("log_carets", "log(1 + number of ^)"),
     ("log_backticks", "log(1 + number of `)"),
     ("log_caret_in_word", "log(1 + carets between two alphanumerics, e.g. w^h^o)"),
     ("log_backtick_in_word", "log(1 + backticks between two letters, e.g. i`ex)"),
-    ("log_quote_in_word", "log(1 + quotes after a letter and before a letter or quote, e.g. wh\"\"oami)"),
+    ("log_quote_in_word", 'log(1 + quotes after a letter and before a letter or quote, e.g. wh""oami)'),
     ("log_escapes", "log(1 + escapes \\x, \\u or \\ + digit)"),
     ("log_dollar_brace", "log(1 + occurrences of ${)"),
     ("log_percent_vars", "log(1 + % followed by a letter, _ or ~)"),
@@ -123,7 +124,9 @@ _DEPTH = np.zeros(256, dtype=np.int32)
 _DEPTH[list(b"([{")] = 1
 _DEPTH[list(b")]}")] = -1
 # columns of the byte histogram summed into class counts, one matrix product per chunk
-_CLASSES = np.stack([_UPPER, _LOWER, _DIGIT, _WS, _PUNCT, _CONTROL, _NON_ASCII, _HEX, _SPECIAL, _VOWEL]).T.astype(np.int64)
+_CLASSES = np.stack([_UPPER, _LOWER, _DIGIT, _WS, _PUNCT, _CONTROL, _NON_ASCII, _HEX, _SPECIAL, _VOWEL]).T.astype(
+    np.int64
+)
 _EACH = np.frombuffer(EACH_CHAR.encode("ascii"), dtype=np.uint8).astype(np.intp)
 
 
@@ -205,9 +208,18 @@ def _chunk_features(texts: Sequence[str]) -> np.ndarray:
     put("log_longest_token", np.log1p(_longest_run(~is_ws, row_start, row, n)))
     put("mean_token_length", (lengths - ws) / np.maximum(tokens, 1))
     put("log_lines", np.log1p(hist[:, 10]))
-    for name, values in (("upper_share", upper), ("lower_share", lower), ("digit_share", digit), ("whitespace_share", ws),
-                         ("punct_share", punct), ("control_share", control), ("non_ascii_share", non_ascii),
-                         ("hex_share", hexd), ("special_share", special), ("case_switches", switches)):
+    for name, values in (
+        ("upper_share", upper),
+        ("lower_share", lower),
+        ("digit_share", digit),
+        ("whitespace_share", ws),
+        ("punct_share", punct),
+        ("control_share", control),
+        ("non_ascii_share", non_ascii),
+        ("hex_share", hexd),
+        ("special_share", special),
+        ("case_switches", switches),
+    ):
         put(name, values / length)
     put("upper_of_letters", upper / np.maximum(letters, 1))
     put("vowel_of_letters", vowel / np.maximum(letters, 1))
@@ -230,7 +242,7 @@ def _chunk_features(texts: Sequence[str]) -> np.ndarray:
     put("log_escapes", np.log1p(escapes))
     put("log_dollar_brace", np.log1p(dollar_brace))
     put("log_percent_vars", np.log1p(percent_vars))
-    out[:, len(_BASE):] = hist[:, _EACH] / length[:, None]
+    out[:, len(_BASE) :] = hist[:, _EACH] / length[:, None]
     return out
 
 
@@ -242,23 +254,16 @@ def extract_features(texts: Sequence[str]) -> np.ndarray:
     return np.vstack([_chunk_features(texts[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)])
 
 
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
 class FeaturesLogreg(Classifier):
     name = "features-logreg"
     tags = MethodTags(explains=True, fast_test_params={"verbose": False})
 
-    def __init__(
-        self,
-        C: LogregC = 1.0,
-        max_iter: LogregMaxIter = 2000,
-        class_weight: LogregClassWeight = None,
-        seed: Seed = 42,
-        verbose: bool = True,
-    ) -> None:
-        self.C = C
-        self.max_iter = max_iter
-        self.class_weight = class_weight
-        self.seed = seed
-        self.verbose = verbose
+    C: LogregC = 1.0
+    max_iter: LogregMaxIter = 2000
+    class_weight: LogregClassWeight = None
+    seed: Seed = 42
+    verbose: bool = True
 
     def _standardise(self, features: np.ndarray) -> np.ndarray:
         return (features - self.mean_) / self.scale_
@@ -268,7 +273,14 @@ class FeaturesLogreg(Classifier):
         self.mean_ = features.mean(axis=0)
         scale = features.std(axis=0)
         self.scale_ = np.where(scale > 1e-12, scale, 1.0)
-        self.head_ = fit_logreg(self._standardise(features), labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed)
+        self.head_ = fit_logreg(
+            self._standardise(features),
+            labels,
+            C=self.C,
+            max_iter=self.max_iter,
+            class_weight=self.class_weight,
+            seed=self.seed,
+        )
 
     def decision_function(self, texts) -> np.ndarray:
         """Logits: (n,) for a binary model (of ``labels_[1]``), (n, classes) otherwise -- as scikit-learn's."""
@@ -307,8 +319,13 @@ class FeaturesLogreg(Classifier):
         return [(FEATURE_NAMES[i], float(raw[i]), float(contrib[i])) for i in order]
 
     def _save_state(self, directory: Path) -> dict[str, Any]:
-        save_file({"mean": np.ascontiguousarray(self.mean_), "scale": np.ascontiguousarray(self.scale_)}, str(directory / SCALER_FILE))
-        (directory / FEATURES_FILE).write_text(json.dumps(FEATURES, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        save_file(
+            {"mean": np.ascontiguousarray(self.mean_), "scale": np.ascontiguousarray(self.scale_)},
+            str(directory / SCALER_FILE),
+        )
+        (directory / FEATURES_FILE).write_text(
+            json.dumps(FEATURES, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         save_logreg(self.head_, directory)
         return {}
 
@@ -319,7 +336,9 @@ class FeaturesLogreg(Classifier):
         except (OSError, ValueError) as exc:
             raise SectuneError(f"cannot read the feature list: {exc}", path=path) from exc
         if saved != FEATURE_NAMES:
-            raise SectuneError("was trained on another feature list than this sectune computes; retrain the model", path=path)
+            raise SectuneError(
+                "was trained on another feature list than this sectune computes; retrain the model", path=path
+            )
         arrays = load_file(str(directory / SCALER_FILE))
         self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
         self.head_ = load_logreg(directory, self.labels_)

@@ -22,23 +22,38 @@ class FineTuneArgs:
     """What the Trainer needs (see :func:`sectune.training.make_trainer`) and what every fine-tuned model loads with."""
 
     # Steer a run (where checkpoints go, progress bars, which files may load) but are not part of the model.
-    runtime_params: ClassVar[frozenset[str]] = frozenset({"verbose", "checkpoint_dir", "runs_dir", "resume", "allow_pickle", "trust_remote_code"})
+    runtime_params: ClassVar[frozenset[str]] = frozenset(
+        {"verbose", "checkpoint_dir", "runs_dir", "resume", "allow_pickle", "trust_remote_code"}
+    )
 
-    model: Annotated[Optional[str], Field(description="base model: a Hugging Face id or local directory (default: the method's packaged model)")] = None
+    model: Annotated[
+        Optional[str],
+        Field(description="base model: a Hugging Face id or local directory (default: the method's packaged model)"),
+    ] = None
     max_length: Annotated[PositiveInt, Field(description="tokens per text")] = 128
     batch_size: Annotated[PositiveInt, Field(description="texts per training step")] = 16
     grad_accum: Annotated[PositiveInt, Field(description="gradient accumulation steps")] = 1
     epochs: Annotated[PositiveFloat, Field(description="passes over the training rows")] = 3.0
-    max_steps: Annotated[Optional[PositiveInt], Field(description="stop after this many optimiser steps (overrides epochs)")] = None
+    max_steps: Annotated[
+        Optional[PositiveInt], Field(description="stop after this many optimiser steps (overrides epochs)")
+    ] = None
     lr: Annotated[PositiveFloat, Field(description="peak learning rate (AdamW, linear warmup and decay)")] = 5e-5
-    head_lr_scale: Annotated[PositiveFloat, Field(description="the new classification head's learning rate as a multiple of lr")] = 10.0
+    head_lr_scale: Annotated[
+        PositiveFloat, Field(description="the new classification head's learning rate as a multiple of lr")
+    ] = 10.0
     warmup_ratio: Annotated[Fraction, Field(description="share of the steps that warm the learning rate up")] = 0.06
     weight_decay: Annotated[NonNegativeFloat, Field(description="AdamW weight decay (not on biases and norms)")] = 0.01
     max_grad_norm: Annotated[NonNegativeFloat, Field(description="gradient clipping (0: no clipping)")] = 1.0
-    eval_steps: Annotated[Optional[PositiveInt], Field(description="evaluate and checkpoint every N steps (default: every epoch)")] = None
-    early_stopping_patience: Annotated[Optional[NonNegativeInt], Field(description="evaluations without macro-F1 gain before stopping (0: off)")] = 3
+    eval_steps: Annotated[
+        Optional[PositiveInt], Field(description="evaluate and checkpoint every N steps (default: every epoch)")
+    ] = None
+    early_stopping_patience: Annotated[
+        Optional[NonNegativeInt], Field(description="evaluations without macro-F1 gain before stopping (0: off)")
+    ] = 3
     lora_r: Annotated[NonNegativeInt, Field(description="LoRA rank (0: full fine-tuning)")] = 0
-    lora_alpha: Annotated[PositiveInt, Field(description="LoRA scaling (alpha / r multiplies the adapter's update)")] = 16
+    lora_alpha: Annotated[
+        PositiveInt, Field(description="LoRA scaling (alpha / r multiplies the adapter's update)")
+    ] = 16
     lora_dropout: Annotated[Fraction, Field(description="dropout on the LoRA adapters' input")] = 0.1
     precision: Precision = "auto"
     predict_batch_size: Annotated[PositiveInt, Field(description="texts scored at a time when predicting")] = 64
@@ -56,7 +71,9 @@ def defaults(**values: Any) -> Callable[[type], type]:
     and help, so a method states only what differs (causal-llm: ``@defaults(lr=2e-4, lora_r=8)``)."""
 
     def apply(cls: type) -> type:
-        inherited = {f.name: f for base in cls.__mro__[1:] if dataclasses.is_dataclass(base) for f in dataclasses.fields(base)}
+        inherited = {
+            f.name: f for base in cls.__mro__[1:] if dataclasses.is_dataclass(base) for f in dataclasses.fields(base)
+        }
         unknown = set(values) - set(inherited)
         if unknown:
             raise TypeError(f"{cls.__name__}: no inherited field(s) {', '.join(sorted(unknown))}")

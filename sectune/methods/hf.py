@@ -38,8 +38,15 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False):
         raise load_error(name, exc) from exc
 
 
-def load_pretrained(auto_class, name: str, *, allow_pickle: bool = False, trust_remote_code: bool = False,
-                    must_match: str | None = None, **kwargs):
+def load_pretrained(
+    auto_class,
+    name: str,
+    *,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    must_match: str | None = None,
+    **kwargs,
+):
     """``auto_class.from_pretrained`` with safetensors enforced unless pickle is explicitly allowed.
 
     ``must_match`` (what the weights were saved as, e.g. "pooling 'cls'") is for reloading a trained model:
@@ -53,30 +60,46 @@ def load_pretrained(auto_class, name: str, *, allow_pickle: bool = False, trust_
         with warnings.catch_warnings():  # torch's note on a pickle's protocol: the refusal below says what matters
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             loaded = auto_class.from_pretrained(
-                name, use_safetensors=None if allow_pickle else True, trust_remote_code=trust_remote_code,
-                output_loading_info=must_match is not None, **kwargs
+                name,
+                use_safetensors=None if allow_pickle else True,
+                trust_remote_code=trust_remote_code,
+                output_loading_info=must_match is not None,
+                **kwargs,
             )
     except pickle.UnpicklingError as exc:  # torch's weights_only loader met more than plain tensors
-        raise SectuneError("holds a pickle that is not plain weights (torch's weights-only loader refused it: it could run code); "
-                           "convert the weights to safetensors from a trusted copy", path=name) from exc
+        raise SectuneError(
+            "holds a pickle that is not plain weights (torch's weights-only loader refused it: it could run code); "
+            "convert the weights to safetensors from a trusted copy",
+            path=name,
+        ) from exc
     except (OSError, ValueError, EnvironmentError) as exc:
         raise load_error(name, exc) from exc
     if must_match is None:
         return loaded
     net, loading = loaded
-    missing = [*loading["missing_keys"], *(key for key, *_ in loading["mismatched_keys"])]  # mismatched: (key, shapes...)
+    missing = [
+        *loading["missing_keys"],
+        *(key for key, *_ in loading["mismatched_keys"]),
+    ]  # mismatched: (key, shapes...)
     if missing:
-        raise SectuneError(f"the weights do not match {must_match}: {len(missing)} tensor(s) missing or of another shape "
-                           f"({', '.join(sorted(missing)[:3])}{', ...' if len(missing) > 3 else ''})", path=name)
+        raise SectuneError(
+            f"the weights do not match {must_match}: {len(missing)} tensor(s) missing or of another shape "
+            f"({', '.join(sorted(missing)[:3])}{', ...' if len(missing) > 3 else ''})",
+            path=name,
+        )
     return net
 
 
-def length_sorted_batches(tokenizer, texts: Sequence[str], batch_size: int, max_length: int) -> Iterator[tuple[np.ndarray, dict]]:
+def length_sorted_batches(
+    tokenizer, texts: Sequence[str], batch_size: int, max_length: int
+) -> Iterator[tuple[np.ndarray, dict]]:
     """Yield (row indices, padded tensors), longest texts first, so padding is minimal."""
     order = np.argsort([-len(t) for t in texts], kind="stable")
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        batch = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        batch = tokenizer(
+            [texts[i] for i in idx], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+        )
         yield idx, batch
 
 
@@ -105,7 +128,16 @@ def load_adapter(net, directory: str):
         return PeftModel.from_pretrained(net, directory)
 
 
-def add_lora(net, *, task: str, r: int, alpha: int, dropout: float, target_modules: str | list[str] | None = None, verbose: bool = True):
+def add_lora(
+    net,
+    *,
+    task: str,
+    r: int,
+    alpha: int,
+    dropout: float,
+    target_modules: str | list[str] | None = None,
+    verbose: bool = True,
+):
     """Wrap ``net`` with peft LoRA adapters (``task``: a peft TaskType name such as SEQ_CLS, CAUSAL_LM).
 
     ``target_modules=None`` uses peft's per-architecture default (the attention projections),
@@ -114,7 +146,9 @@ def add_lora(net, *, task: str, r: int, alpha: int, dropout: float, target_modul
     """
     from peft import LoraConfig, TaskType, get_peft_model
 
-    config = LoraConfig(task_type=TaskType[task], r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
+    config = LoraConfig(
+        task_type=TaskType[task], r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules
+    )
     with quiet_peft():
         try:
             net = get_peft_model(net, config)

@@ -39,7 +39,9 @@ class ModelInfo(BaseModel):
     labels: list[str] = Field(min_length=2)
     params: dict[str, Any] = Field(default_factory=dict)
     threshold: float | None = None
-    state: dict[str, Any] = Field(default_factory=dict)  # the method's own facts (Classifier._save_state), read back as is
+    state: dict[str, Any] = Field(
+        default_factory=dict
+    )  # the method's own facts (Classifier._save_state), read back as is
     run: RunRecord = Field(default_factory=RunRecord)
 
     @field_validator("labels")
@@ -92,4 +94,6 @@ def check_outputs(found: int, n_labels: int, path: Path, *, binary_single: bool 
     ``binary_single``: a binary model scores with one output (logistic regression's coef has one row).
     """
     if found != (1 if binary_single and n_labels == 2 else n_labels):
-        raise SectuneError(f"holds {found} output(s), which do not fit the {n_labels} labels of sectune.json field 'labels'", path=path)
+        raise SectuneError(
+            f"holds {found} output(s), which do not fit the {n_labels} labels of sectune.json field 'labels'", path=path
+        )

@@ -17,7 +17,9 @@ from sectune.methods.info import check_outputs
 HEAD_FILE = "head.safetensors"
 
 
-def fit_logreg(features, labels: Sequence[str], *, C: float, max_iter: int, class_weight: str | None, seed: int) -> LogisticRegression:
+def fit_logreg(
+    features, labels: Sequence[str], *, C: float, max_iter: int, class_weight: str | None, seed: int
+) -> LogisticRegression:
     """``class_weight`` "none" (the CLI's spelling) is scikit-learn's None."""
     class_weight = None if class_weight == "none" else class_weight
     head = LogisticRegression(C=C, max_iter=max_iter, class_weight=class_weight, random_state=seed)
@@ -25,7 +27,10 @@ def fit_logreg(features, labels: Sequence[str], *, C: float, max_iter: int, clas
 
 
 def save_logreg(head: LogisticRegression, directory: Path) -> None:
-    save_file({"coef": np.ascontiguousarray(head.coef_), "intercept": np.ascontiguousarray(head.intercept_)}, str(directory / HEAD_FILE))
+    save_file(
+        {"coef": np.ascontiguousarray(head.coef_), "intercept": np.ascontiguousarray(head.intercept_)},
+        str(directory / HEAD_FILE),
+    )
 
 
 def load_logreg(directory: Path, labels: Sequence[str]) -> LogisticRegression:

@@ -57,7 +57,10 @@ class MeanPoolingClassifier(torch.nn.Module):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     def save_head(self, directory: Path) -> None:
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.classifier.state_dict().items()}, str(directory / HEAD_FILE))
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.classifier.state_dict().items()},
+            str(directory / HEAD_FILE),
+        )
 
     def load_head(self, directory: Path) -> None:
         """The saved head, refused unless it is exactly this model's: a missing or reshaped head is not a mean-pooling model."""
@@ -70,6 +73,8 @@ class MeanPoolingClassifier(torch.nn.Module):
         expected = {key: tuple(value.shape) for key, value in sorted(self.classifier.state_dict().items())}
         found = {key: tuple(value.shape) for key, value in sorted(state.items())}
         if found != expected:
-            raise SectuneError(f"the weights do not match pooling 'mean' on this model: tensors {shorten(found, 120)}, expected {expected}",
-                               path=path)
+            raise SectuneError(
+                f"the weights do not match pooling 'mean' on this model: tensors {shorten(found, 120)}, expected {expected}",
+                path=path,
+            )
         self.classifier.load_state_dict(state)

@@ -31,6 +31,7 @@ The score is monotone: it never decreases when the ratio grows or when one more 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -88,36 +89,82 @@ def _regex(pattern: str, flags: int = 0) -> Callable[[str], str | None]:
 # name -> (description, finder returning the matched text or None)
 PATTERNS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "base64_run": ("a run of >= 40 base64 characters [A-Za-z0-9+/=] mixing upper, lower case and digits", _base64_run),
-    "encoded_flag": ("a PowerShell -e/-enc/-EncodedCommand flag followed by a base64 argument",
-                     _regex(r"(?:^|\s)[-/]e(?:c|n|nc|nco|ncod|ncode|ncoded|ncodedc\w*)?\s+['\"]?[A-Za-z0-9+/]{16,}", re.I)),
+    "encoded_flag": (
+        "a PowerShell -e/-enc/-EncodedCommand flag followed by a base64 argument",
+        _regex(r"(?:^|\s)[-/]e(?:c|n|nc|nco|ncod|ncode|ncoded|ncodedc\w*)?\s+['\"]?[A-Za-z0-9+/]{16,}", re.I),
+    ),
     "from_base64": ("a .NET base64 decode: FromBase64String", _regex(r"FromBase64String", re.I)),
-    "decode_pipe": ("a shell decoder in a pipe or command: base64 -d, xxd -r, openssl enc -d, certutil -decode",
-                    _regex(r"\bbase64\s+(?:-\w*d\w*|--decode)\b|\bxxd\s+-r|\bopenssl\s+(?:enc\s+)?-?(?:base64|enc)\b.*-d\b|certutil\S*\s+-decode", re.I)),
-    "compression": ("in-line decompression: gunzip/gzip -d/bzip2 -d/zcat in a pipe, or a .NET Deflate/GZip stream",
-                    _regex(r"\|\s*(?:gunzip|zcat|bzcat|xzcat|(?:gzip|bzip2|xz)\s+-\w*d)|DeflateStream|GZipStream|IO\.Compression", re.I)),
-    "exec_built": ("execution of built or decoded text: eval/iex/Invoke-Expression of an expression, or a pipe into sh/bash/iex",
-                   _regex(r"\b(?:eval|iex|invoke-expression)\s*[\"'(\$`{]|\|\s*(?:/bin/)?(?:ba|da|z)?sh\b(?!\s*-c)|\|\s*(?:iex|invoke-expression)\b", re.I)),
+    "decode_pipe": (
+        "a shell decoder in a pipe or command: base64 -d, xxd -r, openssl enc -d, certutil -decode",
+        _regex(
+            r"\bbase64\s+(?:-\w*d\w*|--decode)\b|\bxxd\s+-r|\bopenssl\s+(?:enc\s+)?-?(?:base64|enc)\b.*-d\b|certutil\S*\s+-decode",
+            re.I,
+        ),
+    ),
+    "compression": (
+        "in-line decompression: gunzip/gzip -d/bzip2 -d/zcat in a pipe, or a .NET Deflate/GZip stream",
+        _regex(
+            r"\|\s*(?:gunzip|zcat|bzcat|xzcat|(?:gzip|bzip2|xz)\s+-\w*d)|DeflateStream|GZipStream|IO\.Compression", re.I
+        ),
+    ),
+    "exec_built": (
+        "execution of built or decoded text: eval/iex/Invoke-Expression of an expression, or a pipe into sh/bash/iex",
+        _regex(
+            r"\b(?:eval|iex|invoke-expression)\s*[\"'(\$`{]|\|\s*(?:/bin/)?(?:ba|da|z)?sh\b(?!\s*-c)|\|\s*(?:iex|invoke-expression)\b",
+            re.I,
+        ),
+    ),
     "ifs": ("the $IFS (or ${IFS}) field separator used as whitespace", _regex(r"\$\{?IFS\b")),
     "caret_in_word": ("a cmd.exe caret escape inside a word (w^h^o^a^m^i)", _regex(r"[A-Za-z0-9]\^[A-Za-z0-9]")),
-    "backtick_in_word": ("a PowerShell backtick escape inside a word (i`ex, N`ew-Obj`ect)",
-                         _regex(r"[A-Za-z]`[A-Za-mo-qsu-z]|[A-Za-z]`[ntr][A-Za-z]")),
-    "quotes_in_word": ("empty or one-character quotes splitting a word (wh\"\"oami, w'h'oami)",
-                       _regex(r"[A-Za-z](?:\"\"|'')[A-Za-z]|[A-Za-z]([\"'])[A-Za-z]{1,2}\1[A-Za-z]")),
-    "cmd_substring": ("a cmd.exe variable substring or substitution: %VAR:~a,b% or %VAR:x=y%",
-                      _regex(r"%[A-Za-z_][\w()]*:(?:~-?\d+(?:,-?\d+)?|[^%=\s]+=[^%]*)%|![A-Za-z_]\w*:~-?\d+")),
-    "var_concat": ("three or more variables pasted together: %a%%b%%c%, !a!!b!!c! or $a$b$c",
-                   _regex(r"(?:%[A-Za-z_]\w*%){3,}|(?:![A-Za-z_]\w*!){3,}|(?:\$\{?[A-Za-z_]\w*\}?){3,}")),
-    "bash_substring": ("a bash substring expansion ${var:a:b} or an indirect ${!var}", _regex(r"\$\{\w+:-?\d+(?::-?\d+)?\}|\$\{![A-Za-z_]")),
-    "char_codes": ("PowerShell character codes: [char]65, [char[]](...), [char]0x41", _regex(r"\[char(?:\[\])?\]\s*\(?\s*(?:0x)?[0-9a-f]+", re.I)),
-    "join_format": ("string reassembly: -join, or the -f format operator over {0}{1} placeholders",
-                    _regex(r"-join\b|\{\d+\}\s*\{\d+\}[^\n]*?['\"]\s*-f\b|['\"]\s*-f\s*['\"(]", re.I)),
-    "reverse": ("string reversal: a pipe into rev, [Array]::Reverse, or [-1..-n] indexing", _regex(r"\|\s*rev\b|::Reverse\(|\[\s*-1\s*\.\.\s*-", re.I)),
-    "escape_run": ("four or more \\xNN, \\NNN (octal) or \\uNNNN escapes in a row", _regex(r"(?:\\x[0-9a-fA-F]{2}|\\[0-7]{3}|\\u[0-9a-fA-F]{4}){4,}")),
-    "char_replace": ("chained .replace()/-replace over string pieces (two or more)", _regex(r"(?:(?:\.replace\(|-replace\s)[^\n]*?){2,}", re.I)),
-    "cmd_separators": ("a cmd.exe command prefixed by , ; or = separators (,;,whoami)", _regex(r"(?:^|[&|(]\s*)[,;=]{1,}\s*[A-Za-z]")),
+    "backtick_in_word": (
+        "a PowerShell backtick escape inside a word (i`ex, N`ew-Obj`ect)",
+        _regex(r"[A-Za-z]`[A-Za-mo-qsu-z]|[A-Za-z]`[ntr][A-Za-z]"),
+    ),
+    "quotes_in_word": (
+        "empty or one-character quotes splitting a word (wh\"\"oami, w'h'oami)",
+        _regex(r"[A-Za-z](?:\"\"|'')[A-Za-z]|[A-Za-z]([\"'])[A-Za-z]{1,2}\1[A-Za-z]"),
+    ),
+    "cmd_substring": (
+        "a cmd.exe variable substring or substitution: %VAR:~a,b% or %VAR:x=y%",
+        _regex(r"%[A-Za-z_][\w()]*:(?:~-?\d+(?:,-?\d+)?|[^%=\s]+=[^%]*)%|![A-Za-z_]\w*:~-?\d+"),
+    ),
+    "var_concat": (
+        "three or more variables pasted together: %a%%b%%c%, !a!!b!!c! or $a$b$c",
+        _regex(r"(?:%[A-Za-z_]\w*%){3,}|(?:![A-Za-z_]\w*!){3,}|(?:\$\{?[A-Za-z_]\w*\}?){3,}"),
+    ),
+    "bash_substring": (
+        "a bash substring expansion ${var:a:b} or an indirect ${!var}",
+        _regex(r"\$\{\w+:-?\d+(?::-?\d+)?\}|\$\{![A-Za-z_]"),
+    ),
+    "char_codes": (
+        "PowerShell character codes: [char]65, [char[]](...), [char]0x41",
+        _regex(r"\[char(?:\[\])?\]\s*\(?\s*(?:0x)?[0-9a-f]+", re.I),
+    ),
+    "join_format": (
+        "string reassembly: -join, or the -f format operator over {0}{1} placeholders",
+        _regex(r"-join\b|\{\d+\}\s*\{\d+\}[^\n]*?['\"]\s*-f\b|['\"]\s*-f\s*['\"(]", re.I),
+    ),
+    "reverse": (
+        "string reversal: a pipe into rev, [Array]::Reverse, or [-1..-n] indexing",
+        _regex(r"\|\s*rev\b|::Reverse\(|\[\s*-1\s*\.\.\s*-", re.I),
+    ),
+    "escape_run": (
+        "four or more \\xNN, \\NNN (octal) or \\uNNNN escapes in a row",
+        _regex(r"(?:\\x[0-9a-fA-F]{2}|\\[0-7]{3}|\\u[0-9a-fA-F]{4}){4,}"),
+    ),
+    "char_replace": (
+        "chained .replace()/-replace over string pieces (two or more)",
+        _regex(r"(?:(?:\.replace\(|-replace\s)[^\n]*?){2,}", re.I),
+    ),
+    "cmd_separators": (
+        "a cmd.exe command prefixed by , ; or = separators (,;,whoami)",
+        _regex(r"(?:^|[&|(]\s*)[,;=]{1,}\s*[A-Za-z]"),
+    ),
     "random_case": ("a word whose letter case flips like random casing (ScHTAsKs), not CamelCase", _random_case),
-    "noop_expansion": ("a bash no-op expansion inside or between words: ${*}, ${@}, $@/$* glued to a word, ${!#}",
-                       _regex(r"\$\{[*@#!]{1,2}[^}]{0,20}\}|[A-Za-z]\$[*@]|\$[*@][A-Za-z]")),
+    "noop_expansion": (
+        "a bash no-op expansion inside or between words: ${*}, ${@}, $@/$* glued to a word, ${!#}",
+        _regex(r"\$\{[*@#!]{1,2}[^}]{0,20}\}|[A-Za-z]\$[*@]|\$[*@][A-Za-z]"),
+    ),
 }
 
 
@@ -152,25 +199,27 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
 class RulesClassifier(Classifier):
     name = "rules"
-    tags = MethodTags(binary_only=True, explains=True, guesses_technique=True, fast_test_params={"min_support": 2, "verbose": False})
+    tags = MethodTags(
+        binary_only=True, explains=True, guesses_technique=True, fast_test_params={"min_support": 2, "verbose": False}
+    )
 
-    def __init__(
-        self,
-        special_chars: Annotated[str, Field(min_length=1, description="characters counted as obfuscation signals")] = SPECIAL_CHARS,
-        patterns: Annotated[list[str] | None, Field(description="regular expressions to use as rules (default: the built-in set)")] = None,
-        min_precision: Annotated[float, Field(ge=0, le=1, description="keep a rule only if this share of its training hits are positive")] = 0.9,
-        min_support: Annotated[NonNegativeInt, Field(description="keep a rule only if it fires on this many training rows")] = 3,
-        max_weight: Annotated[NonNegativeFloat, Field(description="cap on one rule's weight in the score")] = 6.0,
-        verbose: bool = True,
-    ) -> None:
-        self.special_chars = special_chars
-        self.patterns = patterns
-        self.min_precision = min_precision
-        self.min_support = min_support
-        self.max_weight = max_weight
-        self.verbose = verbose
+    special_chars: Annotated[str, Field(min_length=1, description="characters counted as obfuscation signals")] = (
+        SPECIAL_CHARS
+    )
+    patterns: Annotated[
+        list[str] | None, Field(description="regular expressions to use as rules (default: the built-in set)")
+    ] = None
+    min_precision: Annotated[
+        float, Field(ge=0, le=1, description="keep a rule only if this share of its training hits are positive")
+    ] = 0.9
+    min_support: Annotated[
+        NonNegativeInt, Field(description="keep a rule only if it fires on this many training rows")
+    ] = 3
+    max_weight: Annotated[NonNegativeFloat, Field(description="cap on one rule's weight in the score")] = 6.0
+    verbose: bool = True
 
     # --- evidence -------------------------------------------------------------------------
     def _pattern_names(self) -> list[str]:
@@ -238,7 +287,9 @@ class RulesClassifier(Classifier):
 
     def _evidence(self, text: str) -> list[tuple[str, object, float]]:
         ratio = float(special_ratio([text], self.special_chars)[0])
-        items: list[tuple[str, object, float]] = [("special_char_ratio", round(ratio, 4), float((ratio - self.ratio_threshold_) / self.ratio_scale_))]
+        items: list[tuple[str, object, float]] = [
+            ("special_char_ratio", round(ratio, 4), float((ratio - self.ratio_threshold_) / self.ratio_scale_))
+        ]
         fired = []
         for name in self.pattern_names_:
             match = PATTERNS[name][1](text)
@@ -262,7 +313,11 @@ class RulesClassifier(Classifier):
             "ratio_train_f1": self.ratio_f1_,
             "ratio_scale": self.ratio_scale_,
             "patterns": {
-                name: {"description": PATTERNS[name][0], "weight": self.weights_[name], **self.pattern_stats_.get(name, {})}
+                name: {
+                    "description": PATTERNS[name][0],
+                    "weight": self.weights_[name],
+                    **self.pattern_stats_.get(name, {}),
+                }
                 for name in self.pattern_names_
             },
         }
@@ -284,5 +339,7 @@ class RulesClassifier(Classifier):
         self.ratio_scale_ = float(tuned["ratio_scale"])
         self.pattern_names_ = list(tuned["patterns"])
         self.weights_ = {name: float(entry["weight"]) for name, entry in tuned["patterns"].items()}
-        self.pattern_stats_ = {name: {k: v for k, v in entry.items() if k not in ("description", "weight")}
-                               for name, entry in tuned["patterns"].items()}
+        self.pattern_stats_ = {
+            name: {k: v for k, v in entry.items() if k not in ("description", "weight")}
+            for name, entry in tuned["patterns"].items()
+        }

@@ -15,8 +15,12 @@ from typing import Any, Mapping
 @dataclass(frozen=True)
 class MethodTags:
     binary_only: bool = False  # two classes only: fit refuses more (rules scores one positive class)
-    uses_validation: bool = False  # held-out rows drive early stopping, so the pipeline splits them off for any class count
-    supports_resume: bool = False  # trains through checkpoints: takes checkpoint_dir, runs_dir and resume (sectune train --resume)
+    uses_validation: bool = (
+        False  # held-out rows drive early stopping, so the pipeline splits them off for any class count
+    )
+    supports_resume: bool = (
+        False  # trains through checkpoints: takes checkpoint_dir, runs_dir and resume (sectune train --resume)
+    )
     zero_shot: bool = False  # scores without training when built with zero_shot=True
     prompted: bool = False  # reads a prompt_template; when the user names none, the pipeline passes the task's default
     explains: bool = False  # explain(text, top) says what made a score

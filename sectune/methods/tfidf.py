@@ -7,6 +7,7 @@ pattern actually used is saved with the model (``tokens.json``) so a reloaded mo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -37,31 +38,22 @@ WORD_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default: words of two or more 
 FALLBACK_PATTERN = r"(?u)\w+|[^\w\s]+"  # any word, even one character, and runs of punctuation
 
 
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
 class TfidfLogreg(Classifier):
     name = "tfidf-logreg"
     tags = MethodTags(fast_test_params={"min_df": 1, "verbose": False})
 
-    def __init__(
-        self,
-        ngram_max: Annotated[PositiveInt, Field(description="longest word n-gram counted")] = 2,
-        min_df: Annotated[PositiveInt, Field(description="drop terms found in fewer texts than this")] = 2,
-        max_features: Annotated[PositiveInt | None, Field(description="keep this many most frequent terms (none: all)")] = 200_000,
-        sublinear_tf: Annotated[bool, Field(description="count terms as 1 + log(tf): a repeated word weighs less")] = True,
-        C: LogregC = 10.0,
-        max_iter: LogregMaxIter = 1000,
-        class_weight: LogregClassWeight = None,
-        seed: Seed = 42,
-        verbose: bool = True,
-    ) -> None:
-        self.ngram_max = ngram_max
-        self.min_df = min_df
-        self.max_features = max_features
-        self.sublinear_tf = sublinear_tf
-        self.C = C
-        self.max_iter = max_iter
-        self.class_weight = class_weight
-        self.seed = seed
-        self.verbose = verbose
+    ngram_max: Annotated[PositiveInt, Field(description="longest word n-gram counted")] = 2
+    min_df: Annotated[PositiveInt, Field(description="drop terms found in fewer texts than this")] = 2
+    max_features: Annotated[PositiveInt | None, Field(description="keep this many most frequent terms (none: all)")] = (
+        200_000
+    )
+    sublinear_tf: Annotated[bool, Field(description="count terms as 1 + log(tf): a repeated word weighs less")] = True
+    C: LogregC = 10.0
+    max_iter: LogregMaxIter = 1000
+    class_weight: LogregClassWeight = None
+    seed: Seed = 42
+    verbose: bool = True
 
     def _vectorizer(self, token_pattern: str, min_df: int, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
         return TfidfVectorizer(
@@ -85,13 +77,20 @@ class TfidfLogreg(Classifier):
             except ValueError:
                 continue
         else:
-            raise SectuneError(f"{self.name}: the training texts hold no token at all (no word, character or "
-                               f"punctuation); nothing to learn from")
+            raise SectuneError(
+                f"{self.name}: the training texts hold no token at all (no word, character or "
+                f"punctuation); nothing to learn from"
+            )
         if pattern != WORD_PATTERN:
-            log.warning("%s: the training texts have no word of two or more characters; tokenising on single "
-                        "characters and punctuation runs instead", self.name)
+            log.warning(
+                "%s: the training texts have no word of two or more characters; tokenising on single "
+                "characters and punctuation runs instead",
+                self.name,
+            )
         self.token_pattern_ = pattern
-        self.head_ = fit_logreg(features, labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed)
+        self.head_ = fit_logreg(
+            features, labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed
+        )
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         return self.head_.predict_proba(self.vectorizer_.transform(texts)).astype(np.float64)

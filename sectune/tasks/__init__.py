@@ -71,7 +71,9 @@ class Breakdowns:
     """One method's figures beyond the shared columns of ``compare``."""
 
     cells: dict[str, Any] = field(default_factory=dict)  # extra cells of the method's row (see Task.compare_columns)
-    tables: dict[str, dict[str, float | None]] = field(default_factory=dict)  # table key (Task.compare_tables) -> group -> recall
+    tables: dict[str, dict[str, float | None]] = field(
+        default_factory=dict
+    )  # table key (Task.compare_tables) -> group -> recall
 
 
 # keep(table) -> the training/validation rows to keep; rows -> test rows to score. Returns their flags,
@@ -86,9 +88,13 @@ class Task:
     text_column: ClassVar[str] = "text"
     label_column: ClassVar[str] = "label"
     default_split: ClassVar[str] = "stratified"
-    prompt_template: ClassVar[str | None] = None  # causal-llm's built-in template; None: binary or multiclass by label count
+    prompt_template: ClassVar[str | None] = (
+        None  # causal-llm's built-in template; None: binary or multiclass by label count
+    )
     prompts: ClassVar[dict[str, "PromptTemplate"]] = {}  # built-in templates the task adds (--prompt-template NAME)
-    compare_columns: ClassVar[dict[str, str]] = {}  # compare row cell -> column title ("{}": one column per key of a mapping)
+    compare_columns: ClassVar[
+        dict[str, str]
+    ] = {}  # compare row cell -> column title ("{}": one column per key of a mapping)
     compare_tables: ClassVar[dict[str, RecallTable]] = {}  # Breakdowns.tables key -> how the report shows it
 
     class Settings(BaseModel):
@@ -158,11 +164,15 @@ class Task:
         return None
 
     # --- scores ---------------------------------------------------------------------------
-    def metrics(self, model: "Classifier", table: Table, proba: np.ndarray, train_labels: Sequence[str] | None = None) -> dict[str, Any]:
+    def metrics(
+        self, model: "Classifier", table: Table, proba: np.ndarray, train_labels: Sequence[str] | None = None
+    ) -> dict[str, Any]:
         """The generic metrics; a task adds its own to them."""
         from sectune.metrics import evaluate_predictions
 
-        return evaluate_predictions(table.labels, proba, model.labels_, threshold=model.threshold_, true_label_sets=table.label_lists)
+        return evaluate_predictions(
+            table.labels, proba, model.labels_, threshold=model.threshold_, true_label_sets=table.label_lists
+        )
 
     def card_section(self, info: dict[str, Any], metrics: dict[str, Any]) -> str:
         """The model card's task section (Markdown) from the run record ``info``, or "" for none."""

@@ -29,48 +29,69 @@ from sectune.tasks.cmdline.benign import SHELLS, BenignLine, check_shells, gener
 
 INTENSITIES = ("light", "medium", "heavy")
 FIELDS = ("text", "label", "shell", "technique", "intensity", "orig", "seed_id")
-_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".jsonl.gz": "jsonl.gz", ".ndjson.gz": "jsonl.gz",
-            ".csv": "csv", ".csv.gz": "csv.gz", ".parquet": "parquet"}
+_FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".jsonl.gz": "jsonl.gz",
+    ".ndjson.gz": "jsonl.gz",
+    ".csv": "csv",
+    ".csv.gz": "csv.gz",
+    ".parquet": "parquet",
+}
 _ATTEMPTS_PER_VARIANT = 4  # a technique can fail on a line, or give a text already made: try again
 
 
 # --- guessing the shell of a user's line ---------------------------------------------------------------------
 
-_PS_VERBS = ("Add Approve Assert Backup Block Build Checkpoint Clear Close Compare Complete Compress Confirm Connect Convert "
-             "ConvertFrom ConvertTo Copy Debug Deny Deploy Disable Disconnect Dismount Edit Enable Enter Exit Expand Export "
-             "Find ForEach Format Get Grant Group Hide Import Initialize Install Invoke Join Limit Lock Measure Merge Mount Move "
-             "New Open Optimize Out Ping Pop Protect Publish Push Read Receive Redo Register Remove Rename Repair Request Reset "
-             "Resize Resolve Restart Restore Resume Revoke Save Search Select Send Set Show Skip Sort Split Start Step Stop "
-             "Submit Suspend Switch Sync Tee Test Trace Unblock Undo Uninstall Unlock Unprotect Unpublish Unregister Update "
-             "Use Wait Watch Where Write").split()
+_PS_VERBS = (
+    "Add Approve Assert Backup Block Build Checkpoint Clear Close Compare Complete Compress Confirm Connect Convert "
+    "ConvertFrom ConvertTo Copy Debug Deny Deploy Disable Disconnect Dismount Edit Enable Enter Exit Expand Export "
+    "Find ForEach Format Get Grant Group Hide Import Initialize Install Invoke Join Limit Lock Measure Merge Mount Move "
+    "New Open Optimize Out Ping Pop Protect Publish Push Read Receive Redo Register Remove Rename Repair Request Reset "
+    "Resize Resolve Restart Restore Resume Revoke Save Search Select Send Set Show Skip Sort Split Start Step Stop "
+    "Submit Suspend Switch Sync Tee Test Trace Unblock Undo Uninstall Unlock Unprotect Unpublish Unregister Update "
+    "Use Wait Watch Where Write"
+).split()
 _PS_CMDLET = re.compile(r"(?<![\w/-])(?:%s)-[A-Z][A-Za-z]+\b" % "|".join(_PS_VERBS))
-_PS_SIGNS = re.compile(r"\$(?:env:|_\b|_\.|true\b|false\b|null\b|PS[A-Z]\w*|PROFILE\b|args\b|MyInvocation)"  # automatic variables
-                       r"|\[[A-Za-z][\w.]*\]::"  # [Type]::Member
-                       r"|^\s*\$\w+\s*[+-]?=\s"  # $x = ... (bash allows no spaces around =)
-                       r"|^\s*&\s*['\"$.]"  # the call operator
-                       r"|\b(?:HKLM|HKCU|HKCR|Cert|Env|Variable):(?:\\|\s|$)"  # PowerShell drives
-                       r"|@\{\s*\w+\s*=", re.IGNORECASE)
-_PS_PARAMS = re.compile(r"\s-(?:Path|LiteralPath|Force|Recurse|Filter|Name|ComputerName|Credential|ErrorAction|ExecutionPolicy|"
-                        r"NoProfile|Port|Uri|OutFile|Method|Headers|Body|Identity|Properties|LogName|MaxEvents|Scope|Value|"
-                        r"Destination|Encoding|Raw|Tail|Seconds|WhatIf|Confirm|ArgumentList|FilePath|Property|First|Last|"
-                        r"ExpandProperty|NoTypeInformation|Depth|Algorithm|Include|Exclude|Count|InformationLevel|"
-                        r"UseBasicParsing|Online|Verbose|Module|ListAvailable|SearchBase|ScriptBlock)\b")  # case matters
+_PS_SIGNS = re.compile(
+    r"\$(?:env:|_\b|_\.|true\b|false\b|null\b|PS[A-Z]\w*|PROFILE\b|args\b|MyInvocation)"  # automatic variables
+    r"|\[[A-Za-z][\w.]*\]::"  # [Type]::Member
+    r"|^\s*\$\w+\s*[+-]?=\s"  # $x = ... (bash allows no spaces around =)
+    r"|^\s*&\s*['\"$.]"  # the call operator
+    r"|\b(?:HKLM|HKCU|HKCR|Cert|Env|Variable):(?:\\|\s|$)"  # PowerShell drives
+    r"|@\{\s*\w+\s*=",
+    re.IGNORECASE,
+)
+_PS_PARAMS = re.compile(
+    r"\s-(?:Path|LiteralPath|Force|Recurse|Filter|Name|ComputerName|Credential|ErrorAction|ExecutionPolicy|"
+    r"NoProfile|Port|Uri|OutFile|Method|Headers|Body|Identity|Properties|LogName|MaxEvents|Scope|Value|"
+    r"Destination|Encoding|Raw|Tail|Seconds|WhatIf|Confirm|ArgumentList|FilePath|Property|First|Last|"
+    r"ExpandProperty|NoTypeInformation|Depth|Algorithm|Include|Exclude|Count|InformationLevel|"
+    r"UseBasicParsing|Online|Verbose|Module|ListAvailable|SearchBase|ScriptBlock)\b"
+)  # case matters
 _PS_FIRST = frozenset("iwr irm gci gc gps gsv tnc iex sls ipmo icm".split())  # cmdlet aliases that are no Unix command
 _CMD_FIRST = frozenset(
     "assoc attrib auditpol bcdedit bitsadmin cacls certutil chkdsk choco cipher cls cmdkey copy cscript dcdiag del dir "
     "diskpart dism driverquery findstr forfiles fsutil getmac gpresult gpupdate icacls ipconfig manage-bde mklink "
     "mountvol msiexec mshta mstsc nbtstat net net1 netsh nltest pathping pnputil powercfg qwinsta quser reg regsvr32 "
     "repadmin robocopy rundll32 runas sc schtasks setx sfc systeminfo takeown taskkill tasklist tracert vssadmin w32tm "
-    "wevtutil winget winrm winrs wmic wscript wsl wusa xcopy".split())
-_CMD_SIGNS = re.compile(r"(?<![\w/])[A-Za-z]:\\"  # C:\ (not http://)
-                        r"|%[A-Za-z_]\w{2,}(?::[^%\s]*)?%"  # %VAR%, %VAR:~0,3% (not date's %Y%m or %dT%)
-                        r"|\.(?:exe|bat|cmd|msi)\b"
-                        r"|(?:^|\s)/[A-Za-z?]{1,2}(?=\s|$)"  # /c, /s, /tn
-                        r"|(?:^|\s)/[A-Za-z]{1,3}:"  # /v:server, /LOG:
-                        r"|\^[|&<>]"  # escaped pipe
-                        r"|(?:^|\s)\\\\\w", re.IGNORECASE)  # \\server\share
-_STARTS_POWERSHELL = re.compile(r"\b(?:powershell|pwsh)(?:\.exe)?\s+-(?:nop|nol|noni|exec|ep\b|command|c\b|file|f\b|w\b|windowstyle|"
-                                r"sta\b|mta\b|version|inputformat|outputformat|configurationname)", re.IGNORECASE)
+    "wevtutil winget winrm winrs wmic wscript wsl wusa xcopy".split()
+)
+_CMD_SIGNS = re.compile(
+    r"(?<![\w/])[A-Za-z]:\\"  # C:\ (not http://)
+    r"|%[A-Za-z_]\w{2,}(?::[^%\s]*)?%"  # %VAR%, %VAR:~0,3% (not date's %Y%m or %dT%)
+    r"|\.(?:exe|bat|cmd|msi)\b"
+    r"|(?:^|\s)/[A-Za-z?]{1,2}(?=\s|$)"  # /c, /s, /tn
+    r"|(?:^|\s)/[A-Za-z]{1,3}:"  # /v:server, /LOG:
+    r"|\^[|&<>]"  # escaped pipe
+    r"|(?:^|\s)\\\\\w",
+    re.IGNORECASE,
+)  # \\server\share
+_STARTS_POWERSHELL = re.compile(
+    r"\b(?:powershell|pwsh)(?:\.exe)?\s+-(?:nop|nol|noni|exec|ep\b|command|c\b|file|f\b|w\b|windowstyle|"
+    r"sta\b|mta\b|version|inputformat|outputformat|configurationname)",
+    re.IGNORECASE,
+)
 
 
 def guess_shell(line: str) -> str:
@@ -90,8 +111,13 @@ def guess_shell(line: str) -> str:
         return "cmd"
     if _STARTS_POWERSHELL.search(text):
         return "cmd"
-    if (stem in _PS_FIRST or _PS_CMDLET.search(text) or _PS_SIGNS.search(text) or _PS_PARAMS.search(text)
-            or text.count("`") % 2 == 1):
+    if (
+        stem in _PS_FIRST
+        or _PS_CMDLET.search(text)
+        or _PS_SIGNS.search(text)
+        or _PS_PARAMS.search(text)
+        or text.count("`") % 2 == 1
+    ):
         return "powershell"
     if stem in _CMD_FIRST or _CMD_SIGNS.search(text):
         return "cmd"
@@ -100,11 +126,14 @@ def guess_shell(line: str) -> str:
 
 # --- the engine --------------------------------------------------------------------------------------------
 
+
 def _engine():
     try:
         from sectune.tasks.cmdline import obfuscate as engine
     except ImportError as e:  # pragma: no cover - only while the engine is being written
-        raise SectuneError(f"the obfuscation engine (sectune.tasks.cmdline.obfuscate) cannot be imported: {e}") from None
+        raise SectuneError(
+            f"the obfuscation engine (sectune.tasks.cmdline.obfuscate) cannot be imported: {e}"
+        ) from None
     return engine
 
 
@@ -118,6 +147,7 @@ def list_techniques() -> str:
 
 
 # --- seeds -------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Seed:
@@ -133,7 +163,9 @@ def _user_seeds(path: str, field: str | None, from_shell: str | None, shells: li
 
     fmt = detect_format(path)
     if fmt == "text" and field:
-        raise SectuneError(f"--field {field} is for JSONL/CSV/Parquet files; a plain text file holds one line per line", path=path)
+        raise SectuneError(
+            f"--field {field} is for JSONL/CSV/Parquet files; a plain text file holds one line per line", path=path
+        )
     table = read_texts(path, text_column=field or "text")
     seeds: list[_Seed] = []
     left_out: Counter = Counter()
@@ -151,8 +183,12 @@ def _user_seeds(path: str, field: str | None, from_shell: str | None, shells: li
         seeds.append(_Seed(text, shell, f"{name}:{row}", path))
     if not seeds:
         shown = ", ".join(f"{n} {s}" for s, n in sorted(left_out.items()))
-        raise SectuneError(f"no usable lines (shells guessed: {shown}; --shells is {','.join(shells)})" if left_out
-                           else "no usable lines", path=path)
+        raise SectuneError(
+            f"no usable lines (shells guessed: {shown}; --shells is {','.join(shells)})"
+            if left_out
+            else "no usable lines",
+            path=path,
+        )
     return seeds, left_out
 
 
@@ -164,6 +200,7 @@ def _template_seeds(k: int, shells: list[str], rng: random.Random, avoid: set[st
 
 
 # --- output ------------------------------------------------------------------------------------------------
+
 
 def output_format(path: str | Path) -> str:
     """jsonl, jsonl.gz, csv, csv.gz or parquet from the file name, so a bad name fails before any work."""
@@ -185,8 +222,17 @@ def write_records(records: list[dict], path: str | Path) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = pa.schema([("text", pa.string()), ("label", pa.int8()), ("shell", pa.string()), ("technique", pa.string()),
-                            ("intensity", pa.string()), ("orig", pa.string()), ("seed_id", pa.string())])
+        schema = pa.schema(
+            [
+                ("text", pa.string()),
+                ("label", pa.int8()),
+                ("shell", pa.string()),
+                ("technique", pa.string()),
+                ("intensity", pa.string()),
+                ("orig", pa.string()),
+                ("seed_id", pa.string()),
+            ]
+        )
         table = pa.Table.from_pylist(records, schema=schema)
         with atomic_write(path, "wb") as fh:
             pq.write_table(table, fh, compression="zstd")
@@ -196,7 +242,11 @@ def write_records(records: list[dict], path: str | Path) -> None:
         try:
             if fmt.startswith("jsonl"):
                 for start in range(0, len(records), 5000):
-                    sink.write(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records[start:start + 5000]))
+                    sink.write(
+                        b"".join(
+                            orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records[start : start + 5000]
+                        )
+                    )
             else:
                 import csv
 
@@ -212,6 +262,7 @@ def write_records(records: list[dict], path: str | Path) -> None:
 
 
 # --- building ----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class CmdlineDataset:
@@ -244,7 +295,9 @@ def _check_args(n: int, obfuscated_share: float, intensities: Sequence[str]) -> 
 MAX_LENGTH = 4096  # longer variants are redrawn: process-creation logs truncate (and detectors read) about this much
 
 
-def _variants(seed: _Seed, k: int, intensities: list[str], rng: random.Random, obfuscator: Callable, seen: set[str]) -> list[dict]:
+def _variants(
+    seed: _Seed, k: int, intensities: list[str], rng: random.Random, obfuscator: Callable, seen: set[str]
+) -> list[dict]:
     """Up to ``k`` distinct obfuscated records of one seed (a technique may not fit the line: then fewer)."""
     out: list[dict] = []
     for _ in range(_ATTEMPTS_PER_VARIANT * k):
@@ -258,8 +311,17 @@ def _variants(seed: _Seed, k: int, intensities: list[str], rng: random.Random, o
         if result.text == seed.text or result.text in seen or len(result.text) > MAX_LENGTH:
             continue
         seen.add(result.text)
-        out.append({"text": result.text, "label": 1, "shell": seed.shell, "technique": ">".join(result.techniques),
-                    "intensity": intensity, "orig": seed.text, "seed_id": seed.seed_id})
+        out.append(
+            {
+                "text": result.text,
+                "label": 1,
+                "shell": seed.shell,
+                "technique": ">".join(result.techniques),
+                "intensity": intensity,
+                "orig": seed.text,
+                "seed_id": seed.seed_id,
+            }
+        )
     return out
 
 
@@ -308,14 +370,18 @@ def build_cmdline_dataset(
     if from_file is not None:
         user, left_out = _user_seeds(str(from_file), field, from_shell, shells)
         if left_out:
-            notes.append(f"{sum(left_out.values()):,} lines of {from_file} left out: their shell "
-                         f"({', '.join(f'{s} {c:,}' for s, c in sorted(left_out.items()))}) is not in --shells")
+            notes.append(
+                f"{sum(left_out.values()):,} lines of {from_file} left out: their shell "
+                f"({', '.join(f'{s} {c:,}' for s, c in sorted(left_out.items()))}) is not in --shells"
+            )
         if len(user) > benign_wanted:
             notes.append(f"{benign_wanted:,} of the {len(user):,} lines of {from_file} used (--n {n:,})")
             user = rng.sample(user, benign_wanted)
     if from_only:
         if len(user) < benign_wanted:
-            notes.append(f"only {len(user):,} usable lines in {from_file}: {len(user):,} benign records instead of {benign_wanted:,}")
+            notes.append(
+                f"only {len(user):,} usable lines in {from_file}: {len(user):,} benign records instead of {benign_wanted:,}"
+            )
         seeds = user
         obfuscated_wanted = round(len(seeds) * obfuscated_share / (1 - obfuscated_share))
     else:
@@ -331,10 +397,27 @@ def build_cmdline_dataset(
     owed = 0  # variants a seed could not give, asked of the next ones
     from tqdm import tqdm
 
-    with tqdm(total=len(seeds), desc="cmdline", unit="seed", file=sys.stderr, disable=not progress, leave=False, mininterval=0.5) as bar:
+    with tqdm(
+        total=len(seeds),
+        desc="cmdline",
+        unit="seed",
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+        mininterval=0.5,
+    ) as bar:
         for s, k in zip(seeds, per_seed):
-            records.append({"text": s.text, "label": 0, "shell": s.shell, "technique": "benign", "intensity": None,
-                            "orig": s.text, "seed_id": s.seed_id})
+            records.append(
+                {
+                    "text": s.text,
+                    "label": 0,
+                    "shell": s.shell,
+                    "technique": "benign",
+                    "intensity": None,
+                    "orig": s.text,
+                    "seed_id": s.seed_id,
+                }
+            )
             want = k + owed
             made = _variants(s, want, intensities, rng, obfuscator, seen) if want else []
             owed = want - len(made)
@@ -355,8 +438,13 @@ def build_cmdline_dataset(
 
     if output is not None:
         write_records(records, output)
-    result = CmdlineDataset(records, None if output is None else str(output), sum(s.source == "templates" for s in seeds),
-                            sum(s.source != "templates" for s in seeds), notes=notes)
+    result = CmdlineDataset(
+        records,
+        None if output is None else str(output),
+        sum(s.source == "templates" for s in seeds),
+        sum(s.source != "templates" for s in seeds),
+        notes=notes,
+    )
     result.counts = Counter((r["shell"], r["technique"]) for r in records)
     result.text = _summary(result, from_file)
     return result
@@ -368,8 +456,10 @@ def _summary(result: CmdlineDataset, from_file: str | Path | None) -> str:
     source = f"{result.seeds_from_templates:,} from the templates"
     if from_file is not None:
         source += f", {result.seeds_from_file:,} from {from_file}"
-    lines = [f"{len(records):,} records: {len(records) - obfuscated:,} benign, {obfuscated:,} obfuscated "
-             f"({obfuscated / max(1, len(records)):.1%}); seed lines: {source}"]
+    lines = [
+        f"{len(records):,} records: {len(records) - obfuscated:,} benign, {obfuscated:,} obfuscated "
+        f"({obfuscated / max(1, len(records)):.1%}); seed lines: {source}"
+    ]
     lines += [f"note: {note}" for note in result.notes]
     if result.output:
         lines.append(f"written to {result.output}")
@@ -396,8 +486,11 @@ def _summary(result: CmdlineDataset, from_file: str | Path | None) -> str:
         names = sorted({name for (s, name) in alone | chained if s == shell}, key=lambda x: (x != "benign", x))
         for name in names:
             lines.append(f"| {shell} | {name} | {alone[(shell, name)]:,} | {chained[(shell, name)]:,} |")
-    chains = [f"{shell} " + ", ".join(f"{depth[(shell, k)]:,} x {k}" for k in sorted(k for (s, k) in depth if s == shell))
-              for shell in shells if any(s == shell for (s, _) in depth)]
+    chains = [
+        f"{shell} " + ", ".join(f"{depth[(shell, k)]:,} x {k}" for k in sorted(k for (s, k) in depth if s == shell))
+        for shell in shells
+        if any(s == shell for (s, _) in depth)
+    ]
     if chains:
         lines += ["", "obfuscated records by number of techniques: " + "; ".join(chains)]
     return "\n".join(lines) + "\n"
@@ -405,24 +498,53 @@ def _summary(result: CmdlineDataset, from_file: str | Path | None) -> str:
 
 # --- command line ------------------------------------------------------------------------------------------
 
+
 def add_cmdline_parser(data_subparsers) -> argparse.ArgumentParser:
     """``sectune data cmdline``: add the sub-command to ``sectune data``'s sub-parsers."""
     p = data_subparsers.add_parser(
-        "cmdline", help="benign and obfuscated command lines (bash, cmd, PowerShell) grouped by their seed line",
+        "cmdline",
+        help="benign and obfuscated command lines (bash, cmd, PowerShell) grouped by their seed line",
         description="Generate benign command lines from templates (and/or your own --from lines) and obfuscated "
-                    "variants of them. Records: text, label (1 = obfuscated), shell, technique, intensity, orig, seed_id; "
-                    "split by orig (--split group:orig) so a line and its variants stay on one side.")
-    p.add_argument("--shells", default=",".join(SHELLS), help="comma-separated: bash,cmd,powershell (default: all three)")
+        "variants of them. Records: text, label (1 = obfuscated), shell, technique, intensity, orig, seed_id; "
+        "split by orig (--split group:orig) so a line and its variants stay on one side.",
+    )
+    p.add_argument(
+        "--shells", default=",".join(SHELLS), help="comma-separated: bash,cmd,powershell (default: all three)"
+    )
     p.add_argument("--n", type=int, default=20000, help="number of records (default 20000)")
-    p.add_argument("--obfuscated", type=float, default=0.5, metavar="SHARE", help="share of obfuscated records, in [0, 1) (default 0.5)")
+    p.add_argument(
+        "--obfuscated",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="share of obfuscated records, in [0, 1) (default 0.5)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0): the same seed gives the same file")
-    p.add_argument("--output", "-o", help="file to write: .jsonl, .jsonl.gz, .csv, .csv.gz or .parquet (written atomically)")
-    p.add_argument("--from", dest="from_file", metavar="FILE", help="your own benign lines: one a line, or JSONL/CSV/Parquet with --field")
+    p.add_argument(
+        "--output", "-o", help="file to write: .jsonl, .jsonl.gz, .csv, .csv.gz or .parquet (written atomically)"
+    )
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="your own benign lines: one a line, or JSONL/CSV/Parquet with --field",
+    )
     p.add_argument("--field", help="the column of --from that holds the command line (default: text)")
     p.add_argument("--from-only", action="store_true", help="seed only from --from, not from the templates")
-    p.add_argument("--from-shell", choices=SHELLS, metavar="SHELL", help="the shell of every --from line (default: guessed per line)")
-    p.add_argument("--intensities", default=",".join(INTENSITIES), help="comma-separated: light,medium,heavy (default: all three)")
-    p.add_argument("--list-techniques", action="store_true", help="print the obfuscation techniques (name, family, description) and exit")
+    p.add_argument(
+        "--from-shell",
+        choices=SHELLS,
+        metavar="SHELL",
+        help="the shell of every --from line (default: guessed per line)",
+    )
+    p.add_argument(
+        "--intensities", default=",".join(INTENSITIES), help="comma-separated: light,medium,heavy (default: all three)"
+    )
+    p.add_argument(
+        "--list-techniques",
+        action="store_true",
+        help="print the obfuscation techniques (name, family, description) and exit",
+    )
     return p
 
 
@@ -434,8 +556,17 @@ def run_cmdline_command(args: argparse.Namespace) -> int:
     if not args.output:
         raise SectuneError("data cmdline needs --output FILE (.jsonl, .jsonl.gz, .csv, .csv.gz or .parquet)")
     result = build_cmdline_dataset(
-        shells=args.shells.split(","), n=args.n, obfuscated_share=args.obfuscated, seed=args.seed, output=args.output,
-        from_file=args.from_file, field=args.field, intensities=args.intensities.split(","),
-        progress=not getattr(args, "quiet", False), from_only=args.from_only, from_shell=args.from_shell)
+        shells=args.shells.split(","),
+        n=args.n,
+        obfuscated_share=args.obfuscated,
+        seed=args.seed,
+        output=args.output,
+        from_file=args.from_file,
+        field=args.field,
+        intensities=args.intensities.split(","),
+        progress=not getattr(args, "quiet", False),
+        from_only=args.from_only,
+        from_shell=args.from_shell,
+    )
     sys.stdout.write(result.text)
     return 0

@@ -32,20 +32,29 @@ class CmdlineTask(Task):
     name = "cmdline"
     default_split = "group:orig"
     prompt_template = "cmdline"
-    prompts = {"cmdline": PromptTemplate(
-        name="cmdline",
-        instruction="You are a security analyst. Is the following command line obfuscated (encoded, escaped, scrambled or otherwise disguised)? Answer yes or no.",
-        input="Command line: {text}",
-    )}
+    prompts = {
+        "cmdline": PromptTemplate(
+            name="cmdline",
+            instruction="You are a security analyst. Is the following command line obfuscated (encoded, escaped, scrambled or otherwise disguised)? Answer yes or no.",
+            input="Command line: {text}",
+        )
+    }
     compare_columns = {"recall_by_shell": "recall {}", "leave_one_out_recall": "leave-one-out recall"}
     compare_tables = {
-        "per_technique": RecallTable("Recall per technique", "technique", plot="techniques.png",
-                                     plot_title="Recall per obfuscation technique (test positives)"),
+        "per_technique": RecallTable(
+            "Recall per technique",
+            "technique",
+            plot="techniques.png",
+            plot_title="Recall per obfuscation technique (test positives)",
+        ),
         "leave_one_out": RecallTable("Leave one technique family out", "family held out"),
     }
 
     class Settings(Task.Settings):
-        technique_column: str = Field("technique", description="column naming each line's obfuscation chain (compare: recall per technique and family)")
+        technique_column: str = Field(
+            "technique",
+            description="column naming each line's obfuscation chain (compare: recall per technique and family)",
+        )
         shell_column: str = Field("shell", description="column naming each line's shell (compare: recall per shell)")
 
     @classmethod
@@ -58,12 +67,17 @@ class CmdlineTask(Task):
         """Labels must be 0/1 (1: obfuscated): scan alerts and the stored threshold are about "1"."""
         found = sorted(set(table.labels or ()))
         if not set(found) <= LABELS:
-            raise SectuneError(f"task cmdline needs labels 0/1 (1: obfuscated); this data has {shorten(', '.join(found))}", path=table.path)
+            raise SectuneError(
+                f"task cmdline needs labels 0/1 (1: obfuscated); this data has {shorten(', '.join(found))}",
+                path=table.path,
+            )
         return table, {}
 
     def alert_label(self, labels: Sequence[str]) -> str:
         if "1" not in labels:
-            raise SectuneError(f"a cmdline model alerts on label 1 (obfuscated); this one has {shorten(', '.join(labels))}")
+            raise SectuneError(
+                f"a cmdline model alerts on label 1 (obfuscated); this one has {shorten(', '.join(labels))}"
+            )
         return "1"
 
     def breakdown_columns(self) -> list[str]:
@@ -77,7 +91,9 @@ class CmdlineTask(Task):
         techniques = test.columns.get(self.options.technique_column)
         if shells is not None:
             shells_array = np.array(shells)
-            out.cells["recall_by_shell"] = {s: recall_where(flags, positives & (shells_array == s)) for s in sorted(set(shells))}
+            out.cells["recall_by_shell"] = {
+                s: recall_where(flags, positives & (shells_array == s)) for s in sorted(set(shells))
+            }
         if techniques is not None:
             out.tables["per_technique"] = per_technique(flags, positives, techniques)
             if refit is not None:
@@ -93,8 +109,13 @@ class CmdlineTask(Task):
         families_test = [technique_families(str(t or "")) for t in test.columns[column]]
         out: dict[str, float | None] = {}
         for family in sorted(set().union(*families_test)) if families_test else []:
+
             def keep(table: Table, family: str = family) -> list[int]:
-                return [i for i, t in enumerate(table.columns.get(column, [None] * len(table))) if family not in technique_families(str(t or ""))]
+                return [
+                    i
+                    for i, t in enumerate(table.columns.get(column, [None] * len(table)))
+                    if family not in technique_families(str(t or ""))
+                ]
 
             rows = [i for i, fams in enumerate(families_test) if family in fams]
             flags = refit(keep, rows)

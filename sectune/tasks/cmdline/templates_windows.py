@@ -23,7 +23,7 @@ def _parse(spec: str) -> dict[str, list[str]]:
     return programs
 
 
-CMD: dict[str, list[str]] = _parse(r'''
+CMD: dict[str, list[str]] = _parse(r"""
 # --- files and directories
 ## dir
 dir {wdir}
@@ -521,9 +521,9 @@ C:\Windows\CCM\SensorLogonTask.exe
 "C:\Windows\Temp\{guid}\vc_redist.x64.exe" /install /quiet /norestart /log "C:\Windows\Temp\vcredist.log"
 C:\Windows\system32\msiexec.exe /V
 C:\Windows\syswow64\MsiExec.exe -Embedding {hex} E Global\MSI0000
-''')
+""")
 
-POWERSHELL: dict[str, list[str]] = _parse(r'''
+POWERSHELL: dict[str, list[str]] = _parse(r"""
 # --- files and items
 ## Get-ChildItem
 Get-ChildItem -Path {wdir} -Recurse -Filter *.{wext}
@@ -996,4 +996,4 @@ Add-Type -AssemblyName System.IO.Compression.FileSystem
 [System.IO.Compression.ZipFile]::ExtractToDirectory("$env:TEMP\{wapp}.zip", "C:\Tools\{wapp}")
 [System.IO.File]::WriteAllText({wpath}, $json, [System.Text.UTF8Encoding]::new($false))
 [Security.Principal.WindowsIdentity]::GetCurrent().Name
-''')
+""")

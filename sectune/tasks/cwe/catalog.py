@@ -240,7 +240,9 @@ def load_catalog(xml_path: str | None = None) -> Catalog:
     def entry(element: ET.Element, abstraction: str) -> Weakness:
         cwe = f"CWE-{element.get('ID')}"
         usage = element.findtext(f"{ns}Mapping_Notes/{ns}Usage")
-        weakness = Weakness(cwe, element.get("Name", ""), abstraction, element.get("Status", ""), usage=usage.strip() if usage else None)
+        weakness = Weakness(
+            cwe, element.get("Name", ""), abstraction, element.get("Status", ""), usage=usage.strip() if usage else None
+        )
         return weaknesses.setdefault(cwe, weakness)  # an id listed twice keeps its first entry
 
     for element in root.iterfind(f"{ns}Weaknesses/{ns}Weakness"):
@@ -253,7 +255,9 @@ def load_catalog(xml_path: str | None = None) -> Catalog:
             if related.get("Nature") != "ChildOf":
                 continue
             view, parent = related.get("View_ID", ""), f"CWE-{related.get('CWE_ID')}"
-            ranked.setdefault(view, {}).setdefault(weakness.id, []).append((related.get("Ordinal") != "Primary", parent))
+            ranked.setdefault(view, {}).setdefault(weakness.id, []).append(
+                (related.get("Ordinal") != "Primary", parent)
+            )
             members.setdefault(view, set()).update((weakness.id, parent))
     for element in root.iterfind(f"{ns}Categories/{ns}Category"):
         category = entry(element, "Category")
@@ -269,7 +273,10 @@ def load_catalog(xml_path: str | None = None) -> Catalog:
     edges: dict[str, dict[str, list[str]]] = {}
     for view, parents_of in ranked.items():
         # stable sort: Primary first, XML order otherwise; a parent named twice counts once
-        edges[view] = {child: list(dict.fromkeys(p for _, p in sorted(pairs, key=lambda pair: pair[0]))) for child, pairs in parents_of.items()}
+        edges[view] = {
+            child: list(dict.fromkeys(p for _, p in sorted(pairs, key=lambda pair: pair[0])))
+            for child, pairs in parents_of.items()
+        }
     for cwe, parents in edges.get(RESEARCH_VIEW, {}).items():
         if cwe in weaknesses:
             weaknesses[cwe].parents = list(parents)
@@ -285,7 +292,9 @@ def check_labels(catalog: Catalog, labels: Iterable[str]) -> dict:
     views, ...), ``discouraged``; the rest are ``ok``. Bucket dicts map id -> rows, most common
     first; ``counts`` gives the rows per bucket. Never raises: reporting is the caller's call.
     """
-    buckets: dict[str, Counter[str]] = {name: Counter() for name in ("unknown", "deprecated", "prohibited", "discouraged", "ok")}
+    buckets: dict[str, Counter[str]] = {
+        name: Counter() for name in ("unknown", "deprecated", "prohibited", "discouraged", "ok")
+    }
     for label in labels:
         key = _key(label)
         entry = catalog.weaknesses.get(key)
@@ -301,7 +310,12 @@ def check_labels(catalog: Catalog, labels: Iterable[str]) -> dict:
             bucket = "ok"
         buckets[bucket][key] += 1
     counts = {name: sum(counter.values()) for name, counter in buckets.items()}
-    report: dict = {"n": sum(counts.values()), "n_distinct": sum(len(c) for c in buckets.values()), "catalog_version": catalog.version, "counts": counts}
+    report: dict = {
+        "n": sum(counts.values()),
+        "n_distinct": sum(len(c) for c in buckets.values()),
+        "catalog_version": catalog.version,
+        "counts": counts,
+    }
     report.update({name: dict(counter.most_common()) for name, counter in buckets.items() if name != "ok"})
     return report
 

@@ -9,16 +9,31 @@ import json
 
 def add_data_parsers(data_subparsers) -> None:
     """Add ``sectune data cve`` and ``sectune data cwe-examples``, each knowing how it runs."""
-    d = data_subparsers.add_parser("cve", help="CVE JSON 5 records (cvelistV5 dir or zip, single files) or NVD API 2.0 JSON -> labelled CWE data")
+    d = data_subparsers.add_parser(
+        "cve", help="CVE JSON 5 records (cvelistV5 dir or zip, single files) or NVD API 2.0 JSON -> labelled CWE data"
+    )
     d.add_argument("sources", nargs="*", help="directories, .zip, .json, .json.gz")
     d.add_argument("--output", "-o", required=True, help=".jsonl, .jsonl.gz or .parquet")
-    d.add_argument("--labels", default="cna-then-adp", choices=["cna-then-adp", "cna", "adp"], help="which container's problemTypes label a record")
+    d.add_argument(
+        "--labels",
+        default="cna-then-adp",
+        choices=["cna-then-adp", "cna", "adp"],
+        help="which container's problemTypes label a record",
+    )
     d.add_argument("--since", metavar="YYYY-MM-DD", help="keep only records published on or after this date")
-    d.add_argument("--fetch", nargs="?", const="default", metavar="URL", help="download the CVE List release zip (or URL) first, resuming a partial download")
+    d.add_argument(
+        "--fetch",
+        nargs="?",
+        const="default",
+        metavar="URL",
+        help="download the CVE List release zip (or URL) first, resuming a partial download",
+    )
     d.add_argument("--download-dir", default=".", help="where --fetch keeps the downloaded file (default: here)")
     d.add_argument("--cwe-xml", help="a CWE catalogue XML for the label report (default: the cwe2 package's)")
     d.set_defaults(run_data=run_cve)
-    d = data_subparsers.add_parser("cwe-examples", help="MITRE's CWE Observed_Example descriptions labelled with their CWE")
+    d = data_subparsers.add_parser(
+        "cwe-examples", help="MITRE's CWE Observed_Example descriptions labelled with their CWE"
+    )
     d.add_argument("--output", "-o", required=True)
     d.add_argument("--min-examples", type=int, default=5)
     d.add_argument("--cwe-xml", help="a CWE catalogue XML (default: the one the cwe2 package ships)")
@@ -28,8 +43,16 @@ def add_data_parsers(data_subparsers) -> None:
 def run_cve(args: argparse.Namespace) -> int:
     from sectune.tasks.cwe.records import build_cve_dataset
 
-    summary = build_cve_dataset(args.sources, args.output, labels=args.labels, since=args.since, fetch=args.fetch,
-                                download_dir=args.download_dir, cwe_xml=args.cwe_xml, progress=not args.quiet)
+    summary = build_cve_dataset(
+        args.sources,
+        args.output,
+        labels=args.labels,
+        since=args.since,
+        fetch=args.fetch,
+        download_dir=args.download_dir,
+        cwe_xml=args.cwe_xml,
+        progress=not args.quiet,
+    )
     print(summary)
     return 0
 
@@ -45,5 +68,7 @@ def run_cwe_examples(args: argparse.Namespace) -> int:
     with atomic_write(args.output) as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(rows)} distinct descriptions citing {len({c for r in rows for c in r['label']})} CWEs (CWE {catalog.version}) written to {args.output}")
+    print(
+        f"{len(rows)} distinct descriptions citing {len({c for r in rows for c in r['label']})} CWEs (CWE {catalog.version}) written to {args.output}"
+    )
     return 0

@@ -105,10 +105,21 @@ def _fetch(url: str, part: Path, *, progress: bool, chunk: int, timeout: float) 
         length = response.headers.get("Content-Length")
         expected = start + int(length) if length and length.isdigit() else None
         written = start
-        with open(part, "ab" if start else "wb") as fh, tqdm(
-            total=expected, initial=start, desc=part.name.removesuffix(".part"), unit="B", unit_scale=True,
-            unit_divisor=1024, file=sys.stderr, disable=not progress, leave=False, mininterval=0.5,
-        ) as bar:
+        with (
+            open(part, "ab" if start else "wb") as fh,
+            tqdm(
+                total=expected,
+                initial=start,
+                desc=part.name.removesuffix(".part"),
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                disable=not progress,
+                leave=False,
+                mininterval=0.5,
+            ) as bar,
+        ):
             while block := response.read(chunk):
                 fh.write(block)
                 written += len(block)

@@ -359,7 +359,9 @@ def parse_cve_json5(obj: dict, labels: str = "cna-then-adp", require_cwe: bool =
         raise MalformedRecord(f"cveMetadata.state is {state!r}, expected PUBLISHED or REJECTED")
     containers = _obj(obj, "containers", "containers", required=True)
     cna = _obj(containers, "cna", "containers.cna", required=True)
-    description = _english(_arr(cna, "descriptions", "containers.cna.descriptions"), "value", "containers.cna.descriptions")
+    description = _english(
+        _arr(cna, "descriptions", "containers.cna.descriptions"), "value", "containers.cna.descriptions"
+    )
     if description is None:
         return SkipReason.NO_DESCRIPTION
 
@@ -384,8 +386,11 @@ def parse_cve_json5(obj: dict, labels: str = "cna-then-adp", require_cwe: bool =
     published = (
         _str(meta, "datePublished", "cveMetadata.datePublished")
         or _str(cna, "datePublic", "containers.cna.datePublic")
-        or _str(_obj(cna, "providerMetadata", "containers.cna.providerMetadata"), "dateUpdated",
-                "containers.cna.providerMetadata.dateUpdated")
+        or _str(
+            _obj(cna, "providerMetadata", "containers.cna.providerMetadata"),
+            "dateUpdated",
+            "containers.cna.providerMetadata.dateUpdated",
+        )
         or _str(meta, "dateUpdated", "cveMetadata.dateUpdated")
     )
     return CveRecord(
@@ -485,7 +490,9 @@ def ingest(
     return _stream(paths, labels, since, progress, stats, require_cwe), stats
 
 
-def _stream(paths: list[Path], labels: str, since: str | None, progress: bool, stats: IngestStats, require_cwe: bool = True) -> Iterator[CveRecord]:
+def _stream(
+    paths: list[Path], labels: str, since: str | None, progress: bool, stats: IngestStats, require_cwe: bool = True
+) -> Iterator[CveRecord]:
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -550,7 +557,7 @@ def _stream(paths: list[Path], labels: str, since: str | None, progress: bool, s
 
 
 def output_format(output: str | Path) -> str:
-    """"jsonl", "jsonl.gz" or "parquet" from the file name, so a bad name fails before any reading."""
+    """ "jsonl", "jsonl.gz" or "parquet" from the file name, so a bad name fails before any reading."""
     name = Path(output).name.lower()
     for fmt in ("jsonl.gz", "jsonl", "parquet"):
         if name.endswith("." + fmt):

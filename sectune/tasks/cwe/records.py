@@ -84,6 +84,8 @@ def build_cve_dataset(
     report = check_labels(catalog, primaries.elements())
     write_manifest(stats, output, extra={"cwe_labels": report})
     counts = report["counts"]
-    return (f"{stats.summary_line()}\nprimary CWE labels: {counts['ok']:,} fine for mapping, {counts['discouraged']:,} discouraged "
-            f"and {counts['prohibited']:,} prohibited by MITRE (e.g. categories), {counts['deprecated']:,} deprecated, "
-            f"{counts['unknown']:,} unknown to CWE {catalog.version}\nwritten {output} and {output}.manifest.json")
+    return (
+        f"{stats.summary_line()}\nprimary CWE labels: {counts['ok']:,} fine for mapping, {counts['discouraged']:,} discouraged "
+        f"and {counts['prohibited']:,} prohibited by MITRE (e.g. categories), {counts['deprecated']:,} deprecated, "
+        f"{counts['unknown']:,} unknown to CWE {catalog.version}\nwritten {output} and {output}.manifest.json"
+    )

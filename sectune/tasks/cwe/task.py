@@ -33,7 +33,9 @@ log = logging.getLogger("sectune")
 FREQUENT = 20  # per-class recall is reported for the 20 most frequent classes and for the rest
 
 
-def prepare(table: Table, catalog: Catalog, *, rollup: str | None = None, allowed_only: bool = False) -> tuple[Table, dict[str, Any]]:
+def prepare(
+    table: Table, catalog: Catalog, *, rollup: str | None = None, allowed_only: bool = False
+) -> tuple[Table, dict[str, Any]]:
     """Normalise, roll up and filter each row's CWE list; the primary (first) CWE is the class.
 
     A row whose list is empty after mapping (no ancestor in the view, nothing allowed) is
@@ -41,7 +43,11 @@ def prepare(table: Table, catalog: Catalog, *, rollup: str | None = None, allowe
     """
     lists = table.label_lists or [[label] for label in table.labels]
     primaries = [normalize_cwe(cwes[0]) or str(cwes[0]) for cwes in lists]
-    report: dict[str, Any] = {"rows_in": len(table), "classes_in": len(set(primaries)), "catalog": check_labels(catalog, primaries)}
+    report: dict[str, Any] = {
+        "rows_in": len(table),
+        "classes_in": len(set(primaries)),
+        "catalog": check_labels(catalog, primaries),
+    }
     keep, new_lists = [], []
     dropped = Counter()
     for i, cwes in enumerate(lists):
@@ -62,18 +68,36 @@ def prepare(table: Table, catalog: Catalog, *, rollup: str | None = None, allowe
     out = table.subset(keep)
     out.label_lists = new_lists
     out.labels = [cwes[0] for cwes in new_lists]
-    report.update(rows_out=len(out), classes_out=len(set(out.labels)), dropped_no_rollup=dropped["no_rollup"],
-                  dropped_not_allowed=dropped["not_allowed"], rollup=rollup, allowed_only=allowed_only)
+    report.update(
+        rows_out=len(out),
+        classes_out=len(set(out.labels)),
+        dropped_no_rollup=dropped["no_rollup"],
+        dropped_not_allowed=dropped["not_allowed"],
+        rollup=rollup,
+        allowed_only=allowed_only,
+    )
     counts = report["catalog"]["counts"]
-    log.info("CWE labels: %d rows, %d classes -> %d rows, %d classes%s%s; primary labels MITRE discourages: %d, prohibits: %d, "
-             "deprecated: %d, unknown to CWE %s: %d", report["rows_in"], report["classes_in"], report["rows_out"], report["classes_out"],
-             f" (rollup to view {rollup}: {dropped['no_rollup']} rows without an ancestor in it dropped)" if rollup else "",
-             f" (allowed only: {dropped['not_allowed']} rows dropped)" if allowed_only else "",
-             counts["discouraged"], counts["prohibited"], counts["deprecated"], catalog.version, counts["unknown"])
+    log.info(
+        "CWE labels: %d rows, %d classes -> %d rows, %d classes%s%s; primary labels MITRE discourages: %d, prohibits: %d, "
+        "deprecated: %d, unknown to CWE %s: %d",
+        report["rows_in"],
+        report["classes_in"],
+        report["rows_out"],
+        report["classes_out"],
+        f" (rollup to view {rollup}: {dropped['no_rollup']} rows without an ancestor in it dropped)" if rollup else "",
+        f" (allowed only: {dropped['not_allowed']} rows dropped)" if allowed_only else "",
+        counts["discouraged"],
+        counts["prohibited"],
+        counts["deprecated"],
+        catalog.version,
+        counts["unknown"],
+    )
     return out, report
 
 
-def cwe_metrics(y_true: Sequence[str], y_pred: Sequence[str], per_class: list[dict], train_labels: Sequence[str], catalog: Catalog) -> dict[str, Any]:
+def cwe_metrics(
+    y_true: Sequence[str], y_pred: Sequence[str], per_class: list[dict], train_labels: Sequence[str], catalog: Catalog
+) -> dict[str, Any]:
     """Near misses in the CWE tree, and recall for frequent vs rare classes (a model that only
     learns the frequent ones shows here)."""
     frequent = {label for label, _ in Counter(train_labels).most_common(FREQUENT)}
@@ -99,16 +123,20 @@ class CweTask(Task):
     label_column = "cwe"
     default_split = "time:published"
     prompt_template = "cwe"
-    prompts = {"cwe": PromptTemplate(
-        name="cwe",
-        instruction="You are a security analyst. Which CWE weakness does the following vulnerability description describe? "
-        "Answer with the CWE id.",
-        input="Description: {text}",
-        verbalizers="names",
-    )}
+    prompts = {
+        "cwe": PromptTemplate(
+            name="cwe",
+            instruction="You are a security analyst. Which CWE weakness does the following vulnerability description describe? "
+            "Answer with the CWE id.",
+            input="Description: {text}",
+            verbalizers="names",
+        )
+    }
 
     class Settings(Task.Settings):
-        rollup: str | None = Field(None, description="map each CWE to its nearest ancestor in this CWE view, e.g. 1003 (NVD's)")
+        rollup: str | None = Field(
+            None, description="map each CWE to its nearest ancestor in this CWE view, e.g. 1003 (NVD's)"
+        )
         allowed_only: bool = Field(False, description="keep only CWEs MITRE allows for vulnerability mapping")
         cwe_xml: str | None = Field(None, description="a CWE catalogue XML (default: the one the cwe2 package ships)")
 
@@ -117,8 +145,12 @@ class CweTask(Task):
         return load_catalog(self.options.cwe_xml)
 
     def settings(self) -> dict[str, Any]:
-        return {"cwe_xml": self.options.cwe_xml, "catalog_version": self.catalog.version, "rollup": self.options.rollup,
-                "allowed_only": self.options.allowed_only}
+        return {
+            "cwe_xml": self.options.cwe_xml,
+            "catalog_version": self.catalog.version,
+            "rollup": self.options.rollup,
+            "allowed_only": self.options.allowed_only,
+        }
 
     def inputs(self) -> list[str]:
         return [self.options.cwe_xml] if self.options.cwe_xml else []
@@ -135,12 +167,16 @@ class CweTask(Task):
         log.info("%d test rows dropped: their description also appears in training", len(test) - len(keep))
         return test.subset(keep)
 
-    def metrics(self, model: "Classifier", table: Table, proba: np.ndarray, train_labels: Sequence[str] | None = None) -> dict[str, Any]:
+    def metrics(
+        self, model: "Classifier", table: Table, proba: np.ndarray, train_labels: Sequence[str] | None = None
+    ) -> dict[str, Any]:
         from sectune.metrics import predicted_labels
 
         metrics = super().metrics(model, table, proba, train_labels)
         y_pred = predicted_labels(proba, model.labels_, threshold=model.threshold_)
-        metrics.update(cwe_metrics(table.labels, y_pred, metrics["per_class"], train_labels or model.labels_, self.catalog))
+        metrics.update(
+            cwe_metrics(table.labels, y_pred, metrics["per_class"], train_labels or model.labels_, self.catalog)
+        )
         return metrics
 
     def map_labels(self, labels: Sequence[str]) -> list[str]:
@@ -171,7 +207,9 @@ class CweTask(Task):
         from sectune.tasks.cwe.records import read_cve_records
 
         records = read_cve_records(path, progress=progress, **options)
-        return RawInput([r.cve_id for r in records], [r.description for r in records], [r.cwe for r in records], stated_key="cwe")
+        return RawInput(
+            [r.cve_id for r in records], [r.description for r in records], [r.cwe for r in records], stated_key="cwe"
+        )
 
 
 def card_section(settings: Any, metrics: dict[str, Any]) -> str:
@@ -182,22 +220,33 @@ def card_section(settings: Any, metrics: dict[str, Any]) -> str:
         return ""
     report = settings.get("report") or {}
     counts = (report.get("catalog") or {}).get("counts") or {}
-    out = ["## CWE labels", "",
-           f"- CWE catalogue: {settings.get('catalog_version') or 'n/a'} ({settings.get('cwe_xml') or 'the cwe2 package'})",
-           f"- rollup: {'view ' + str(settings['rollup']) + ' (each CWE mapped to its nearest ancestor in the view)' if settings.get('rollup') else 'none'}",
-           f"- allowed only: {'yes (CWEs MITRE allows for vulnerability mapping)' if settings.get('allowed_only') else 'no'}"]
+    out = [
+        "## CWE labels",
+        "",
+        f"- CWE catalogue: {settings.get('catalog_version') or 'n/a'} ({settings.get('cwe_xml') or 'the cwe2 package'})",
+        f"- rollup: {'view ' + str(settings['rollup']) + ' (each CWE mapped to its nearest ancestor in the view)' if settings.get('rollup') else 'none'}",
+        f"- allowed only: {'yes (CWEs MITRE allows for vulnerability mapping)' if settings.get('allowed_only') else 'no'}",
+    ]
     if report:
-        out.append(f"- rows {report.get('rows_in')} -> {report.get('rows_out')}, classes {report.get('classes_in')} -> {report.get('classes_out')}; "
-                   f"primary labels MITRE discourages: {counts.get('discouraged', 0)}, prohibits: {counts.get('prohibited', 0)}, "
-                   f"deprecated: {counts.get('deprecated', 0)}, unknown: {counts.get('unknown', 0)}")
+        out.append(
+            f"- rows {report.get('rows_in')} -> {report.get('rows_out')}, classes {report.get('classes_in')} -> {report.get('classes_out')}; "
+            f"primary labels MITRE discourages: {counts.get('discouraged', 0)}, prohibits: {counts.get('prohibited', 0)}, "
+            f"deprecated: {counts.get('deprecated', 0)}, unknown: {counts.get('unknown', 0)}"
+        )
     if "test_rows_dropped_as_duplicate_descriptions" in report:
-        out.append(f"- test rows dropped because their description also stands in training: {report['test_rows_dropped_as_duplicate_descriptions']}")
+        out.append(
+            f"- test rows dropped because their description also stands in training: {report['test_rows_dropped_as_duplicate_descriptions']}"
+        )
     hierarchy = metrics.get("hierarchy")
     if isinstance(hierarchy, dict):
-        out.append(f"- near misses: {hierarchy.get('near_miss')} of {hierarchy.get('n_wrong')} wrong top-1 predictions "
-                   f"({format_value(hierarchy.get('near_miss_share'))}) are the true CWE's parent, child or sibling in view 1000")
+        out.append(
+            f"- near misses: {hierarchy.get('near_miss')} of {hierarchy.get('n_wrong')} wrong top-1 predictions "
+            f"({format_value(hierarchy.get('near_miss_share'))}) are the true CWE's parent, child or sibling in view 1000"
+        )
     recall = metrics.get("recall_frequent")
     if isinstance(recall, dict):
-        out.append(f"- macro recall: {format_value(recall.get(f'top{FREQUENT}_macro_recall'))} over the {FREQUENT} most frequent classes, "
-                   f"{format_value(recall.get('rest_macro_recall'))} over the other {recall.get('rest_classes')}")
+        out.append(
+            f"- macro recall: {format_value(recall.get(f'top{FREQUENT}_macro_recall'))} over the {FREQUENT} most frequent classes, "
+            f"{format_value(recall.get('rest_macro_recall'))} over the other {recall.get('rest_classes')}"
+        )
     return "\n".join(out) + "\n"

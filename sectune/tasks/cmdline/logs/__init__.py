@@ -33,5 +33,14 @@ from .formats import FIELD_FORMATS, FORMATS
 from .records import LogLine, ScanCounts
 from .source import MAX_LINE_CHARS, POLL_SECONDS, follow_lines
 
-__all__ = ["FIELD_FORMATS", "FORMATS", "MAX_LINE_CHARS", "POLL_SECONDS", "LogLine", "ScanCounts", "follow_lines",
-           "iter_command_lines", "sniff_format"]
+__all__ = [
+    "FIELD_FORMATS",
+    "FORMATS",
+    "MAX_LINE_CHARS",
+    "POLL_SECONDS",
+    "LogLine",
+    "ScanCounts",
+    "follow_lines",
+    "iter_command_lines",
+    "sniff_format",
+]

@@ -53,8 +53,11 @@ def iter_command_lines(
             sample, consumed = _sample(source)
             fmt = sniff_format(sample, path)
             if field is not None and fmt not in FIELD_FORMATS:
-                raise SectuneError(f"--field applies to {', '.join(FIELD_FORMATS)} logs; this looks like {fmt} "
-                                   f"(pass --format to say otherwise)", path=display)
+                raise SectuneError(
+                    f"--field applies to {', '.join(FIELD_FORMATS)} logs; this looks like {fmt} "
+                    f"(pass --format to say otherwise)",
+                    path=display,
+                )
             source = chain(consumed, source)
         stats.format = fmt
         for item in read_events(source, fmt, stats, field, display):
@@ -64,8 +67,9 @@ def iter_command_lines(
         close()
 
 
-def read_events(source: Iterable[Item], fmt: str, stats: ScanCounts, field: str | None,
-                display: str) -> Iterator[LogLine | None]:
+def read_events(
+    source: Iterable[Item], fmt: str, stats: ScanCounts, field: str | None, display: str
+) -> Iterator[LogLine | None]:
     """The LogLines that format ``fmt`` finds in ``source``, with None for each idle tick."""
     reader = REGISTRY[fmt].Reader(stats, field, display)
     n = 0

@@ -34,8 +34,11 @@ class ScanCounts:
 
     @property
     def skipped(self) -> dict[str, int]:
-        return {"not process creation": self.skipped_not_process_creation, "no command line": self.skipped_no_command_line,
-                "line too long": self.skipped_too_long}
+        return {
+            "not process creation": self.skipped_not_process_creation,
+            "no command line": self.skipped_no_command_line,
+            "line too long": self.skipped_too_long,
+        }
 
     def bad(self, line: int, reason: str) -> None:
         self.unparseable += 1

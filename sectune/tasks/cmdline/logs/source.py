@@ -55,8 +55,9 @@ class LongLine:
 Item = Union[str, LongLine, _Reset, None]  # what a source yields (module docstring)
 
 
-def open_source(path: str | Path, follow: bool, stop: threading.Event | None, poll: float,
-                max_line: int) -> tuple[Iterator[Item], Callable[[], None], str]:
+def open_source(
+    path: str | Path, follow: bool, stop: threading.Event | None, poll: float, max_line: int
+) -> tuple[Iterator[Item], Callable[[], None], str]:
     """(the items of ``path``, a function that closes it, its name for messages)."""
     display = display_name(str(path))
     if str(path) == "-":
@@ -95,8 +96,12 @@ def open_source(path: str | Path, follow: bool, stop: threading.Event | None, po
     return _capped_lines(fh.readline, max_line), fh.close, display
 
 
-def follow_lines(path: str | Path, stop: threading.Event | None = None, poll: float = POLL_SECONDS,
-                 max_line_chars: int = MAX_LINE_CHARS) -> Iterator[str]:
+def follow_lines(
+    path: str | Path,
+    stop: threading.Event | None = None,
+    poll: float = POLL_SECONDS,
+    max_line_chars: int = MAX_LINE_CHARS,
+) -> Iterator[str]:
     """The lines of a growing file (without their line ending), from its start, then as they are appended;
     reopened after rotation or truncation; ends when ``stop`` is set (after reading what is there).
     Lines longer than ``max_line_chars`` are left out (never held in memory)."""
@@ -186,7 +191,9 @@ def _guarded_gzip(lines: Iterator[str | LongLine], display: str) -> Iterator[str
     try:
         yield from lines
     except (OSError, EOFError, zlib.error) as e:
-        logging.getLogger("sectune").warning("%s: gzip data ends early (%s); scanned what came before", display, one_line(e))
+        logging.getLogger("sectune").warning(
+            "%s: gzip data ends early (%s); scanned what came before", display, one_line(e)
+        )
 
 
 def _ticking(lines: Iterable[str | LongLine], stop: threading.Event | None, poll: float) -> Iterator[Item]:

@@ -83,8 +83,14 @@ def _resolve(name: str, shell: str) -> Technique:
     return technique
 
 
-def obfuscate(line: str, shell: str, techniques: Sequence[str] | None = None, intensity: str = "medium",
-              rng: random.Random | int | None = None, layers: int | None = None) -> Obfuscation:
+def obfuscate(
+    line: str,
+    shell: str,
+    techniques: Sequence[str] | None = None,
+    intensity: str = "medium",
+    rng: random.Random | int | None = None,
+    layers: int | None = None,
+) -> Obfuscation:
     """Apply ``techniques`` (or ``layers`` random ones of ``shell``) to ``line``, left to right.
 
     Random picks draw 1 layer with p=0.6, 2 with p=0.3, 3 with p=0.1 unless ``layers`` is given, never put

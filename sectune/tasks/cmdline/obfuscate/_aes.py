@@ -37,7 +37,7 @@ SBOX = _sbox()
 def _expand(key: bytes) -> list[list[int]]:
     nk = len(key) // 4
     rounds = nk + 6
-    words = [list(key[4 * i: 4 * i + 4]) for i in range(nk)]
+    words = [list(key[4 * i : 4 * i + 4]) for i in range(nk)]
     rcon = 1
     for i in range(nk, 4 * (rounds + 1)):
         w = words[i - 1].copy()
@@ -48,7 +48,7 @@ def _expand(key: bytes) -> list[list[int]]:
         elif nk > 6 and i % nk == 4:
             w = [SBOX[b] for b in w]
         words.append([a ^ b for a, b in zip(words[i - nk], w)])
-    return [sum(words[4 * r: 4 * r + 4], []) for r in range(rounds + 1)]
+    return [sum(words[4 * r : 4 * r + 4], []) for r in range(rounds + 1)]
 
 
 def encrypt_block(block: bytes, round_keys: list[list[int]]) -> bytes:
@@ -59,7 +59,7 @@ def encrypt_block(block: bytes, round_keys: list[list[int]]) -> bytes:
         if r < len(round_keys) - 1:
             mixed = []
             for c in range(4):
-                a = s[4 * c: 4 * c + 4]
+                a = s[4 * c : 4 * c + 4]
                 t = a[0] ^ a[1] ^ a[2] ^ a[3]
                 mixed += [a[i] ^ t ^ _xtime(a[i] ^ a[(i + 1) % 4]) for i in range(4)]
             s = mixed
@@ -76,6 +76,6 @@ def cbc_encrypt(data: bytes, key: bytes, iv: bytes) -> bytes:
     round_keys = _expand(key)
     out, prev = [], iv
     for i in range(0, len(data), 16):
-        prev = encrypt_block(bytes(a ^ b for a, b in zip(data[i: i + 16], prev)), round_keys)
+        prev = encrypt_block(bytes(a ^ b for a, b in zip(data[i : i + 16], prev)), round_keys)
         out.append(prev)
     return b"".join(out)

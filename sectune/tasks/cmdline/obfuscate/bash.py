@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 from sectune.errors import SectuneError
 
-_RESERVED = frozenset("if then else elif fi case esac for select while until do done in function time coproc { } ! [[ ]]".split())
+_RESERVED = frozenset(
+    "if then else elif fi case esac for select while until do done in function time coproc { } ! [[ ]]".split()
+)
 _BEFORE_COMMAND = frozenset("if then else elif while until do ! { time".split())  # the next word is a command again
 _BEFORE_NAME = frozenset("for select case function".split())  # the next word is a name: never rewritten
 _OPS = (";;&", "&&", "||", ";;", ";&", "|&", "&", "|", ";", "(", ")", "\n")
@@ -232,14 +234,26 @@ def _join(toks: list[_Tok]) -> str:
 def _inner_positions(tok: _Tok) -> list[int]:
     """Positions between two literal alphanumerics where a quote or escape may go (in the value of an assignment)."""
     start = tok.text.index("=") + 1 if tok.assign else 1
-    return [p for p in range(max(start, 1), len(tok.text))
-            if tok.lit[p - 1] and tok.lit[p] and tok.text[p - 1].isalnum() and tok.text[p].isalnum()]
+    return [
+        p
+        for p in range(max(start, 1), len(tok.text))
+        if tok.lit[p - 1] and tok.lit[p] and tok.text[p - 1].isalnum() and tok.text[p].isalnum()
+    ]
 
 
 def _command_words(toks: list[_Tok]) -> list[_Tok]:
     """Plain command names (``ls``, ``/usr/bin/id``) that can be replaced by anything expanding to them."""
-    return [t for t in toks if t.kind == "word" and t.cmd and t.safe and not t.assign and all(t.lit)
-            and _PLAIN_COMMAND.fullmatch(t.text) and not t.text.startswith("-")]
+    return [
+        t
+        for t in toks
+        if t.kind == "word"
+        and t.cmd
+        and t.safe
+        and not t.assign
+        and all(t.lit)
+        and _PLAIN_COMMAND.fullmatch(t.text)
+        and not t.text.startswith("-")
+    ]
 
 
 def _words(toks: list[_Tok]) -> list[_Tok]:
@@ -267,8 +281,15 @@ def _split(text: str, parts: int, rng: random.Random) -> list[str]:
 
 def _run_decoded(decoder: str, rng: random.Random) -> str:
     """Run what ``decoder`` prints: the shapes seen in the wild (pipe to bash, eval, bash -c, here-string)."""
-    return rng.choice([f"{decoder}|bash", f"{decoder} | bash", f'eval "$({decoder})"', f'bash -c "$({decoder})"',
-                       f'bash<<<"$({decoder})"'])
+    return rng.choice(
+        [
+            f"{decoder}|bash",
+            f"{decoder} | bash",
+            f'eval "$({decoder})"',
+            f'bash -c "$({decoder})"',
+            f'bash<<<"$({decoder})"',
+        ]
+    )
 
 
 def _require_ascii(line: str, name: str) -> None:
@@ -297,7 +318,11 @@ def b64(line: str, intensity: str, rng: random.Random) -> str:
     for _ in range(rounds):
         data = base64.b64encode(data)
     flag = rng.choice(["-d", "--decode"] if intensity != "light" else ["-d"])
-    source = rng.choice([f"echo {data.decode()}", f"printf %s {data.decode()}"]) if intensity != "light" else f"echo {data.decode()}"
+    source = (
+        rng.choice([f"echo {data.decode()}", f"printf %s {data.decode()}"])
+        if intensity != "light"
+        else f"echo {data.decode()}"
+    )
     decoder = source + f"|base64 {flag}" * rounds
     if intensity == "heavy":
         decoder = f"base64 {flag}<<<{data.decode()}" + f"|base64 {flag}" * (rounds - 1)
@@ -310,7 +335,9 @@ def _compressed_b64(payload: str, unzips: list[str], intensity: str, rng: random
     decoder = f"echo {payload}|base64 -d|{unzip}"
     if intensity == "heavy":
         parts = _split(payload, rng.randint(2, 4), rng)
-        decoder = "echo " + "".join(shlex.quote(p) if rng.random() < 0.5 else f'"{p}"' for p in parts) + f"|base64 -d|{unzip}"
+        decoder = (
+            "echo " + "".join(shlex.quote(p) if rng.random() < 0.5 else f'"{p}"' for p in parts) + f"|base64 -d|{unzip}"
+        )
     return _run_decoded(decoder, rng)
 
 
@@ -329,10 +356,12 @@ def bzip2_b64(line: str, intensity: str, rng: random.Random) -> str:
 def hex_xxd(line: str, intensity: str, rng: random.Random) -> str:
     """Hex text turned back into bytes by ``xxd -r -p`` (light: only the command name)."""
     if intensity == "light":
-        return _on_command_word(line, lambda w: f"$(xxd -r -p<<<{w.encode().hex()})", lambda t: hex_xxd(t, "medium", rng))
+        return _on_command_word(
+            line, lambda w: f"$(xxd -r -p<<<{w.encode().hex()})", lambda t: hex_xxd(t, "medium", rng)
+        )
     hexed = line.encode().hex()
     if intensity == "heavy":
-        hexed = " ".join(hexed[i:i + 4] for i in range(0, len(hexed), 4))
+        hexed = " ".join(hexed[i : i + 4] for i in range(0, len(hexed), 4))
         return _run_decoded(f"echo '{hexed}'|xxd -r -p", rng)
     return _run_decoded(rng.choice([f"echo {hexed}|xxd -r -p", f"xxd -r -p<<<{hexed}"]), rng)
 
@@ -351,13 +380,18 @@ def _escape_bytes(text: str, fmt: str, fraction: float, rng: random.Random, forc
 
 def _ansi_c(line: str, intensity: str, rng: random.Random, fmt: str, name: str) -> str:
     if intensity == "light":
+
         def rewrite(word: str) -> str:
             k = rng.randrange(len(word))
-            return word[:k] + "$'" + fmt.format(ord(word[k])) + "'" + word[k + 1:]
+            return word[:k] + "$'" + fmt.format(ord(word[k])) + "'" + word[k + 1 :]
+
         return _on_command_word(line, rewrite, lambda t: _ansi_c(t, "heavy", rng, fmt, name))
     if intensity == "medium":
-        return _on_command_word(line, lambda w: "$'" + "".join(fmt.format(b) for b in w.encode()) + "'",
-                                lambda t: _ansi_c(t, "heavy", rng, fmt, name))
+        return _on_command_word(
+            line,
+            lambda w: "$'" + "".join(fmt.format(b) for b in w.encode()) + "'",
+            lambda t: _ansi_c(t, "heavy", rng, fmt, name),
+        )
     return "eval $'" + "".join(fmt.format(b) for b in line.encode()) + "'"
 
 
@@ -373,20 +407,26 @@ def ansi_hex(line: str, intensity: str, rng: random.Random) -> str:
 
 def printf_escapes(line: str, intensity: str, rng: random.Random) -> str:
     """``printf`` with mixed ``\\xHH``/``\\NNN`` escapes rebuilding the command (light) or the whole line for eval."""
+
     def escaped(text: str, fraction: float) -> str:
         fmt = rng.choice(["\\x{:02x}", "\\{:03o}"])
         return _escape_bytes(text, fmt, fraction, rng, force="%\\'")
 
     if intensity == "light":
-        return _on_command_word(line, lambda w: f"$(printf '{escaped(w, 0.4) if len(w) > 2 else escaped(w, 1.0)}')",
-                                lambda t: printf_escapes(t, "medium", rng))
+        return _on_command_word(
+            line,
+            lambda w: f"$(printf '{escaped(w, 0.4) if len(w) > 2 else escaped(w, 1.0)}')",
+            lambda t: printf_escapes(t, "medium", rng),
+        )
     body = escaped(line, _n(intensity, 0, 0.5, 1.0))
     return rng.choice([f"eval \"$(printf '{body}')\"", f"printf '{body}'|bash"])
 
 
 def rot13(line: str, intensity: str, rng: random.Random) -> str:
     """ROT13 text decoded by ``tr`` and run (light: only the command name)."""
-    table = str.maketrans("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM")
+    table = str.maketrans(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM"
+    )
     tr = rng.choice(["tr a-zA-Z n-za-mN-ZA-M", "tr 'A-Za-z' 'N-ZA-Mn-za-m'"])
     if intensity == "light":
         return _on_command_word(line, lambda w: f"$({tr}<<<{w.translate(table)})", lambda t: rot13(t, "medium", rng))
@@ -411,8 +451,11 @@ def _insert(line: str, intensity: str, rng: random.Random, name: str, make) -> s
         targets = words
     for tok in targets:
         positions = _inner_positions(tok)
-        k = {"light": rng.randint(1, min(2, len(positions))), "medium": max(1, len(positions) // 3),
-             "heavy": max(1, (2 * len(positions)) // 3)}[intensity]
+        k = {
+            "light": rng.randint(1, min(2, len(positions))),
+            "medium": max(1, len(positions) // 3),
+            "heavy": max(1, (2 * len(positions)) // 3),
+        }[intensity]
         for p in sorted(rng.sample(positions, k), reverse=True):
             tok.text = tok.text[:p] + make(rng) + tok.text[p:]
     return _join(toks)
@@ -423,7 +466,20 @@ def quotes(line: str, intensity: str, rng: random.Random) -> str:
     return _insert(line, intensity, rng, "quotes", lambda r: r.choice(["''", '""']))
 
 
-_NULL_EXPANSIONS = ("$@", "$*", "${@}", "${*}", '"$@"', '"${*}"', "${*,,}", "${@^^}", "${@,}", "${*~}", "${*%x}", "${@#?}")
+_NULL_EXPANSIONS = (
+    "$@",
+    "$*",
+    "${@}",
+    "${*}",
+    '"$@"',
+    '"${*}"',
+    "${*,,}",
+    "${@^^}",
+    "${@,}",
+    "${*~}",
+    "${*%x}",
+    "${@#?}",
+)
 
 
 def null_expansion(line: str, intensity: str, rng: random.Random) -> str:
@@ -432,12 +488,14 @@ def null_expansion(line: str, intensity: str, rng: random.Random) -> str:
     Bashfuscator's filler: ``$@``/``$*`` with case or pattern operators (``${*/x/y}``, ``${@^^}``) that still
     give nothing, so the word detectors look for is never written out.
     """
+
     def make(r: random.Random) -> str:
         pick = r.choice(_NULL_EXPANSIONS + ("${*/pat/rep}",))
         if pick == "${*/pat/rep}":
             a, b = r.choice("abcdefxyz"), r.choice("ABCDEFXYZ")
             pick = "${" + r.choice("*@") + f"/{a}/{b}" + "}"
         return pick
+
     return _insert(line, intensity, rng, "null-expansion", make)
 
 
@@ -461,10 +519,18 @@ def backslash(line: str, intensity: str, rng: random.Random) -> str:
 def ifs(line: str, intensity: str, rng: random.Random) -> str:
     """``$IFS``/``${IFS}`` instead of spaces between words: ``cat${IFS}/etc/passwd``."""
     toks = _lex(line)
-    spots = [i for i in range(1, len(toks) - 1)
-             if toks[i].kind == "space" and toks[i - 1].kind == "word" and toks[i + 1].kind == "word"
-             and toks[i - 1].safe and toks[i + 1].safe and not toks[i - 1].assign and "=" not in toks[i - 1].text
-             and (i < 2 or toks[i - 2].kind != "redir")]
+    spots = [
+        i
+        for i in range(1, len(toks) - 1)
+        if toks[i].kind == "space"
+        and toks[i - 1].kind == "word"
+        and toks[i + 1].kind == "word"
+        and toks[i - 1].safe
+        and toks[i + 1].safe
+        and not toks[i - 1].assign
+        and "=" not in toks[i - 1].text
+        and (i < 2 or toks[i - 2].kind != "redir")
+    ]
     if not spots:  # a single word (or none left): ${IFS}true still runs true
         first = next((t for t in toks if t.kind == "word" and t.cmd and t.safe and not t.assign), None)
         if first is None:
@@ -494,8 +560,9 @@ def brace(line: str, intensity: str, rng: random.Random) -> str:
             while toks[j - 1].kind == "space":
                 j -= 1
             words = [t for t in toks[i:j] if t.kind == "word"]
-            if all(t.safe and not t.assign and not set(t.text) & set("{},") for t in words) \
-                    and (j == len(toks) or toks[j].kind == "op" or toks[j].kind == "space"):
+            if all(t.safe and not t.assign and not set(t.text) & set("{},") for t in words) and (
+                j == len(toks) or toks[j].kind == "op" or toks[j].kind == "space"
+            ):
                 groups.append((i, j))
             i = j
         else:
@@ -520,14 +587,30 @@ def brace(line: str, intensity: str, rng: random.Random) -> str:
 
 # Commands present at these paths on any current Linux (the /bin ones also on systems without merged /usr).
 GLOB_COMMANDS = {
-    **{c: "/bin/" + c for c in "bash cat chmod cp date echo false grep gunzip gzip hostname ln ls mkdir mv pwd rm sed "
-                                 "sh sleep tar touch true uname".split()},
-    **{c: "/usr/bin/" + c for c in "base64 basename cut dirname env expr find head id printf seq sort stat tail tee tr "
-                                     "uniq wc whoami xargs".split()},
+    **{
+        c: "/bin/" + c
+        for c in "bash cat chmod cp date echo false grep gunzip gzip hostname ln ls mkdir mv pwd rm sed "
+        "sh sleep tar touch true uname".split()
+    },
+    **{
+        c: "/usr/bin/" + c
+        for c in "base64 basename cut dirname env expr find head id printf seq sort stat tail tee tr "
+        "uniq wc whoami xargs".split()
+    },
 }
 # Files present on any Linux, which a glob may stand for when they are arguments.
-GLOB_PATHS = ("/etc/passwd", "/etc/group", "/etc/hosts", "/etc/hostname", "/etc/shadow", "/etc/os-release", "/bin/sh",
-              "/bin/bash", "/dev/null", "/etc/resolv.conf")
+GLOB_PATHS = (
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/shadow",
+    "/etc/os-release",
+    "/bin/sh",
+    "/bin/bash",
+    "/dev/null",
+    "/etc/resolv.conf",
+)
 # Siblings of the directories a path goes through, on a standard (FHS) layout: a "?" may go where no sibling matches.
 _SIBLINGS = {
     "/": "bin boot dev etc home lib lib32 lib64 libx32 media mnt opt proc root run sbin srv sys tmp usr var snap".split(),
@@ -599,8 +682,17 @@ def variables(line: str, intensity: str, rng: random.Random) -> str:
     toks = _lex(line)
     targets = _command_words(toks)[:1]
     if intensity == "medium":
-        targets = [t for t in toks if t.kind == "word" and t.safe and not t.assign and all(t.lit) and len(t.text) > 1
-                   and _PLAIN_COMMAND.fullmatch(t.text) and "=" not in t.text]
+        targets = [
+            t
+            for t in toks
+            if t.kind == "word"
+            and t.safe
+            and not t.assign
+            and all(t.lit)
+            and len(t.text) > 1
+            and _PLAIN_COMMAND.fullmatch(t.text)
+            and "=" not in t.text
+        ]
     assigns = []
     for tok in targets:
         if len(tok.text) < 2:
@@ -624,9 +716,11 @@ def rev(line: str, intensity: str, rng: random.Random) -> str:
     if intensity == "light":
         return _on_command_word(line, lambda w: f"$(rev<<<{shlex.quote(w[::-1])})", lambda t: rev(t, "medium", rng))
     if intensity == "medium":
-        return _run_decoded(rng.choice([f"echo {shlex.quote(_rev_text(line))}|rev", f"rev<<<{shlex.quote(_rev_text(line))}"]), rng)
+        return _run_decoded(
+            rng.choice([f"echo {shlex.quote(_rev_text(line))}|rev", f"rev<<<{shlex.quote(_rev_text(line))}"]), rng
+        )
     name = _var(rng, line, set())
-    return f"{name}={shlex.quote(_rev_text(line))};$(rev<<<hsab)<<<\"$(rev<<<\"${name}\")\""
+    return f'{name}={shlex.quote(_rev_text(line))};$(rev<<<hsab)<<<"$(rev<<<"${name}")"'
 
 
 def case(line: str, intensity: str, rng: random.Random) -> str:

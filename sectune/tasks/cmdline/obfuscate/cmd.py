@@ -25,7 +25,8 @@ from sectune.errors import SectuneError
 
 BUILTINS = frozenset(
     "assoc break call cd chdir cls color copy date del dir echo endlocal erase exit for ftype goto if md mkdir mklink "
-    "move path pause popd prompt pushd rd rem ren rename rmdir set setlocal shift start time title type ver verify vol".split())
+    "move path pause popd prompt pushd rd rem ren rename rmdir set setlocal shift start time title type ver verify vol".split()
+)
 _KEYWORD_COMMANDS = frozenset("if for rem goto".split())  # parsed specially by cmd: leave their commands alone
 _RAW_PARSERS = frozenset("cmd powershell pwsh rundll32 wmic msiexec mshta start".split())  # own command-line parsing
 
@@ -47,7 +48,16 @@ ENV = {
 _STABLE = {"COMSPEC": range(-16, 0), "SystemRoot": range(0, 3), "windir": range(0, 3)}  # usable indices; else all
 
 DUAL_OPTION_TOOLS = frozenset("certutil ping ipconfig tasklist taskkill schtasks".split())
-_RESERVED_VARS = frozenset(v.lower() for v in ENV) | {"path", "temp", "tmp", "cd", "date", "time", "random", "errorlevel"}
+_RESERVED_VARS = frozenset(v.lower() for v in ENV) | {
+    "path",
+    "temp",
+    "tmp",
+    "cd",
+    "date",
+    "time",
+    "random",
+    "errorlevel",
+}
 
 
 @dataclass
@@ -80,8 +90,8 @@ def _lex(line: str) -> list[_Tok]:
             i = j
             continue
         op = next((o for o in ("&&", "||", "&", "|", ">>", ">", "<") if line.startswith(o, i)), None)
-        if op in (">>", ">", "<") and re.match(r"&\d", line[i + len(op):]):  # >&1: a handle, not a command separator
-            op += line[i + len(op): i + len(op) + 2]
+        if op in (">>", ">", "<") and re.match(r"&\d", line[i + len(op) :]):  # >&1: a handle, not a command separator
+            op += line[i + len(op) : i + len(op) + 2]
             toks.append(_Tok("op", op))
             i += len(op)
             continue
@@ -123,7 +133,7 @@ def _lex(line: str) -> list[_Tok]:
         text = line[i:j]
         if text.isdigit() and j < len(line) and line[j] in "<>":  # 2>nul, 2>&1: the digits belong to the redirection
             op = ">>" if line.startswith(">>", j) else line[j]
-            handle = re.match(r"&\d", line[j + len(op):])
+            handle = re.match(r"&\d", line[j + len(op) :])
             toks.append(_Tok("op", text + op + (handle.group() if handle else "")))
             i, target = j + len(toks[-1].text) - len(text), not handle
             continue
@@ -159,8 +169,16 @@ def _commands(toks: list[_Tok]) -> list[_Tok]:
 
 
 def _args(toks: list[_Tok]) -> list[_Tok]:
-    return [t for t in toks if t.kind == "word" and not t.cmd and not t.target and t.command
-            and t.command not in _KEYWORD_COMMANDS and _letters(t)]
+    return [
+        t
+        for t in toks
+        if t.kind == "word"
+        and not t.cmd
+        and not t.target
+        and t.command
+        and t.command not in _KEYWORD_COMMANDS
+        and _letters(t)
+    ]
 
 
 def _insert_at(tok: _Tok, positions: list[int], text: str) -> None:
@@ -187,8 +205,10 @@ def _wrappable(line: str, name: str, forbid: str = "") -> None:
     """A line can go inside ``cmd /c "..."`` if its own quoted parts hold no characters the outer parse would act on."""
     quoted = re.findall(r'"([^"]*)"', line)
     if any(set(q) & set("&|<>^") for q in quoted) or line.count('"') % 2 or set(line) & set(forbid):
-        raise SectuneError(f"cmd/{name} cannot wrap {line[:60]!r} in cmd /c \"...\" (special characters in quotes"
-                           f"{' or any of ' + forbid if forbid else ''})")
+        raise SectuneError(
+            f'cmd/{name} cannot wrap {line[:60]!r} in cmd /c "..." (special characters in quotes'
+            f"{' or any of ' + forbid if forbid else ''})"
+        )
 
 
 def _wrap(body: str, rng: random.Random, delayed: bool = False) -> str:
@@ -232,7 +252,7 @@ def _spaced(positions: list[int], k: int, rng: random.Random) -> list[int]:
 def _quote_into(tok: _Tok, k: int, rng: random.Random) -> None:
     for p in sorted(_spaced(_letters(tok, 1), k, rng), reverse=True):
         if rng.random() < 0.5 and p + 1 < len(tok.text) and tok.lit[p] and tok.text[p].isalnum():
-            tok.text = tok.text[:p] + '"' + tok.text[p] + '"' + tok.text[p + 1:]  # n"e"t
+            tok.text = tok.text[:p] + '"' + tok.text[p] + '"' + tok.text[p + 1 :]  # n"e"t
         else:
             tok.text = tok.text[:p] + '""' + tok.text[p:]  # ne""t
 
@@ -263,7 +283,11 @@ def arg_insertion(line: str, intensity: str, rng: random.Random) -> str:
     args = [t for t in _args(toks) if _letters(t, 1)]
     if not args:
         raise SectuneError(f"cmd/arg-insertion: no argument to rewrite in {line[:60]!r}")
-    targets = [rng.choice(args)] if intensity == "light" else [a for a in args if intensity == "heavy" or rng.random() < 0.6] or args[:1]
+    targets = (
+        [rng.choice(args)]
+        if intensity == "light"
+        else [a for a in args if intensity == "heavy" or rng.random() < 0.6] or args[:1]
+    )
     for tok in targets:
         k = _n(intensity, 1, rng.randint(1, 2), max(2, len(_letters(tok, 1)) // 2))
         if _external(tok) and rng.random() < 0.5:
@@ -286,7 +310,9 @@ def random_case(line: str, intensity: str, rng: random.Random) -> str:
     for tok in toks:
         if tok.kind != "word" or tok.command in _KEYWORD_COMMANDS:
             continue
-        chosen = tok.cmd or (intensity == "medium" and re.match(r"[-/]\w|[A-Za-z]:\\", tok.text)) or intensity == "heavy"
+        chosen = (
+            tok.cmd or (intensity == "medium" and re.match(r"[-/]\w|[A-Za-z]:\\", tok.text)) or intensity == "heavy"
+        )
         if not chosen:
             continue
         chars = list(tok.text)
@@ -299,7 +325,7 @@ def random_case(line: str, intensity: str, rng: random.Random) -> str:
         for tok in _commands(toks):
             p = next((p for p in _letters(tok) if tok.text[p].isalpha()), None)
             if p is not None:
-                tok.text = tok.text[:p] + tok.text[p].swapcase() + tok.text[p + 1:]
+                tok.text = tok.text[:p] + tok.text[p].swapcase() + tok.text[p + 1 :]
                 done = True
                 break
     if not done:
@@ -324,7 +350,7 @@ def separators(line: str, intensity: str, rng: random.Random) -> str:
     if intensity == "heavy" and not any(t.command == "cmd" for t in starts):
         try:
             _wrappable(line, "separators")
-            out = f"{rng.choice(['cmd', 'cmd.exe'])} {junk(rng.randint(1, 3))}/c{junk(rng.randint(1, 3))}\"{out}\""
+            out = f'{rng.choice(["cmd", "cmd.exe"])} {junk(rng.randint(1, 3))}/c{junk(rng.randint(1, 3))}"{out}"'
         except SectuneError:
             pass
     return out
@@ -333,8 +359,14 @@ def separators(line: str, intensity: str, rng: random.Random) -> str:
 def option_swap(line: str, intensity: str, rng: random.Random) -> str:
     """``-`` and ``/`` swapped in options of tools that accept both: ``certutil /urlcache /f``, ``ping /n 1``."""
     toks = _lex(line)
-    options = [t for t in toks if t.kind == "word" and not t.cmd and t.command in DUAL_OPTION_TOOLS
-               and re.fullmatch(r"[-/][A-Za-z][\w:]*", t.text)]
+    options = [
+        t
+        for t in toks
+        if t.kind == "word"
+        and not t.cmd
+        and t.command in DUAL_OPTION_TOOLS
+        and re.fullmatch(r"[-/][A-Za-z][\w:]*", t.text)
+    ]
     if not options:
         raise SectuneError(f"cmd/option-swap: no option of {', '.join(sorted(DUAL_OPTION_TOOLS))} in {line[:60]!r}")
     k = _n(intensity, 1, max(1, len(options) // 2), len(options))
@@ -390,13 +422,21 @@ def env_substring(line: str, intensity: str, rng: random.Random) -> str:
         chosen = [s for s in spots if (s[0].cmd and intensity == "heavy") or rng.random() < share] or spots[:1]
     for tok, p, any_case in sorted(chosen, key=lambda s: -s[1]):
         var, i = rng.choice(_sources(tok.text[p], any_case))
-        tok.text = tok.text[:p] + _substring(var, i, rng) + tok.text[p + 1:]
+        tok.text = tok.text[:p] + _substring(var, i, rng) + tok.text[p + 1 :]
     return _join(toks) + tail
 
 
 def _plain_pieces(toks: list[_Tok], intensity: str) -> list[_Tok]:
-    words = [t for t in toks if t.kind == "word" and t.command not in _KEYWORD_COMMANDS and len(t.text) > 1
-             and not t.target and all(t.lit) and re.fullmatch(r"[\w.:\\/-]+", t.text)]
+    words = [
+        t
+        for t in toks
+        if t.kind == "word"
+        and t.command not in _KEYWORD_COMMANDS
+        and len(t.text) > 1
+        and not t.target
+        and all(t.lit)
+        and re.fullmatch(r"[\w.:\\/-]+", t.text)
+    ]
     if intensity == "light":
         return [w for w in words if w.cmd][:1] or words[:1]
     return words
@@ -473,7 +513,7 @@ def _payload(line: str, intensity: str, name: str) -> tuple[str, str]:
     if intensity == "light":
         first = commands[0]
         k = toks.index(first)
-        head, rest = _join(toks[: k + 1]), _join(toks[k + 1:])
+        head, rest = _join(toks[: k + 1]), _join(toks[k + 1 :])
         if not set(rest) & set("&|<>()") and head.strip() == first.text:
             return first.text, rest
     return line, ""
@@ -509,8 +549,12 @@ def for_loop(line: str, intensity: str, rng: random.Random) -> str:
     sep = rng.choice([",", " ", ";"]) if intensity != "light" else ","
     indices = sep.join(str(pool.index(c)) for c in payload) + sep + str(sentinel)
     loop_var = f"%{loop}"
-    return _wrap(f"set {pool_name}={_caret_specials(pool)}&&for {loop_var} in ({indices}) do set {acc}=!{acc}!!{pool_name}:~{loop_var},1!"
-                 f"&&if {loop_var}=={sentinel} call %{acc}:~-{len(payload)}%{rest}", rng, delayed=True)
+    return _wrap(
+        f"set {pool_name}={_caret_specials(pool)}&&for {loop_var} in ({indices}) do set {acc}=!{acc}!!{pool_name}:~{loop_var},1!"
+        f"&&if {loop_var}=={sentinel} call %{acc}:~-{len(payload)}%{rest}",
+        rng,
+        delayed=True,
+    )
 
 
 def reverse(line: str, intensity: str, rng: random.Random) -> str:
@@ -530,8 +574,12 @@ def reverse(line: str, intensity: str, rng: random.Random) -> str:
     last = len(backwards) - 1
     step = rng.choice(["-1", "-1", "- 1"]) if intensity != "light" else "-1"
     loop_var = f"%{loop}"
-    return _wrap(f"set {text_name}={_caret_specials(backwards)}&&for /L {loop_var} in ({last},{step},{pad}) do "
-                 f"set {acc}=!{acc}!!{text_name}:~{loop_var},1!&&if {loop_var}=={pad} call %{acc}%{rest}", rng, delayed=True)
+    return _wrap(
+        f"set {text_name}={_caret_specials(backwards)}&&for /L {loop_var} in ({last},{step},{pad}) do "
+        f"set {acc}=!{acc}!!{text_name}:~{loop_var},1!&&if {loop_var}=={pad} call %{acc}%{rest}",
+        rng,
+        delayed=True,
+    )
 
 
 def substitution(line: str, intensity: str, rng: random.Random) -> str:

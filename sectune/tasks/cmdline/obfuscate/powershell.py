@@ -23,24 +23,58 @@ from sectune.errors import SectuneError
 from sectune.tasks.cmdline.obfuscate import _aes
 
 ALIASES = {  # cmdlet -> aliases in Windows PowerShell 5.1
-    "Invoke-Expression": ["iex"], "Get-ChildItem": ["gci", "ls", "dir"], "Invoke-WebRequest": ["iwr", "wget", "curl"],
-    "Get-Content": ["gc", "cat", "type"], "Write-Output": ["echo", "write"], "Set-Location": ["cd", "sl", "chdir"],
-    "Get-Process": ["gps", "ps"], "Stop-Process": ["spps", "kill"], "Get-Item": ["gi"], "Copy-Item": ["copy", "cp", "cpi"],
-    "Remove-Item": ["rm", "del", "ri", "erase"], "Move-Item": ["mv", "mi", "move"], "Invoke-Command": ["icm"],
-    "Get-Service": ["gsv"], "Select-Object": ["select"], "Where-Object": ["where", "?"], "ForEach-Object": ["foreach", "%"],
-    "Sort-Object": ["sort"], "Get-Member": ["gm"], "Invoke-RestMethod": ["irm"], "Start-Process": ["start", "saps"],
-    "Get-Location": ["gl", "pwd"], "Set-Variable": ["sv", "set"], "Get-Variable": ["gv"], "New-Item": ["ni"],
-    "Start-Sleep": ["sleep"], "Get-WmiObject": ["gwmi"], "Get-Command": ["gcm"], "Invoke-Item": ["ii"],
-    "Clear-Host": ["cls", "clear"], "Get-Alias": ["gal"], "Measure-Object": ["measure"], "Format-Table": ["ft"],
-    "Format-List": ["fl"], "Import-Module": ["ipmo"], "Get-ItemProperty": ["gp"], "Set-ItemProperty": ["sp"],
-    "Set-Content": ["sc"], "Start-Job": ["sajb"], "Get-Job": ["gjb"], "Compare-Object": ["compare", "diff"],
-    "Tee-Object": ["tee"], "Get-History": ["h", "history", "ghy"], "Get-PSDrive": ["gdr"],
+    "Invoke-Expression": ["iex"],
+    "Get-ChildItem": ["gci", "ls", "dir"],
+    "Invoke-WebRequest": ["iwr", "wget", "curl"],
+    "Get-Content": ["gc", "cat", "type"],
+    "Write-Output": ["echo", "write"],
+    "Set-Location": ["cd", "sl", "chdir"],
+    "Get-Process": ["gps", "ps"],
+    "Stop-Process": ["spps", "kill"],
+    "Get-Item": ["gi"],
+    "Copy-Item": ["copy", "cp", "cpi"],
+    "Remove-Item": ["rm", "del", "ri", "erase"],
+    "Move-Item": ["mv", "mi", "move"],
+    "Invoke-Command": ["icm"],
+    "Get-Service": ["gsv"],
+    "Select-Object": ["select"],
+    "Where-Object": ["where", "?"],
+    "ForEach-Object": ["foreach", "%"],
+    "Sort-Object": ["sort"],
+    "Get-Member": ["gm"],
+    "Invoke-RestMethod": ["irm"],
+    "Start-Process": ["start", "saps"],
+    "Get-Location": ["gl", "pwd"],
+    "Set-Variable": ["sv", "set"],
+    "Get-Variable": ["gv"],
+    "New-Item": ["ni"],
+    "Start-Sleep": ["sleep"],
+    "Get-WmiObject": ["gwmi"],
+    "Get-Command": ["gcm"],
+    "Invoke-Item": ["ii"],
+    "Clear-Host": ["cls", "clear"],
+    "Get-Alias": ["gal"],
+    "Measure-Object": ["measure"],
+    "Format-Table": ["ft"],
+    "Format-List": ["fl"],
+    "Import-Module": ["ipmo"],
+    "Get-ItemProperty": ["gp"],
+    "Set-ItemProperty": ["sp"],
+    "Set-Content": ["sc"],
+    "Start-Job": ["sajb"],
+    "Get-Job": ["gjb"],
+    "Compare-Object": ["compare", "diff"],
+    "Tee-Object": ["tee"],
+    "Get-History": ["h", "history", "ghy"],
+    "Get-PSDrive": ["gdr"],
 }
 _PIPELINE_ONLY = {"where", "?", "foreach", "%"}  # keywords or operators at the start of a statement
 _ESCAPE_LETTERS = set("0abefnrtuvABEFNRTUV")  # `n is a newline, `u{..} a code point...: never tick these
 _ENCODED_SWITCHES = ["-e", "-ec", "-en", "-enc", "-encod", "-EncodedCommand"]
-_KEYWORDS = frozenset("begin break catch class continue data do else elseif end enum exit filter finally for foreach "
-                      "function if param process return switch throw trap try until while".split())
+_KEYWORDS = frozenset(
+    "begin break catch class continue data do else elseif end enum exit filter finally for foreach "
+    "function if param process return switch throw trap try until while".split()
+)
 _SECURESTRING_HEADER = "76492d1116743f0423413b16050a5345"  # what ConvertFrom-SecureString -Key output starts with
 
 
@@ -85,7 +119,7 @@ _WORD = re.compile(r"(?<![\w$\\/.:`\[-])[A-Za-z%?][\w-]*(?![\w`:\\/.-])|(?<![\w$
 
 
 def _in_code(mask: list[bool], m: re.Match) -> bool:
-    return all(mask[m.start(): m.end()])
+    return all(mask[m.start() : m.end()])
 
 
 def _command_position(line: str, mask: list[bool], start: int) -> str:
@@ -99,8 +133,13 @@ def _command_position(line: str, mask: list[bool], start: int) -> str:
 def _commands(line: str) -> list[re.Match]:
     """Words in command position (start of a statement or pipeline element): cmdlet names and aliases."""
     mask = _code_mask(line)
-    return [m for m in _WORD.finditer(line) if _in_code(mask, m) and m.group().lower() not in _KEYWORDS
-            and _command_position(line, mask, m.start()) in ("", ";", "|", "{", "(", "=", "&", "\n")]
+    return [
+        m
+        for m in _WORD.finditer(line)
+        if _in_code(mask, m)
+        and m.group().lower() not in _KEYWORDS
+        and _command_position(line, mask, m.start()) in ("", ";", "|", "{", "(", "=", "&", "\n")
+    ]
 
 
 def _n(intensity: str, light, medium, heavy):
@@ -137,11 +176,15 @@ def _iex(expr: str, intensity: str, rng: random.Random) -> str:
 def _rebuild(line: str, intensity: str, rng: random.Random, make) -> str:
     """Light: the first command name becomes ``& (make(name))``; else the whole line becomes ``iex (make(line))``."""
     if intensity == "light":
-        commands = [m for m in _commands(line) if "-" in m.group() or m.group().lower() in {a for v in ALIASES.values() for a in v}]
+        commands = [
+            m
+            for m in _commands(line)
+            if "-" in m.group() or m.group().lower() in {a for v in ALIASES.values() for a in v}
+        ]
         commands = [m for m in commands if m.group() not in _PIPELINE_ONLY and len(m.group()) > 2]
         if commands:
             m = commands[0]
-            return line[: m.start()] + f"{rng.choice(['&', '.'])}({make(m.group())})" + line[m.end():]
+            return line[: m.start()] + f"{rng.choice(['&', '.'])}({make(m.group())})" + line[m.end() :]
     return _iex(make(line), intensity, rng)
 
 
@@ -154,9 +197,12 @@ def encoded_command(line: str, intensity: str, rng: random.Random) -> str:
     exe = rng.choice(["powershell", "powershell.exe"])
     if intensity == "light":
         return f"{exe} {rng.choice(['-e', '-enc', '-ec'])} {payload}"
-    switches = [rng.choice(["-NoP", "-nop", "-NoProfile"]), rng.choice(["-NonI", "-noni", "-NonInteractive"]),
-                rng.choice(["-W Hidden", "-w hidden", "-WindowStyle Hidden", "-win 1"]),
-                rng.choice(["-exec bypass", "-ExecutionPolicy Bypass", "-ex bypass"])]
+    switches = [
+        rng.choice(["-NoP", "-nop", "-NoProfile"]),
+        rng.choice(["-NonI", "-noni", "-NonInteractive"]),
+        rng.choice(["-W Hidden", "-w hidden", "-WindowStyle Hidden", "-win 1"]),
+        rng.choice(["-exec bypass", "-ExecutionPolicy Bypass", "-ex bypass"]),
+    ]
     chosen = rng.sample(switches, rng.randint(1, len(switches) if intensity == "heavy" else 2))
     enc = rng.choice(_ENCODED_SWITCHES)
     out = f"{exe} {' '.join(chosen)} {enc} {payload}"
@@ -175,15 +221,25 @@ def deflate(line: str, intensity: str, rng: random.Random) -> str:
         packer = zlib.compressobj(9, zlib.DEFLATED, -15)
         data, stream = packer.compress(line.encode()) + packer.flush(), "IO.Compression.DeflateStream"
     b64 = base64.b64encode(data).decode()
-    literal = _sq(b64) if intensity != "heavy" else "(" + "+".join(_sq(p) for p in _split(b64, rng.randint(2, 5), rng)) + ")"
+    literal = (
+        _sq(b64) if intensity != "heavy" else "(" + "+".join(_sq(p) for p in _split(b64, rng.randint(2, 5), rng)) + ")"
+    )
     if intensity == "light":  # the short PowerShell 5 spelling; 'Decompress' only converts to CompressionMode
-        reader = (f"[IO.StreamReader]::new([{stream}]::new([IO.MemoryStream][Convert]::FromBase64String({literal}),"
-                  f"'Decompress')).ReadToEnd()")
+        reader = (
+            f"[IO.StreamReader]::new([{stream}]::new([IO.MemoryStream][Convert]::FromBase64String({literal}),"
+            f"'Decompress')).ReadToEnd()"
+        )
         return _iex(reader, intensity, rng)
-    source = rng.choice([f"[IO.MemoryStream][Convert]::FromBase64String({literal})",
-                         f"(New-Object IO.MemoryStream(,[Convert]::FromBase64String({literal})))"])
-    reader = (f"(New-Object IO.StreamReader((New-Object {stream}({source},[IO.Compression.CompressionMode]::Decompress)),"
-              f"[Text.Encoding]::UTF8)).ReadToEnd()")
+    source = rng.choice(
+        [
+            f"[IO.MemoryStream][Convert]::FromBase64String({literal})",
+            f"(New-Object IO.MemoryStream(,[Convert]::FromBase64String({literal})))",
+        ]
+    )
+    reader = (
+        f"(New-Object IO.StreamReader((New-Object {stream}({source},[IO.Compression.CompressionMode]::Decompress)),"
+        f"[Text.Encoding]::UTF8)).ReadToEnd()"
+    )
     return _random_case_code(_iex(reader, intensity, rng), 0.5 if intensity == "heavy" else 0.2, rng)
 
 
@@ -211,14 +267,17 @@ def securestring(line: str, intensity: str, rng: random.Random) -> str:
         make = f"${name}=ConvertTo-SecureString '{blob}' -Key {key_text}"
     reveals = [f"[pscredential]::new('u',${name}).GetNetworkCredential().Password"]
     if intensity != "light":
-        reveals += [f"[Runtime.InteropServices.Marshal]::PtrToStringAuto([Runtime.InteropServices.Marshal]::SecureStringToBSTR(${name}))",
-                    f"(New-Object Management.Automation.PSCredential 'u',${name}).GetNetworkCredential().Password"]
+        reveals += [
+            f"[Runtime.InteropServices.Marshal]::PtrToStringAuto([Runtime.InteropServices.Marshal]::SecureStringToBSTR(${name}))",
+            f"(New-Object Management.Automation.PSCredential 'u',${name}).GetNetworkCredential().Password",
+        ]
     reveal = rng.choice(reveals)
     return f"{make};{_iex(reveal, intensity, rng)}"
 
 
 def char_codes(line: str, intensity: str, rng: random.Random) -> str:
     """Characters as ``[char]`` codes: ``& ('Wr'+[char]105+'te-Host')``, ``iex (-join[char[]](73,69,88))``."""
+
     def make(text: str) -> str:
         if intensity == "light":
             k = rng.sample(range(len(text)), min(len(text), rng.randint(1, 2)))
@@ -238,6 +297,7 @@ def char_codes(line: str, intensity: str, rng: random.Random) -> str:
             return "+".join(items)
         codes = ",".join(str(ord(c)) if intensity == "medium" or rng.random() < 0.5 else hex(ord(c)) for c in text)
         return rng.choice([f"-join[char[]]({codes})", f"[string]::join('',[char[]]({codes}))"])
+
     return _rebuild(line, intensity, rng, make)
 
 
@@ -246,14 +306,17 @@ def char_codes(line: str, intensity: str, rng: random.Random) -> str:
 
 def concat(line: str, intensity: str, rng: random.Random) -> str:
     """String concatenation: ``& ('Invo'+'ke-Ex'+'pression')``, ``iex ('Write-H'+'ost hi')``."""
+
     def make(text: str) -> str:
         parts = _split(text, _n(intensity, rng.randint(2, 3), rng.randint(3, 6), max(4, len(text) // 3)), rng)
         return "+".join(_lit(p, rng) for p in parts)
+
     return _rebuild(line, intensity, rng, make)
 
 
 def format_operator(line: str, intensity: str, rng: random.Random) -> str:
     """Format-operator reordering: ``("{1}{0}" -f 'ost','Write-H')``."""
+
     def make(text: str) -> str:
         parts = _split(text, _n(intensity, rng.randint(2, 3), rng.randint(3, 6), max(4, len(text) // 3)), rng)
         order = list(range(len(parts)))
@@ -261,14 +324,19 @@ def format_operator(line: str, intensity: str, rng: random.Random) -> str:
         where = {piece: arg for arg, piece in enumerate(order)}
         fmt = "".join("{" + str(where[i]) + "}" for i in range(len(parts)))
         return f'"{fmt}" -f ' + ",".join(_sq(parts[i]) for i in order)
+
     return _rebuild(line, intensity, rng, make)
 
 
 def join(line: str, intensity: str, rng: random.Random) -> str:
     """An array of pieces joined back: ``& (-join('Wri','te-Host'))``, ``iex ('Wri','te-Host hi' -join '')``."""
+
     def make(text: str) -> str:
-        parts = ",".join(_lit(p, rng) for p in _split(text, _n(intensity, 2, rng.randint(3, 6), max(4, len(text) // 3)), rng))
+        parts = ",".join(
+            _lit(p, rng) for p in _split(text, _n(intensity, 2, rng.randint(3, 6), max(4, len(text) // 3)), rng)
+        )
         return rng.choice([f"-join({parts})", f"({parts}) -join ''", f"[string]::Join('',@({parts}))"])
+
     return _rebuild(line, intensity, rng, make)
 
 
@@ -280,7 +348,10 @@ def reverse(line: str, intensity: str, rng: random.Random) -> str:
         return f"${name}={_sq(line[::-1])}.ToCharArray();[array]::Reverse(${name});{_iex(f'-join ${name}', intensity, rng)}"
 
     def make(text: str) -> str:
-        return rng.choice([f"-join({_sq(text[::-1])}[-1..-{len(text)}])", f"({_sq(text[::-1])}[-1..-{len(text)}]) -join ''"])
+        return rng.choice(
+            [f"-join({_sq(text[::-1])}[-1..-{len(text)}])", f"({_sq(text[::-1])}[-1..-{len(text)}]) -join ''"]
+        )
+
     return _rebuild(line, intensity, rng, make)
 
 
@@ -296,6 +367,7 @@ def _marker(line: str, rng: random.Random, avoid: str = "") -> str:
 
 def replace(line: str, intensity: str, rng: random.Random) -> str:
     """Junk inserted then stripped by ``-replace``: ``& ('WXrite-Host' -replace 'X','')``."""
+
     def make(text: str) -> str:
         markers = [_marker(text, rng)]
         if intensity == "heavy":
@@ -315,6 +387,7 @@ def replace(line: str, intensity: str, rng: random.Random) -> str:
                 expr = f"{expr} -replace {_sq(m)},''"
             chained = True
         return expr
+
     return _rebuild(line, intensity, rng, make)
 
 
@@ -327,7 +400,10 @@ def backtick(line: str, intensity: str, rng: random.Random) -> str:
     names = [m for m in _VERB_NOUN.finditer(line) if _in_code(mask, m)]
     if not names:
         names = [m for m in _commands(line) if len(m.group()) > 1]
-    spots = {m: [i for i in range(m.start() + 1, m.end()) if line[i].isalpha() and line[i] not in _ESCAPE_LETTERS] for m in names}
+    spots = {
+        m: [i for i in range(m.start() + 1, m.end()) if line[i].isalpha() and line[i] not in _ESCAPE_LETTERS]
+        for m in names
+    }
     spots = {m: s for m, s in spots.items() if s}
     if not spots:
         raise SectuneError(f"powershell/backtick: no command name to tick in {line[:60]!r}")
@@ -346,7 +422,9 @@ def _flip(text: str, share: float, rng: random.Random) -> str:
     return out if out != text or not any(c.isalpha() for c in text) else _flip(text, max(share, 0.5), rng)
 
 
-_CASE_HEAVY = re.compile(r"\$\{[^}]*\}|\$[\w:]+|\[[A-Za-z][\w.]*(?:\[\])?\]|(?<=::)[A-Za-z]\w*|(?<=\.)[A-Za-z]\w*(?=\()")
+_CASE_HEAVY = re.compile(
+    r"\$\{[^}]*\}|\$[\w:]+|\[[A-Za-z][\w.]*(?:\[\])?\]|(?<=::)[A-Za-z]\w*|(?<=\.)[A-Za-z]\w*(?=\()"
+)
 _PARAMETER = re.compile(r"(?<=[\s(,])-[A-Za-z]\w*")
 
 
@@ -375,7 +453,7 @@ def random_case(line: str, intensity: str, rng: random.Random) -> str:
         if not commands:
             raise SectuneError(f"powershell/random-case: no command name in {line[:60]!r}")
         m = commands[0]
-        return line[: m.start()] + _flip(m.group(), 0.5, rng) + line[m.end():]
+        return line[: m.start()] + _flip(m.group(), 0.5, rng) + line[m.end() :]
     spans = [m.span() for m in commands] + [m.span() for m in _PARAMETER.finditer(line) if _in_code(mask, m)]
     if intensity == "heavy":
         spans += [m.span() for m in _CASE_HEAVY.finditer(line) if _in_code(mask, m)]
@@ -411,7 +489,7 @@ def aliases(line: str, intensity: str, rng: random.Random) -> str:
         alias = rng.choice(choices)
         if intensity == "heavy" and alias.isalpha():
             alias = _flip(alias, 0.4, rng) if rng.random() < 0.5 else alias
-        line = line[: m.start()] + alias + line[m.end():]
+        line = line[: m.start()] + alias + line[m.end() :]
     return line
 
 

@@ -62,7 +62,7 @@ class _JsonSplitter:
             else:
                 self.depth -= 1
                 if self.capturing and self.depth == self.level:
-                    self.parts.append(line[seg:i + 1])
+                    self.parts.append(line[seg : i + 1])
                     out.append((self.start, "".join(self.parts)))
                     self.capturing, self.parts = False, []
                 if self.depth <= 0:
@@ -142,6 +142,7 @@ class JsonReader(FormatReader):
 
 # --- fields ---------------------------------------------------------------------------------------------------
 
+
 def dotted(obj: dict, key: str, parts: list[str]) -> Any:
     """``obj[key]``, else the nested value at ``key`` split on dots (``process.command_line``)."""
     v = obj.get(key)
@@ -194,6 +195,7 @@ def _join_args(args: list[str]) -> str:
 
 
 # --- sniffing -------------------------------------------------------------------------------------------------
+
 
 def json_sample(lines: list[str]) -> bool:
     """Whether the sample is JSON: the first line starts with ``[`` or is ``{`` alone (a document), or at least

@@ -28,8 +28,17 @@ def event_id(v: Any) -> int | None:
     return None
 
 
-def win_event(n: int, eid: int | None, provider: str | None, data: dict, host: Any, when: Any, stats: ScanCounts,
-              cmd: str | None = None, message: str | None = None) -> LogLine | None:
+def win_event(
+    n: int,
+    eid: int | None,
+    provider: str | None,
+    data: dict,
+    host: Any,
+    when: Any,
+    stats: ScanCounts,
+    cmd: str | None = None,
+    message: str | None = None,
+) -> LogLine | None:
     """The LogLine of a Sysmon 1 / Security 4688 event, or None (counted) for anything else."""
     if eid is None:
         stats.bad(n, "no EventID")
@@ -44,8 +53,11 @@ def win_event(n: int, eid: int | None, provider: str | None, data: dict, host: A
             m = _MESSAGE_CMD.search(message)
             cmd = m.group(1) if m else None
     if not isinstance(cmd, str) or not cmd.strip():
-        stats.no_command(n, f"EventID {eid} without a command line"
-                         + ("" if sysmon else " (enable 'Include command line in process creation events')"))
+        stats.no_command(
+            n,
+            f"EventID {eid} without a command line"
+            + ("" if sysmon else " (enable 'Include command line in process creation events')"),
+        )
         return None
     if sysmon:
         user, process, parent = data.get("User"), data.get("Image"), data.get("ParentImage")
@@ -53,6 +65,15 @@ def win_event(n: int, eid: int | None, provider: str | None, data: dict, host: A
         name, domain = data.get("SubjectUserName"), data.get("SubjectDomainName")
         user = f"{domain}\\{name}" if name and domain and domain != "-" else name
         process, parent = data.get("NewProcessName"), data.get("ParentProcessName")
-    extra = compact({"host": host, "user": user, "process": process, "parent_process": parent,
-                     "parent_command_line": data.get("ParentCommandLine"), "time": when, "event_id": eid})
+    extra = compact(
+        {
+            "host": host,
+            "user": user,
+            "process": process,
+            "parent_process": parent,
+            "parent_command_line": data.get("ParentCommandLine"),
+            "time": when,
+            "event_id": eid,
+        }
+    )
     return LogLine(n, cmd, extra)

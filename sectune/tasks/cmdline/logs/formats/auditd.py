@@ -72,7 +72,11 @@ def _value(v: str, interpreted: bool) -> bytes:
 
 def _time(stamp: str) -> str:
     try:
-        return datetime.fromtimestamp(float(stamp), tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return (
+            datetime.fromtimestamp(float(stamp), tz=timezone.utc)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
     except (ValueError, OverflowError, OSError):
         return stamp
 
@@ -101,9 +105,18 @@ class Reader(FormatReader):
         if not user:
             auid = f.get("auid")
             user = auid if auid and auid not in _UNSET_IDS else f.get("uid")
-        extra = compact({"host": ev.node, "user": user, "process": f.get("exe"), "pid": f.get("pid"),
-                         "ppid": f.get("ppid"), "cwd": f.get("cwd"),
-                         "time": ev.stamp if ev.interpreted else _time(ev.stamp), "argv": argv})
+        extra = compact(
+            {
+                "host": ev.node,
+                "user": user,
+                "process": f.get("exe"),
+                "pid": f.get("pid"),
+                "ppid": f.get("ppid"),
+                "cwd": f.get("cwd"),
+                "time": ev.stamp if ev.interpreted else _time(ev.stamp),
+                "argv": argv,
+            }
+        )
         return LogLine(ev.line, cmd, extra)
 
     def _flush_ready(self, final: bool) -> Iterator[LogLine]:

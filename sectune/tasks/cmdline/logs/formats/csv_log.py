@@ -66,8 +66,11 @@ def _column(header: list[str], field: str | None, display: str) -> int:
     for name in _CMD_COLUMNS:
         if name in normed:
             return normed.index(name)
-    raise SectuneError(f"no command-line column (CommandLine, ProcessCommandLine, cmdline, ...); pass --field "
-                       f"(columns: {', '.join(header)})", path=display)
+    raise SectuneError(
+        f"no command-line column (CommandLine, ProcessCommandLine, cmdline, ...); pass --field "
+        f"(columns: {', '.join(header)})",
+        path=display,
+    )
 
 
 class Reader(FormatReader):
@@ -111,7 +114,11 @@ class Reader(FormatReader):
         try:
             rows = list(csv.reader(acc, strict=True))
         except csv.Error as e:
-            if "unexpected end of data" in str(e) and len(acc) < MAX_RECORD_LINES and sum(map(len, acc)) < MAX_EVENT_CHARS:
+            if (
+                "unexpected end of data" in str(e)
+                and len(acc) < MAX_RECORD_LINES
+                and sum(map(len, acc)) < MAX_EVENT_CHARS
+            ):
                 return  # a quoted field goes on on the next line
             self.stats.bad(self.start, f"malformed CSV ({e})")
             self.acc = []

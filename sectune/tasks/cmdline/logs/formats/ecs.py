@@ -23,9 +23,14 @@ _EMPTY: dict = {}
 
 def _is_ecs(obj: dict) -> bool:
     process = obj.get("process")
-    return (isinstance(process, dict) and ("command_line" in process or "args" in process)) or "ecs" in obj \
-        or "process.command_line" in obj or "process.args" in obj \
-        or (isinstance(obj.get("event"), dict) and "category" in obj["event"]) or "event.category" in obj
+    return (
+        (isinstance(process, dict) and ("command_line" in process or "args" in process))
+        or "ecs" in obj
+        or "process.command_line" in obj
+        or "process.args" in obj
+        or (isinstance(obj.get("event"), dict) and "category" in obj["event"])
+        or "event.category" in obj
+    )
 
 
 def sniff(lines: list[str], path: str | Path | None) -> int:

@@ -17,10 +17,26 @@ from ._json import JsonReader, as_command, dotted, json_sample
 NAME = "jsonl"
 TAKES_FIELD = True
 
-_CMD_KEYS = ("command_line", "CommandLine", "commandline", "cmdline", "cmd", "command", "process.command_line",
-             "ProcessCommandLine", "text")
-_EXTRA_KEYS = (("host", "host"), ("hostname", "host"), ("user", "user"), ("username", "user"),
-               ("@timestamp", "time"), ("timestamp", "time"), ("time", "time"))
+_CMD_KEYS = (
+    "command_line",
+    "CommandLine",
+    "commandline",
+    "cmdline",
+    "cmd",
+    "command",
+    "process.command_line",
+    "ProcessCommandLine",
+    "text",
+)
+_EXTRA_KEYS = (
+    ("host", "host"),
+    ("hostname", "host"),
+    ("user", "user"),
+    ("username", "user"),
+    ("@timestamp", "time"),
+    ("timestamp", "time"),
+    ("time", "time"),
+)
 
 
 def sniff(lines: list[str], path: str | Path | None) -> int:
@@ -32,7 +48,9 @@ def sniff(lines: list[str], path: str | Path | None) -> int:
 class Reader(JsonReader):
     def __init__(self, stats: ScanCounts, field: str | None, display: str) -> None:
         super().__init__(stats, field, display)
-        self.missing = f"no field '{field}'" if field else f"no command-line field ({', '.join(_CMD_KEYS)}); pass --field"
+        self.missing = (
+            f"no field '{field}'" if field else f"no command-line field ({', '.join(_CMD_KEYS)}); pass --field"
+        )
         self.last = _CMD_KEYS[0]  # the key the last record had: tried first
 
     def record(self, n: int, obj: dict) -> LogLine | None:

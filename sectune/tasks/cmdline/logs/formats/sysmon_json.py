@@ -26,9 +26,14 @@ _KEYS = ("winlog", "EventID", "EventId", "ProviderName", "EventData", "event_id"
 
 
 def _is_windows(obj: dict) -> bool:
-    return "winlog" in obj or "EventID" in obj or "EventId" in obj or "EventData" in obj or (
-        "Id" in obj and ("ProviderName" in obj or "Message" in obj)
-    ) or (isinstance(obj.get("Event"), dict) and ("System" in obj["Event"] or "EventData" in obj["Event"]))
+    return (
+        "winlog" in obj
+        or "EventID" in obj
+        or "EventId" in obj
+        or "EventData" in obj
+        or ("Id" in obj and ("ProviderName" in obj or "Message" in obj))
+        or (isinstance(obj.get("Event"), dict) and ("System" in obj["Event"] or "EventData" in obj["Event"]))
+    )
 
 
 def sniff(lines: list[str], path: str | Path | None) -> int:
@@ -56,7 +61,11 @@ def _ms_date(text: str) -> str:
     if m is None:
         return text
     try:
-        return datetime.fromtimestamp(int(m.group(1)) / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return (
+            datetime.fromtimestamp(int(m.group(1)) / 1000, tz=timezone.utc)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
     except (ValueError, OverflowError, OSError):
         return text
 
@@ -79,7 +88,11 @@ class Reader(JsonReader):
             data = _data_dict(event.get("EventData"))
             host = system.get("Computer")
             created = system.get("TimeCreated")
-            when = first(created, "#attributes.SystemTime", "@SystemTime", "SystemTime") if isinstance(created, dict) else created
+            when = (
+                first(created, "#attributes.SystemTime", "@SystemTime", "SystemTime")
+                if isinstance(created, dict)
+                else created
+            )
         else:
             eid = event_id(first(obj, "EventID", "EventId", "Id", "event_id", "event.code"))
             provider = first(obj, "ProviderName", "SourceName", "Provider", "provider_name")
@@ -94,7 +107,14 @@ class Reader(JsonReader):
         else:
             cmd = data.get("CommandLine") or obj.get("CommandLine") or first(obj, "process.command_line")
         message = obj.get("Message")
-        return win_event(n, eid, provider if isinstance(provider, str) else None, data,
-                         host if isinstance(host, str) else None, when if isinstance(when, (str, int)) else None,
-                         self.stats, cmd=cmd if isinstance(cmd, str) and cmd else None,
-                         message=message if isinstance(message, str) else None)
+        return win_event(
+            n,
+            eid,
+            provider if isinstance(provider, str) else None,
+            data,
+            host if isinstance(host, str) else None,
+            when if isinstance(when, (str, int)) else None,
+            self.stats,
+            cmd=cmd if isinstance(cmd, str) and cmd else None,
+            message=message if isinstance(message, str) else None,
+        )

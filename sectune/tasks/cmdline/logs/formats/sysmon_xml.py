@@ -103,6 +103,12 @@ def _parse_event(text: str, n: int, stats: ScanCounts) -> LogLine | None:
     provider_el = system.find(ns + "Provider")
     time_el = system.find(ns + "TimeCreated")
     data = {d.get("Name"): d.text or "" for d in root.iterfind(f"{ns}EventData/{ns}Data")}
-    return win_event(n, event_id(system.findtext(ns + "EventID")),
-                     None if provider_el is None else provider_el.get("Name"), data,
-                     system.findtext(ns + "Computer"), None if time_el is None else time_el.get("SystemTime"), stats)
+    return win_event(
+        n,
+        event_id(system.findtext(ns + "EventID")),
+        None if provider_el is None else provider_el.get("Name"),
+        data,
+        system.findtext(ns + "Computer"),
+        None if time_el is None else time_el.get("SystemTime"),
+        stats,
+    )

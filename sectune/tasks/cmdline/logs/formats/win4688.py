@@ -23,9 +23,17 @@ NAME = "win4688"
 TAKES_FIELD = False
 
 _EVENT_MARKER = re.compile(r"^\s*Event\[\d+\]:\s*$")
-_TEXT_KEYS = {"Event ID": "eid", "Computer": "host", "Date": "time", "Account Name": "user",
-              "Account Domain": "domain", "New Process Name": "process", "Creator Process Name": "parent_process",
-              "Process Command Line": "cmd", "Source": "provider"}
+_TEXT_KEYS = {
+    "Event ID": "eid",
+    "Computer": "host",
+    "Date": "time",
+    "Account Name": "user",
+    "Account Domain": "domain",
+    "New Process Name": "process",
+    "Creator Process Name": "parent_process",
+    "Process Command Line": "cmd",
+    "Source": "provider",
+}
 
 
 def sniff(lines: list[str], path: str | Path | None) -> int:
@@ -82,10 +90,22 @@ class _TextBlocks(FormatReader):
         block = self.block
         if block is None or "done" in block:
             return
-        data = {"SubjectUserName": block.get("user"), "SubjectDomainName": block.get("domain"),
-                "NewProcessName": block.get("process"), "ParentProcessName": block.get("parent_process")}
-        event = win_event(self.start, event_id(block.get("eid")), block.get("provider"), data, block.get("host"),
-                          block.get("time"), self.stats, cmd=block.get("cmd"))
+        data = {
+            "SubjectUserName": block.get("user"),
+            "SubjectDomainName": block.get("domain"),
+            "NewProcessName": block.get("process"),
+            "ParentProcessName": block.get("parent_process"),
+        }
+        event = win_event(
+            self.start,
+            event_id(block.get("eid")),
+            block.get("provider"),
+            data,
+            block.get("host"),
+            block.get("time"),
+            self.stats,
+            cmd=block.get("cmd"),
+        )
         if event is not None:
             yield event
 
