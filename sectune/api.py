@@ -166,13 +166,15 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
             *(val_part.texts, val_part.labels) if val_part is not None else (None, None),
         )
         train_seconds = time.perf_counter() - started
-        threshold_info = choose_threshold(model, val_part, cfg.target_fpr) if binary else None
+        val_proba = calibrate_scores(model, val_part)
+        threshold_info = choose_threshold(model, val_part, cfg.target_fpr, val_proba) if binary else None
 
         started = time.perf_counter()
         proba = model.predict_proba(test_part.texts)
         predict_seconds = time.perf_counter() - started
         metrics = task.metrics(model, test_part, proba, train_part.labels)
         metrics.update(_extra_metrics(model, test_part))
+        metrics.update(_validation_points(model, test_part, proba, threshold_info))
         metrics["train_seconds"] = round(train_seconds, 2)
         metrics["predict_texts_per_second"] = round(len(test_part) / max(predict_seconds, 1e-9), 1)
 
@@ -284,16 +286,61 @@ def with_task_prompt(cls: type[Classifier], params: dict[str, Any], task: Task) 
     return params
 
 
+def _validation_points(
+    model: Classifier, table: Table, proba: np.ndarray, selection: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``recall_at_fpr_validation``: recall and achieved FPR on these rows at the FPR 0.1%/1% thresholds chosen on
+    validation at training time, beside the oracle ``tpr_at_fpr`` (a threshold chosen on these very rows)."""
+    from sectune.operating import recall_at_stored
+
+    if len(model.labels_) != 2 or not selection or not selection.get("operating_points"):
+        return {}
+    y = np.array([label == model.labels_[1] for label in table.labels])
+    return {"recall_at_fpr_validation": recall_at_stored(selection, y, proba[:, 1])}
+
+
 def _extra_metrics(model: Classifier, table: Table) -> dict[str, Any]:
     """Figures a method reports beside the scored ones (causal-llm: its generate-and-parse accuracy)."""
     labels = [label if label in set(model.labels_) else None for label in table.labels]
     return model.extra_metrics(table.texts, labels)
 
 
-def choose_threshold(model: Classifier, validation: Table | None, target_fpr: float) -> dict[str, Any] | None:
-    """Set a binary model's operating threshold: the lowest score whose false-positive rate on
-    held-out negatives stays within ``target_fpr`` (alert fatigue is what kills a detection)."""
-    from sectune.metrics import threshold_for_fpr
+def calibrate_scores(model: Classifier, validation: Table | None) -> np.ndarray | None:
+    """Fit the model's calibration on the validation rows (:func:`sectune.operating.fit_calibration`: kept only when
+    it lowers the cross-validated log-loss) and return their calibrated probabilities (None: no validation rows).
+
+    Every method gets it the same way: it is stored in sectune.json's ``calibration`` block and applied by
+    ``Classifier.predict_proba`` after the method's own scores, so thresholds are chosen on calibrated scores."""
+    from sectune.operating import apply_calibration, fit_calibration
+
+    if validation is None or not len(validation):
+        return None
+    model.calibration_ = None
+    raw = model.predict_proba(validation.texts)
+    found = fit_calibration(raw, model.labels_, list(validation.labels))
+    model.calibration_ = found if found["method"] != "none" else None
+    if model.calibration_:
+        log.info("calibration: %s (cross-validated log-loss %s)", found["method"], found.get("cv_log_loss"))
+    return apply_calibration(raw, model.calibration_)
+
+
+def choose_threshold(
+    model: Classifier, validation: Table | None, target_fpr: float, proba: np.ndarray | None = None
+) -> dict[str, Any] | None:
+    """Set a binary model's operating threshold on held-out rows: the lowest score whose false-positive rate on
+    the negatives stays within ``target_fpr`` (alert fatigue is what kills a detection), under the policy of
+    :mod:`sectune.operating`:
+
+    - with ``n`` validation negatives an FPR below 3/n cannot be resolved (rule of three): the threshold is
+      chosen for ``max(target_fpr, 3/n)``, said in the log and recorded (``fpr_floor``, ``effective_fpr``);
+    - the achieved validation FPR is recorded with its 95% Clopper-Pearson interval;
+    - a threshold at which no validation positive alerts is never stored: it falls back to the top
+      positive score (``fallback: top_positive``);
+    - the standard operating points (FPR 0.1% and 1%) are chosen the same way and stored, for evaluate
+      and compare to report recall at thresholds chosen before the test rows were seen.
+
+    ``proba``: the validation rows' (calibrated) probabilities when already computed."""
+    from sectune.operating import operating_points, select_threshold
 
     if validation is None:
         log.warning("no validation rows: the decision threshold stays at 0.5")
@@ -303,23 +350,34 @@ def choose_threshold(model: Classifier, validation: Table | None, target_fpr: fl
     if y.all() or not y.any():
         log.warning("the validation rows hold one class only: the decision threshold stays at 0.5")
         return None
-    scores = model.predict_proba(validation.texts)[:, 1]
-    model.threshold_ = float(threshold_for_fpr(y, scores, target_fpr))
-    flagged = scores >= model.threshold_
+    scores = (proba if proba is not None else model.predict_proba(validation.texts))[:, 1]
+    chosen = select_threshold(y, scores, target_fpr)
+    model.threshold_ = chosen["threshold"]
     info = {
         "target_fpr": target_fpr,
         "threshold": model.threshold_,
         "validation_rows": len(y),
         "positive_label": positive,
-        "validation_fpr": float(flagged[~y].mean()),
-        "validation_tpr": float(flagged[y].mean()),
+        "validation_fpr": chosen["fpr"],
+        "validation_tpr": chosen["tpr"],
+        "source": "validation",
+        "fpr_floor": chosen["fpr_floor"],
+        "effective_fpr": chosen["effective_fpr"],
+        "resolvable": chosen["resolvable"],
+        "validation_negatives": chosen["negatives"],
+        "validation_false_positives": chosen["false_positives"],
+        "validation_fpr_ci95": chosen["fpr_ci95"],
+        "fallback": chosen["fallback"],
+        "operating_points": operating_points(y, scores),
     }
     log.info(
-        "threshold %.4g for FPR <= %g on %d validation rows (validation TPR %.3f)",
+        "threshold %.4g for FPR <= %g on %d validation rows: validation FPR %.4f (95%% CI %.4f-%.4f), TPR %.3f",
         model.threshold_,
-        target_fpr,
+        chosen["effective_fpr"],
         len(y),
-        info["validation_tpr"],
+        chosen["fpr"],
+        *chosen["fpr_ci95"],
+        chosen["tpr"],
     )
     return info
 
@@ -425,6 +483,8 @@ def evaluate(
     metrics = task.metrics(clf, table, proba)
     metrics["predict_texts_per_second"] = round(len(table) / max(seconds, 1e-9), 1)
     metrics.update(_extra_metrics(clf, table))
+    selection = clf.run.threshold_selection
+    metrics.update(_validation_points(clf, table, proba, selection.model_dump(mode="json") if selection else None))
     if metrics.get("n_unseen"):
         log.warning(
             "%d rows have labels the model never saw (%s); they count as errors",

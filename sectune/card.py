@@ -143,12 +143,46 @@ def _about(info: dict, run: dict, metrics: dict) -> list[str]:
         positive = metrics.get("positive_label") or (labels[1] if len(labels) == 2 else None)
         rule = f"predicts `{positive}` when P(`{positive}`) ≥ {format_value(threshold)}" if positive else None
         facts.append(f"- Decision rule: {rule or f'threshold {format_value(threshold)}'}")
+        facts += _threshold_facts(_dig(run, "threshold_selection"))
     params = _dig(info, "params")
     if isinstance(params, dict) and params:
         rendered = ", ".join(f"`{k}`={json.dumps(v, default=str)}" for k, v in params.items())
         facts.append(f"- Hyper-parameters: {rendered}")
     out += facts or ["No model details were recorded."]
     return out + [""]
+
+
+def _threshold_facts(chosen: Any) -> list[str]:
+    """How the threshold was chosen (``run.threshold_selection``): on what, for which FPR, with what it achieved."""
+    if not isinstance(chosen, dict) or chosen.get("threshold") is None:
+        return []
+    baseline = chosen.get("baseline") if isinstance(chosen.get("baseline"), dict) else None
+    if baseline:
+        where = f"{baseline.get('lines')} command lines of the benign baseline log `{baseline.get('path')}`"
+        if baseline.get("sha256"):
+            where += f" (SHA-256 `{baseline['sha256'][:16]}…`)"
+    else:
+        where = f"{chosen.get('validation_rows')} validation rows"
+    out = [f"- Threshold chosen on {where} for FPR ≤ {format_value(chosen.get('target_fpr'))}"]
+    floor = chosen.get("fpr_floor")
+    if chosen.get("resolvable") is False and floor is not None:
+        out.append(
+            f"  - the target is below what {chosen.get('validation_negatives')} benign rows can resolve "
+            f"(rule of three: {format_value(floor)}); chosen for FPR ≤ {format_value(chosen.get('effective_fpr'))} instead"
+        )
+    ci = chosen.get("validation_fpr_ci95")
+    achieved = f"  - achieved FPR {format_value(chosen.get('validation_fpr'))}"
+    if isinstance(ci, list) and len(ci) == 2:
+        achieved += f" (95% CI {format_value(ci[0])}–{format_value(ci[1])})"
+    if chosen.get("validation_tpr") is not None:
+        achieved += f", recall {format_value(chosen.get('validation_tpr'))}"
+    out.append(achieved)
+    if chosen.get("fallback") == "top_positive":
+        out.append(
+            "  - no validation positive reached the FPR-constrained threshold: it falls back to the top positive "
+            "score, at the FPR above"
+        )
+    return out
 
 
 def _data(run: dict) -> list[str]:
@@ -202,8 +236,9 @@ def _metrics_section(metrics: dict) -> list[str]:
     rows = [(title, metrics[key]) for key, title in _HEADLINE if key in metrics]
     if "positive_label" in metrics:
         rows += [(title, metrics[key]) for key, title in _BINARY if key in metrics]
-        for fpr, tpr in (metrics.get("tpr_at_fpr") or {}).items():
-            rows.append((f"TPR at FPR {float(fpr):.1%}", tpr))
+        from sectune.metrics import operating_point_rows
+
+        rows += operating_point_rows(metrics)
     if not rows:
         return out + ["No evaluation metrics were recorded.", ""]
     out += ["Scores on the held-out test split.", "", "| Metric | Value |", "|---|---|"]
@@ -286,8 +321,16 @@ def _limitations(info: dict, run: dict, metrics: dict) -> list[str]:
             f"- Rare classes: {rare} of {len(labels)} classes have fewer than {RARE_SUPPORT} test "
             "examples, so their per-class figures are noisy."
         )
-    calibration = _dig(run, "calibration") or _dig(run, "calibrated")
-    if calibration:
+    calibration = _dig(info, "calibration") or _dig(run, "calibration") or _dig(run, "calibrated")
+    if isinstance(calibration, dict):
+        params = ", ".join(f"{k} {format_value(calibration[k])}" for k in ("temperature", "a", "b") if k in calibration)
+        rows = calibration.get("rows")
+        out.append(
+            f"- Probabilities were calibrated ({calibration.get('method')}: {params}"
+            + (f"; fitted on {rows} validation rows, chosen by cross-validated log-loss" if rows else "")
+            + "); thresholds were chosen on the calibrated scores."
+        )
+    elif calibration:
         detail = f" ({calibration})" if not isinstance(calibration, bool) else ""
         out.append(f"- Probabilities were calibrated{detail}.")
     else:

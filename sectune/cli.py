@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sectune import __version__
+from sectune.calibrate import add_calibrate_parser, run_calibrate_command
 from sectune.config import TrainConfig
 from sectune.errors import SectuneError, shorten
 from sectune.methods.base import REGISTRY
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML with shared training settings")
 
     add_scan_parser(sub)
+    add_calibrate_parser(sub)
 
     p = sub.add_parser("explain", help="why a model scores a line as it does (methods that can explain)")
     p.add_argument("model_dir")
@@ -406,6 +408,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "scan": lambda args: run_scan_command(args),
+    "calibrate": run_calibrate_command,
     "compare": cmd_compare,
     "explain": cmd_explain,
     "train": cmd_train,

@@ -19,6 +19,7 @@ import numpy as np
 
 from sectune.api import (
     Split,
+    calibrate_scores,
     check_method_params,
     choose_threshold,
     fit_and_save,
@@ -145,6 +146,7 @@ def compare(
             "fpr_at_tpr95": m.get("fpr_at_tpr95"),
             "fpr_at_tpr99": m.get("fpr_at_tpr99"),
             "threshold": trained.model.threshold_,
+            **_operating_cells(m),
             "recall_short": recall_where(flags, y & (lengths < SHORT)),
             "short_positives": int((y & (lengths < SHORT)).sum()),
             "train_seconds": m.get("train_seconds"),
@@ -200,11 +202,40 @@ def _refitter(cfg: TrainConfig, run: Split, positive: str) -> Refit:
         model = cls(**params).fit(
             train.texts, train.labels, *(validation.texts, validation.labels) if validation else (None, None)
         )
-        choose_threshold(model, validation, cfg.target_fpr)
+        choose_threshold(model, validation, cfg.target_fpr, calibrate_scores(model, validation))
         scores = model.predict_proba([run.test.texts[i] for i in rows])[:, model.labels_.index(positive)]
         return scores >= (model.threshold_ if model.threshold_ is not None else 0.5)
 
     return refit
+
+
+def _operating_cells(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """Recall and achieved test FPR at the FPR 0.1%/1% thresholds chosen on validation, and the oracle TPR
+    (threshold chosen on the test rows themselves, which no deployment gets)."""
+    from sectune.metrics import FPR_TARGETS
+
+    chosen = metrics.get("recall_at_fpr_validation") or {}
+    oracle = metrics.get("tpr_at_fpr") or {}
+    cells: dict[str, float | None] = {}
+    for target in FPR_TARGETS:
+        point = chosen.get(str(target)) or {}
+        cells[f"val_recall_{target}"] = point.get("recall")
+        cells[f"val_fpr_{target}"] = point.get("fpr")
+        cells[f"oracle_tpr_{target}"] = oracle.get(str(target))
+    return cells
+
+
+def _operating_columns() -> list[tuple[str, str, str]]:
+    from sectune.metrics import FPR_TARGETS
+
+    out = []
+    for target in FPR_TARGETS:
+        out += [
+            (f"val_recall_{target}", f"recall@{target:.1%}FPR (val thr)", ".3f"),
+            (f"val_fpr_{target}", f"test FPR (val thr {target:.1%})", ".4f"),
+            (f"oracle_tpr_{target}", f"oracle TPR@{target:.1%}FPR", ".3f"),
+        ]
+    return out
 
 
 def _fmt(value: Any, spec: str = ".3f") -> str:
@@ -214,7 +245,8 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 def render_table(rows: list[dict[str, Any]], columns: dict[str, str] | None = None) -> str:
     """The comparison as Markdown; ``columns``: the task's extra row cells and their titles (``{}``: a
     mapping cell, one column per key, e.g. ``recall {}`` per shell)."""
-    head = ["method", "precision", "recall", "F1", "ROC-AUC", "FPR@95%TPR", "FPR@99%TPR", f"recall <{SHORT} chars"]
+    head = ["method", "precision", "recall", "F1", "ROC-AUC", "FPR@95%TPR", "FPR@99%TPR"]
+    head += [title for _, title, _ in _operating_columns()] + [f"recall <{SHORT} chars"]
     extra: list[tuple[str, str | None]] = []  # (cell, key within a mapping cell)
     for cell, title in (columns or {}).items():
         if "{}" in title:
@@ -235,6 +267,7 @@ def render_table(rows: list[dict[str, Any]], columns: dict[str, str] | None = No
             _fmt(r["roc_auc"]),
             _fmt(r["fpr_at_tpr95"], ".4f"),
             _fmt(r["fpr_at_tpr99"], ".4f"),
+            *[_fmt(r.get(key), spec) for key, _, spec in _operating_columns()],
             _fmt(r["recall_short"]),
             *[_fmt((r.get(cell) or {}).get(key) if key is not None else r.get(cell)) for cell, key in extra],
             _fmt(r["train_seconds"], ",.1f"),
@@ -271,6 +304,9 @@ def _write_report(output: Path, result: CompareResult, curves: dict, cfg: TrainC
         f"- data: `{cfg.data}`"
         + (f", tested on `{cfg.eval_data}`" if cfg.eval_data else f", split `{cfg.split}` (test {cfg.test_size:.0%})"),
         f"- rows: train {len(run.train):,}, validation {len(run.validation) if run.validation else 0:,} (threshold for FPR <= {cfg.target_fpr}), test {len(run.test):,}",
+        "- recall@FPR (val thr): recall on the test rows at the threshold chosen on validation for that FPR at training "
+        "time, with the FPR it achieved on the test rows; oracle TPR@FPR: the threshold chosen on the test rows "
+        "themselves (hindsight no deployment has)",
         f"- task `{cfg.task}`; precision, recall and F1 at each model's threshold; recall <{SHORT} chars: positive test lines shorter than "
         f"{SHORT} characters"
         + (

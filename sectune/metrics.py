@@ -256,6 +256,22 @@ def format_value(value: object) -> str:
     return str(value)
 
 
+def operating_point_rows(metrics: dict) -> list[tuple[str, object]]:
+    """Recall at FPR 0.1%/1% twice: at the threshold chosen on validation at training time (what a deployment
+    gets; with the FPR it achieved here) and the oracle figure, whose threshold is chosen on these very rows."""
+    rows: list[tuple[str, object]] = []
+    chosen = metrics.get("recall_at_fpr_validation") or {}
+    for fpr, tpr in (metrics.get("tpr_at_fpr") or {}).items():
+        point = chosen.get(fpr)
+        if point:
+            rows.append((f"recall at FPR {float(fpr):.1%} (validation threshold)", point.get("recall")))
+            chosen_for = point.get("chosen_for_fpr")
+            floor = f", chosen for {chosen_for:.2%}: rule of three" if chosen_for and chosen_for > float(fpr) else ""
+            rows.append((f"  achieved FPR (target {float(fpr):.1%}{floor})", point.get("fpr")))
+        rows.append((f"TPR at FPR {float(fpr):.1%} (oracle: threshold chosen on test)", tpr))
+    return rows
+
+
 def format_metrics_table(metrics: dict) -> str:
     """A short block of headline numbers for the terminal; missing keys are skipped."""
     rows: list[tuple[str, object]] = [("rows", metrics.get("n"))]
@@ -288,8 +304,7 @@ def format_metrics_table(metrics: dict) -> str:
             ("FPR at TPR 95%", metrics.get("fpr_at_tpr95")),
             ("FPR at TPR 99%", metrics.get("fpr_at_tpr99")),
         ]
-        for fpr, tpr in (metrics.get("tpr_at_fpr") or {}).items():
-            rows.append((f"TPR at FPR {float(fpr):.1%}", tpr))
+        rows += operating_point_rows(metrics)
     if "hierarchy" in metrics:  # the CWE task's extras
         h = metrics["hierarchy"]
         rows.append(

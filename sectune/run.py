@@ -55,15 +55,49 @@ class Training(_Record):
     resumed_from: Resumed | None = None
 
 
+class OperatingPoint(_Record):
+    """A standard operating point (FPR 0.1%, 1%) chosen on the validation rows (sectune.operating.operating_points)."""
+
+    threshold: float
+    effective_fpr: float
+    resolvable: bool
+    fpr: float
+    fpr_ci95: list[float]
+    tpr: float | None = None
+    fallback: str | None = None
+
+
+class Baseline(_Record):
+    """The benign baseline log ``sectune calibrate`` chose the threshold on."""
+
+    path: str
+    sha256: str | None = None
+    lines: int = Field(ge=0)  # command lines scored
+    format: str | None = None
+
+
 class ThresholdSelection(_Record):
-    """How a binary model's operating threshold was chosen on the validation rows (api.choose_threshold)."""
+    """How a binary model's operating threshold was chosen: on the validation rows (api.choose_threshold,
+    ``source`` "validation") or on a benign baseline log (``sectune calibrate``, ``source`` "calibrate").
+    The policy (rule-of-three floor, confidence interval, fallback) is :mod:`sectune.operating`'s; records
+    of older versions hold the first six fields only."""
 
     target_fpr: float
     threshold: float
     validation_rows: int
     positive_label: str
     validation_fpr: float
-    validation_tpr: float
+    validation_tpr: float | None = None  # None: a baseline log holds no positive line
+    source: str | None = None
+    fpr_floor: float | None = None  # 3/negatives: the lowest FPR these rows can resolve (rule of three)
+    effective_fpr: float | None = None  # max(target_fpr, fpr_floor): what the threshold was chosen for
+    resolvable: bool | None = None  # target_fpr >= fpr_floor
+    validation_negatives: int | None = None
+    validation_false_positives: int | None = None
+    validation_fpr_ci95: list[float] | None = None  # Clopper-Pearson 95%
+    fallback: str | None = None  # "top_positive": the FPR-constrained threshold flagged no positive
+    operating_points: dict[str, OperatingPoint] | None = None  # "0.001", "0.01": chosen on validation
+    baseline: Baseline | None = None
 
 
 class RunRecord(_Record):

@@ -6,7 +6,9 @@ stays flat whatever the log's size. Each line scoring at or above the threshold 
     {"line": 812, "command_line": "...", "score": 0.973, "technique": null, "host": "...", "user": "..."}
 
 ``score`` is P(labels_[1]) of a binary model; ``technique`` is the model's ``guess_technique(text)`` when it
-has one, else null; the log's extra fields (host, user, process, time, ...) follow. The threshold is
+has one, else null; ``normalized`` (only for a cmdline model or one using the shell features) is what the shell
+will actually run (:func:`sectune.tasks.cmdline.normalize.normalize`: static, bounded, computed for alerts only);
+the log's extra fields (host, user, process, time, ...) follow. The threshold is
 ``--threshold``, else the model's own ``threshold_``, else 0.5.
 
 ``--output`` is written atomically (temp file renamed at the end); with ``--follow`` it is written directly,
@@ -115,6 +117,22 @@ def _threshold(clf, threshold: float | None) -> float:
     return value
 
 
+def _normaliser(clf):
+    """``normalize`` when alerts carry the normalised line (a cmdline model, or one using the shell features)."""
+    from sectune.tasks import Task
+
+    uses_shell = clf.name == "shell-features" or getattr(clf, "shell_features", False) is True
+    try:
+        cmdline = Task.for_model(clf).name == "cmdline"
+    except SectuneError:
+        cmdline = False
+    if not (uses_shell or cmdline):
+        return None
+    from sectune.tasks.cmdline.normalize import normalize
+
+    return normalize
+
+
 @contextmanager
 def _alert_sink(output: str | Path | None, follow: bool) -> Iterator[IO[str]]:
     if output is None:
@@ -158,6 +176,7 @@ def scan(
     clf = _load_model(model, {"trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle})
     cut = _threshold(clf, threshold)
     guess = clf.guess_technique if clf.tags.guesses_technique else None
+    normal = _normaliser(clf)
     counts = ScanCounts()
     summary = ScanSummary(
         path="<stdin>" if str(path) == "-" else str(path),
@@ -180,6 +199,8 @@ def scan(
                     "score": round(p, 6),
                     "technique": guess(item.command_line) if guess is not None else None,
                 }
+                if normal is not None:
+                    alert["normalized"] = normal(item.command_line).normal
                 for k, v in item.extra.items():
                     alert.setdefault(k, v)
                 lines.append(orjson.dumps(alert, option=orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")

@@ -130,7 +130,7 @@ def test_binary_card_from_evaluation():
     assert "roc_auc" in meta["metrics"]
     assert "| ROC AUC | 0.9375 |" in card
     assert "| FPR at TPR 95% | 0.2500 |" in card
-    assert "| TPR at FPR 1.0% | 0.7500 |" in card
+    assert "| TPR at FPR 1.0% (oracle: threshold chosen on test) | 0.7500 |" in card
     assert "predicts `malicious` when P(`malicious`) ≥ 0.5" in card
     assert "calibrated (temperature)" in card
 

@@ -285,9 +285,12 @@ def test_binary_model_stores_threshold_chosen_for_target_fpr(capsys, tmp_path) -
     info = json.loads((tmp_path / "m" / "sectune.json").read_text())
     chosen = info["run"]["threshold_selection"]
     assert info["threshold"] == chosen["threshold"] and chosen["target_fpr"] == 0.05
+    # a target below what the validation negatives resolve (3/n, the rule of three) is chosen for 3/n instead
     assert (
-        chosen["validation_fpr"] <= 0.05 and chosen["validation_rows"] == info["run"]["training"]["validation_rows"] > 0
+        chosen["effective_fpr"] == max(0.05, chosen["fpr_floor"])
+        and chosen["validation_fpr"] <= chosen["effective_fpr"]
     )
+    assert chosen["validation_rows"] == info["run"]["training"]["validation_rows"] > 0
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["threshold"] == info["threshold"] and {"roc_auc", "pr_auc", "fpr_at_tpr95", "fpr_at_tpr99"} <= set(
         metrics

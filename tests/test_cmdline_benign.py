@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import statistics
@@ -97,7 +98,13 @@ def test_length_distribution_has_a_tail_and_benign_base64() -> None:
     long_b64 = [x for x in lines if re.search(r"[A-Za-z0-9+/]{40,}={0,2}", x.text)]
     assert len(long_b64) >= 20 and {x.shell for x in long_b64} >= {"bash", "cmd", "powershell"}
     encoded = re.compile(r"\b(powershell|pwsh)(\.exe)?\b.*\s-(e|ec|en|enc|enco\w*)\s", re.IGNORECASE)
-    assert not any(encoded.search(x.text) for x in lines), "no -EncodedCommand among benign lines"
+    # -EncodedCommand only as management agents use it (issue 16): a benign script, never the obfuscation engine's
+    payloads = [
+        m.group(1)
+        for x in lines
+        if (m := re.search(r"-(?:EncodedCommand|enc) (\S+)", x.text)) and encoded.search(x.text)
+    ]
+    assert all(base64.b64decode(p).decode("utf-16-le") in benign._MANAGEMENT_SCRIPTS for p in payloads)
 
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, True])

@@ -1,6 +1,6 @@
 """cmd.exe techniques, checked against a small Python model of how cmd.exe parses a line (no Windows here).
 
-The model (``trace``) follows the documented/observed phases: percent expansion of the whole line first
+The model lives in sectune.tasks.cmdline.normalize.cmd (the shell-aware normaliser uses it too). It (``trace_of``) follows the documented/observed phases: percent expansion of the whole line first
 (undefined variables stay as typed at the prompt), then carets and quotes, splitting at & && | ||, leading
 ``,;`` delimiters, delayed ``!x!`` expansion per command when /v:on, ``set``, ``call`` (a second expansion),
 ``if a==b``, ``for [/l] %x in (...) do`` (which owns the rest of the line), ``cmd [/v:on] /c "..."`` (first and last
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from sectune.errors import SectuneError
+from sectune.tasks.cmdline.normalize.cmd import ENV, expand, trace_of
 from sectune.tasks.cmdline.obfuscate import INTENSITIES, cmd, obfuscate
 
 SEEDS = [
@@ -51,157 +52,6 @@ MODELLED = [
     "cmd/reverse",
     "cmd/substitution",
 ]
-ENV = {k.lower(): v for k, v in cmd.ENV.items()}
-
-
-def expand(text: str, env: dict[str, str], mark: str = "%") -> str:
-    """Percent (or delayed ``!``) expansion with ``:~start,length`` substrings; an undefined ``%x%`` stays as typed
-    (command-line rules, not batch-file ones), an undefined ``!x!`` becomes nothing."""
-    out, i = [], 0
-    while i < len(text):
-        if text[i] != mark:
-            out.append(text[i])
-            i += 1
-            continue
-        j = text.find(mark, i + 1)
-        if j < 0:
-            out.append(text[i:])
-            break
-        name, _, mod = text[i + 1 : j].partition(":")
-        value = env.get(name.lower())
-        if not name or value is None:
-            if mark == "!":
-                i = j + 1
-                continue
-            out.append(text[i:j])  # keep "%name" and go on from the second %
-            i = j
-            continue
-        if mod.startswith("~"):
-            start_s, _, length_s = mod[1:].partition(",")
-            start = int(start_s or 0)
-            start = max(0, len(value) + start) if start < 0 else min(start, len(value))
-            if length_s:
-                length = int(length_s)
-                end = len(value) + length if length < 0 else start + length
-                value = value[start : max(start, end)]
-            else:
-                value = value[start:]
-        elif "=" in mod and not mod.startswith(("*", "=")):  # :old=new, every occurrence, case ignored
-            old, new = mod.split("=", 1)
-            value = re.sub(re.escape(old), lambda _, new=new: new, value, flags=re.IGNORECASE)
-        elif mod:
-            raise AssertionError(f"unmodelled modifier {mod!r}")
-        out.append(value)
-        i = j + 1
-    return "".join(out)
-
-
-def split_commands(text: str) -> list[tuple[str, str, list[str]]]:
-    """Phase 2: carets removed outside quotes, redirections taken out, split at & && | || (if/for own the rest)."""
-    parts, buf, redirs, quoted, i, sep = [], [], [], False, 0, ""
-    while i < len(text):
-        c = text[i]
-        if c == '"':
-            quoted = not quoted
-        if not quoted and c == "^" and i + 1 < len(text):
-            buf.append(text[i + 1])
-            i += 2
-            continue
-        owns_rest = re.match(r"(?i)(if|for)\s", "".join(buf).lstrip(" \t,;="))  # IF and FOR take everything after them
-        if not quoted and c in "<>" and not owns_rest:
-            op = ">>" if text.startswith(">>", i) else c
-            if buf and buf[-1].isdigit() and (len(buf) == 1 or buf[-2] in " \t"):
-                op = buf.pop() + op
-            j = i + len(op.lstrip("0123456789"))
-            while j < len(text) and text[j] in " \t":
-                j += 1
-            m = re.compile(r'&\d|(?:"[^"]*"|\^.|[^\s&|<>"^])+').match(text, j)
-            redirs.append(f"{op} {m.group().replace('^', '') if m else ''}")
-            i = m.end() if m else j
-            continue
-        if not quoted and c in "&|" and not owns_rest:
-            op = text[i : i + 2] if text[i : i + 2] in ("&&", "||") else c
-            parts.append((sep, "".join(buf), redirs))
-            buf, redirs, sep = [], [], op
-            i += len(op)
-            continue
-        buf.append(c)
-        i += 1
-    parts.append((sep, "".join(buf), redirs))
-    return parts
-
-
-def run(line: str, env: dict[str, str], trace: list[str], delayed: bool = False) -> None:
-    commands = split_commands(expand(line, env))
-    for k, (sep, command, redirections) in enumerate(commands):
-        piped = sep == "|" or (k + 1 < len(commands) and commands[k + 1][0] == "|")
-        if sep == "|":
-            trace.append("|")
-        if piped:  # a child cmd.exe: expands again, delayed expansion off
-            execute(expand(command, env), dict(env), trace, False)
-        else:
-            execute(command, env, trace, delayed)
-        trace += redirections  # taken before call or !x! could rebuild them
-
-
-def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) -> None:
-    command = command.lstrip(" \t,;=")  # trailing spaces stay: "set x=a &&" sets "a "
-    if delayed and not re.match(r"(?i)(if|for)\s", command):  # their bodies expand per command, per iteration
-        command = expand(command, env, "!")
-    if not command:
-        return
-    m = re.match(r'((?:"[^"]*"|[^\s,;"])+)[\s,;]*(.*)', command, re.S)
-    token, rest = m.group(1), m.group(2)
-    name = token.replace('"', "")
-    lname = re.sub(r"\.exe$", "", name.lower())
-    if '"' in token and lname in cmd.BUILTINS:
-        trace.append(f"ERROR: quoted builtin {token}")
-        return
-    if lname == "set":
-        var, _, value = rest.partition("=")
-        env[var.lower()] = value
-    elif lname == "call":
-        run(rest, env, trace, delayed=False)
-    elif lname == "if":
-        m = re.match(r"(\S+)==(\S+)\s+(.*)", rest, re.S)
-        if m.group(1) == m.group(2):
-            for _sep, part, redirections in split_commands(m.group(3)):
-                execute(part, env, trace, delayed)
-                trace += redirections
-    elif lname == "for":
-        m = re.match(r"(/l\s+)?(%\w)\s+in\s+\(([^)]*)\)\s*do\s+(.*)", rest, re.S | re.I)
-        counting, var, items, body = m.groups()
-        values = re.split(r"[\s,;=]+", items.strip())
-        if counting:  # FOR /L %x in (start,step,end): integers, end included
-            start, step, end = (
-                int(v) for v in re.sub(r"(-)\s+", r"\1", items).replace(";", ",").replace(" ", ",").split(",") if v
-            )
-            values = [str(v) for v in range(start, end + (1 if step > 0 else -1), step)]
-        for item in values:
-            for _sep, part, redirections in split_commands(body.replace(var, item)):
-                execute(part, env, trace, delayed)
-                trace += redirections
-    elif lname == "cmd":
-        m = re.match(r"((?:/[a-z](?::\w+)?[\s,;]*)*?)/[cr][\s,;]*(.*)", rest, re.S | re.I)
-        options, body = m.groups()
-        if body.startswith('"') and body.endswith('"'):
-            body = body[1:-1]
-        run(body, dict(env), trace, delayed="/v" in options.lower())
-    else:
-        trace.append(normalise(lname, rest))
-
-
-def normalise(name: str, args: str) -> str:
-    """What the program sees: builtins their raw text, other programs their arguments with quotes removed."""
-    if name not in cmd.BUILTINS:
-        args = args.replace('"', "")
-    return " ".join([name.lower(), *args.split()])
-
-
-def trace_of(line: str) -> list[str]:
-    trace: list[str] = []
-    run(line, dict(ENV), trace)
-    return trace
 
 
 def outputs(name: str, rng_seeds=(1, 2, 3)):

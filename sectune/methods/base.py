@@ -38,6 +38,7 @@ REGISTRY: dict[str, str] = {
     "encoder": "sectune.methods.encoder:EncoderClassifier",
     "rules": "sectune.methods.rules:RulesClassifier",
     "features-logreg": "sectune.methods.features:FeaturesLogreg",
+    "shell-features": "sectune.methods.shell_features:ShellFeaturesLogreg",
     "charcnn": "sectune.methods.charcnn:CharCNN",
     "causal-llm": "sectune.methods.causal_llm:CausalLLMClassifier",
 }
@@ -91,6 +92,7 @@ class Classifier:
 
     labels_: list[str]
     threshold_: float | None = None
+    calibration_: dict[str, Any] | None = None  # sectune.json "calibration", applied after _predict_proba
     fitted_: bool = False  # set by fit and from_pretrained
     log_history_: Sequence[
         dict[str, Any]
@@ -155,6 +157,7 @@ class Classifier:
                 f"({shorten(', '.join(classes))})"
             )
         self.fitted_, self.labels_ = False, classes  # a refused fit (above) leaves a fitted model as it was
+        self.calibration_ = None  # a calibration belongs to the scores it was fitted on
         if eval_texts is not None and eval_labels is not None:
             keep = [i for i, label in enumerate(eval_labels) if str(label) in set(self.labels_)]
             eval_texts = [eval_texts[i] for i in keep]
@@ -179,7 +182,12 @@ class Classifier:
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, len(self.labels_)), dtype=np.float64)
-        return self._predict_proba(texts)
+        proba = self._predict_proba(texts)
+        if self.calibration_:  # every method's, after its own scores (sectune.operating)
+            from sectune.operating import apply_calibration
+
+            proba = apply_calibration(proba, self.calibration_)
+        return proba
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover - abstract
@@ -255,6 +263,7 @@ class Classifier:
             "threshold": self.threshold_,
             "state": state,
             "run": run.as_dict(),
+            **({"calibration": self.calibration_} if self.calibration_ else {}),
         }
         tmp = directory / (INFO_FILE + ".tmp")
         tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -283,6 +292,7 @@ class Classifier:
         model = cls(**params)
         model.labels_ = [str(label) for label in info["labels"]]
         model.threshold_ = info.get("threshold")
+        model.calibration_ = info.get("calibration")
         model.run = RunRecord.model_validate(info["run"])
         try:
             model._load_state(Path(directory), info["state"])

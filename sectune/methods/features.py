@@ -23,6 +23,10 @@ Features (:data:`FEATURES` holds ``(name, description)`` in column order; "share
   (a quote after a letter and before a letter or quote: ``wh""oami``), ``log_escapes`` (``\\x``, ``\\u``,
   ``\\NNN``), ``log_dollar_brace`` (``${``), ``log_percent_vars`` (``%`` followed by a letter or ``~``);
 * one share per character of :data:`EACH_CHAR`: ``share[^]``, ``share[`]``, ``share[$]`` ...
+
+``shell_features=True`` (``--shell-features``) appends the shell-aware group of the ``shell-features`` method
+(:mod:`sectune.methods.shell_features`: what normalisation removed, decoded and exposed, and the normal form's
+statistics); ``explain`` then words those features ("caret inside w^inword removed -> winword").
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
 import numpy as np
+from pydantic import Field
 from safetensors.numpy import load_file, save_file
 from scipy.special import expit, softmax
 
@@ -255,9 +260,9 @@ def extract_features(texts: Sequence[str]) -> np.ndarray:
 
 
 @dataclasses.dataclass(kw_only=True, repr=False, eq=False)
-class FeaturesLogreg(Classifier):
-    name = "features-logreg"
-    tags = MethodTags(explains=True, fast_test_params={"verbose": False})
+class FeatureLogregBase(Classifier):
+    """A fixed feature vector per line, standardised, + a logistic regression; subclasses choose the features
+    (``_extract``, ``_feature_list``) and may word an explanation's values (``_readable``)."""
 
     C: LogregC = 1.0
     max_iter: LogregMaxIter = 2000
@@ -265,11 +270,21 @@ class FeaturesLogreg(Classifier):
     seed: Seed = 42
     verbose: bool = True
 
+    def _extract(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _feature_list(self) -> list[tuple[str, str]]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _readable(self, text: str, feature: str, value: float) -> object:
+        """What explain() shows as a feature's value (the number, unless a subclass can say more)."""
+        return value
+
     def _standardise(self, features: np.ndarray) -> np.ndarray:
         return (features - self.mean_) / self.scale_
 
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
-        features = extract_features(texts)
+        features = self._extract(texts)
         self.mean_ = features.mean(axis=0)
         scale = features.std(axis=0)
         self.scale_ = np.where(scale > 1e-12, scale, 1.0)
@@ -284,7 +299,7 @@ class FeaturesLogreg(Classifier):
 
     def decision_function(self, texts) -> np.ndarray:
         """Logits: (n,) for a binary model (of ``labels_[1]``), (n, classes) otherwise -- as scikit-learn's."""
-        z = self._standardise(extract_features(check_texts(texts)))
+        z = self._standardise(self._extract(check_texts(texts)))
         # the logistic regression's own formula, with einsum instead of BLAS (whose idle threads spin on a busy CPU)
         scores = np.einsum("nd,kd->nk", z, self.head_.coef_) + self.head_.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
@@ -303,7 +318,7 @@ class FeaturesLogreg(Classifier):
         class ``labels_[1]`` of a binary model, the predicted class of a multi-class one); sorted by |contribution|.
         """
         self.check_fitted("explaining")
-        raw = extract_features([text])[0]
+        raw = self._extract([text])[0]
         z = self._standardise(raw)
         coef = self.head_.coef_
         if coef.shape[0] == 1:
@@ -316,7 +331,8 @@ class FeaturesLogreg(Classifier):
             weights = coef[self.labels_.index(label)]
         contrib = z * weights
         order = np.argsort(-np.abs(contrib), kind="stable")[: max(int(top), 0)]
-        return [(FEATURE_NAMES[i], float(raw[i]), float(contrib[i])) for i in order]
+        names = [name for name, _ in self._feature_list()]
+        return [(names[i], self._readable(text, names[i], float(raw[i])), float(contrib[i])) for i in order]
 
     def _save_state(self, directory: Path) -> dict[str, Any]:
         save_file(
@@ -324,7 +340,7 @@ class FeaturesLogreg(Classifier):
             str(directory / SCALER_FILE),
         )
         (directory / FEATURES_FILE).write_text(
-            json.dumps(FEATURES, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+            json.dumps(self._feature_list(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         save_logreg(self.head_, directory)
         return {}
@@ -335,10 +351,46 @@ class FeaturesLogreg(Classifier):
             saved = [name for name, _ in json.loads(path.read_text(encoding="utf-8"))]
         except (OSError, ValueError) as exc:
             raise SectuneError(f"cannot read the feature list: {exc}", path=path) from exc
-        if saved != FEATURE_NAMES:
+        if saved != [name for name, _ in self._feature_list()]:
             raise SectuneError(
                 "was trained on another feature list than this sectune computes; retrain the model", path=path
             )
         arrays = load_file(str(directory / SCALER_FILE))
         self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
         self.head_ = load_logreg(directory, self.labels_)
+
+
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
+class FeaturesLogreg(FeatureLogregBase):
+    name = "features-logreg"
+    tags = MethodTags(explains=True, fast_test_params={"verbose": False})
+
+    shell_features: Annotated[
+        bool,
+        Field(
+            description="add the shell-aware features of the shell-features method (what normalisation removed, "
+            "decoded, exposed; the normal form's statistics) to the character statistics"
+        ),
+    ] = False
+
+    def _extract(self, texts: Sequence[str]) -> np.ndarray:
+        features = extract_features(texts)
+        if not self.shell_features:
+            return features
+        from sectune.methods.shell_features import shell_features
+
+        return np.hstack([features, shell_features(texts)])
+
+    def _feature_list(self) -> list[tuple[str, str]]:
+        if not self.shell_features:
+            return FEATURES
+        from sectune.methods.shell_features import ALL_SHELL_FEATURES
+
+        return FEATURES + ALL_SHELL_FEATURES
+
+    def _readable(self, text: str, feature: str, value: float) -> object:
+        if not self.shell_features or not value:
+            return value
+        from sectune.methods.shell_features import reasons
+
+        return reasons(text, feature) or value

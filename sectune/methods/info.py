@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from sectune.errors import SectuneError, first_problem
@@ -27,6 +27,31 @@ LOADING_KEYS = ("format_version", "method", "params", "labels", "threshold")
 # What format 1 kept flat beside the run facts for a method's own loading (encoder: pooling; causal-llm: prompt,
 # weights). Format 1 is closed, so this list is a fixed fact of it, not something a method adds to.
 V1_STATE_KEYS = ("pooling", "prompt", "weights")
+
+
+class Calibration(BaseModel):
+    """How the method's probabilities are mapped before use (:mod:`sectune.operating`), the same for every method:
+    ``Classifier.predict_proba`` applies it after the method's own scores. None or "none": unchanged."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    method: Literal["none", "temperature", "platt"]
+    temperature: float | None = Field(None, gt=0)
+    a: float | None = Field(None, gt=0)  # platt: sigmoid(a * logit(p) + b); a > 0 keeps the ranking
+    b: float | None = None
+    rows: int | None = Field(None, ge=0)  # the validation rows it was fitted on
+    reason: str | None = None
+    cv_log_loss: dict[str, float] | None = None  # the candidates' cross-validated log-loss on those rows
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Calibration":
+        needs = {"temperature": ("temperature",), "platt": ("a", "b")}.get(self.method, ())
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise PydanticCustomError(
+                "calibration", "calibration '{method}' needs '{name}'", {"method": self.method, "name": missing[0]}
+            )
+        return self
 
 
 class ModelInfo(BaseModel):
@@ -43,6 +68,7 @@ class ModelInfo(BaseModel):
         default_factory=dict
     )  # the method's own facts (Classifier._save_state), read back as is
     run: RunRecord = Field(default_factory=RunRecord)
+    calibration: Calibration | None = None  # every method's: applied after its scores (Classifier.predict_proba)
 
     @field_validator("labels")
     @classmethod

@@ -6,8 +6,9 @@ small vocabularies by a seeded ``random.Random``, so the same seed gives the sam
 
 The lines are deliberately not all short and plain: kubectl with a JSON patch, ``curl -d '{...}'``, docker run
 with many ``-e`` flags, certificates piped through ``base64 -d`` and msiexec with long property lists are what a
-real host runs too, so "long" or "contains base64" must not be a shortcut to "obfuscated". PowerShell
-``-EncodedCommand`` is left out on purpose: it is an obfuscation technique of its own.
+real host runs too, so "long" or "contains base64" must not be a shortcut to "obfuscated". For the same reason
+PowerShell ``-EncodedCommand`` appears as management agents (SCCM, Intune) use it, with a benign payload
+(``_encoded_command``), and Windows lines include mixed case, ``-``/``/`` options and 8.3 paths.
 
     >>> [line.text for line in generate_benign(3, ["bash", "powershell"], rng=3)]
     ['sudo modprobe -r old', 'vmstat 1 5', 'Install-Module ImportExcel -Repository PSGallery -AllowClobber']
@@ -101,6 +102,22 @@ def _cidr(rng: random.Random) -> str:
             f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.0/24",
         ]
     )
+
+
+_MANAGEMENT_SCRIPTS = [  # what SCCM/Intune-style agents send as -EncodedCommand: inventory and compliance checks
+    "Get-CimInstance Win32_OperatingSystem | Select-Object Caption, Version, LastBootUpTime",
+    "(Get-ItemProperty 'HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion').DisplayVersion",
+    "Get-Service -Name CcmExec, IntuneManagementExtension | Select-Object Name, Status",
+    "if (Test-Path 'C:\\Program Files\\Contoso\\agent.exe') { exit 0 } else { exit 1 }",
+    "Get-BitLockerVolume -MountPoint C: | Select-Object -ExpandProperty ProtectionStatus",
+    "[Environment]::OSVersion.Version.ToString()",
+    "Get-HotFix | Sort-Object InstalledOn -Descending | Select-Object -First 1 HotFixID",
+]
+
+
+def _encoded_command(rng: random.Random) -> str:
+    """A benign script as ``-EncodedCommand`` takes it: base64 of UTF-16LE."""
+    return base64.b64encode(rng.choice(_MANAGEMENT_SCRIPTS).encode("utf-16-le")).decode()
 
 
 def _uuid(rng: random.Random) -> str:
@@ -281,6 +298,7 @@ _VOCAB.update(
             "{ip}",
         ],
         "ip": _ip,
+        "psenc": _encoded_command,
         "cidr": _cidr,
         "port": [
             "22",

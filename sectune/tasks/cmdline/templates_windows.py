@@ -4,7 +4,10 @@ Written as plain text so that backslashes and quotes read exactly as they run: `
 each following line is one argument pattern with ``{placeholders}`` (see ``benign._VOCAB``), ``#`` lines are
 comments. Windows paths with spaces
 come pre-quoted from the vocabulary. The ``powershell.exe`` entries are how admin tools and installers start
-scripts (``-File``, ``-Command``); ``-EncodedCommand`` is left out on purpose (it is an obfuscation technique).
+scripts (``-File``, ``-Command``) and, like SCCM/Intune-style management agents, ``-EncodedCommand`` with a benign
+payload: a detector must learn what is encoded, not that something is. Mixed case (``IPConfig /All``), both option
+characters where a program takes both, 8.3 paths (``C:\\PROGRA~1``) and quoted paths with spaces are here for the same
+reason: the obfuscation engine produces them too.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ CMD: dict[str, list[str]] = _parse(r"""
 # --- files and directories
 ## dir
 dir {wdir}
+dir C:\PROGRA~1
+dir C:\PROGRA~2\Common~1 /b
+dir "C:\Program Files\Common Files" /ad
 dir /s /b {wdir}\*.{wext}
 dir /a /q {wdir}
 dir /o:-d /t:w {wdir} | more
@@ -147,16 +153,23 @@ tar -czf C:\Backups\logs.tgz -C C:\Logs .
 # --- network
 ## ipconfig
 ipconfig /all
+IPConfig /All
+ipconfig -all
+IPCONFIG /FlushDNS
 ipconfig /flushdns
 ipconfig /release && ipconfig /renew
 ipconfig /displaydns | findstr {domain}
 ## netstat
 netstat -ano
+NETSTAT -ANO
+netstat /ano | findstr :{port}
 netstat -an | find "ESTABLISHED"
 netstat -rn
 netstat -b -n 5
 ## ping
 ping {computer}
+ping /n {n} {ip}
+PING -n 2 {computer}
 ping -n {n} {ip}
 ping -t {ip}
 ping -n 1 -w 500 {computer}.{wdomain} >nul && echo up
@@ -219,6 +232,8 @@ winrs -r:{computer} ipconfig /all
 # --- processes, services, system
 ## tasklist
 tasklist
+TaskList /FI "IMAGENAME eq {exe}"
+tasklist -v -fo csv
 tasklist /v /fi "USERNAME eq {duser}"
 tasklist /svc /fi "imagename eq svchost.exe"
 tasklist /m {dll}
@@ -268,6 +283,8 @@ wmic qfe list brief
 wmic process where name="{exe}" get processid,commandline
 ## schtasks
 schtasks /query /fo LIST /v
+schtasks -query -fo LIST -v
+SchTasks /Query /TN {wapp}
 schtasks /run /tn {taskname}
 schtasks /change /tn {taskname} /disable
 schtasks /create /tn "\Acme\NightlyBackup" /tr "powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\Scripts\Backup.ps1 -Target {share}\backup -RetentionDays 30" /sc daily /st {wtime} /ru SYSTEM /rl HIGHEST /f
@@ -363,6 +380,10 @@ msiexec /i {msi} /qn /norestart ALLUSERS=1 INSTALLDIR="C:\Program Files\{vendor}
 msiexec.exe /i "\\FILESRV02\Deploy\{vendor}\{wapp}-{version}-x64.msi" TRANSFORMS="\\FILESRV02\Deploy\{vendor}\corp.mst" LICENSEKEY={hex} ENROLLMENT_TOKEN={b64} AUTOUPDATE=0 DESKTOPSHORTCUT=0 /qn
 ## certutil
 certutil -hashfile {wpath} SHA256
+certutil /hashfile {wpath} SHA256
+CertUtil -store -user My
+certutil -URLCache CRL
+certutil -urlcache * delete
 certutil -store My
 certutil -addstore -f Root C:\Temp\corp-root-ca.cer
 certutil -verify -urlfetch C:\Temp\server.cer
@@ -393,6 +414,10 @@ cscript C:\Windows\System32\Printing_Admin_Scripts\en-US\prnmngr.vbs -l
 wscript.exe {share}\IT\logon\mapdrives.vbs
 ## powershell.exe
 powershell.exe -NoProfile -ExecutionPolicy Bypass -File {psfile}
+powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand {psenc}
+powershell -NoLogo -Noninteractive -ExecutionPolicy Bypass -enc {psenc}
+powershell.exe -executionPolicy bypass -file "C:\Program Files (x86)\Microsoft Intune Management Extension\Policies\Scripts\{uuid}_1.ps1"
+PowerShell -NoP -File C:\PROGRA~1\{wapp}\Scripts\check.ps1
 powershell -Command "Get-Service {wsvc} | Restart-Service"
 powershell.exe -NoLogo -NonInteractive -Command "Get-ChildItem C:\Logs -Recurse | Where-Object LastWriteTime -lt (Get-Date).AddDays(-{days}) | Remove-Item -Force"
 powershell -ExecutionPolicy RemoteSigned -File .\build.ps1 -Configuration Release -Version {version}
@@ -527,6 +552,10 @@ POWERSHELL: dict[str, list[str]] = _parse(r"""
 # --- files and items
 ## Get-ChildItem
 Get-ChildItem -Path {wdir} -Recurse -Filter *.{wext}
+GCI {wdir} -Recurse -Filter *.{wext}
+get-childitem -path {wdir} -rec
+Get-ChildItem "C:\Program Files\Common Files" -Directory
+dir C:\PROGRA~1 -Force
 Get-ChildItem {wdir} -Recurse -File | Where-Object { $_.LastWriteTime -lt (Get-Date).AddDays(-{days}) } | Remove-Item -Force
 gci -Force
 Get-ChildItem -Path C:\Users -Directory | Select-Object Name, LastWriteTime

@@ -750,6 +750,43 @@ def case(line: str, intensity: str, rng: random.Random) -> str:
     return f'{name}={shlex.quote(value)};eval "${{{name}{op}}}"'
 
 
+# --- more in-the-wild styles -------------------------------------------------------------------------------------
+
+
+def b32(line: str, intensity: str, rng: random.Random) -> str:
+    """Base32 payload decoded by coreutils ``base32 -d`` and run (light: only the command name, ``$(base32 -d<<<MNQXI===)``)."""
+
+    def enc(text: str) -> str:
+        return base64.b32encode(text.encode()).decode()
+
+    if intensity == "light":
+        return _on_command_word(line, lambda w: f"$(base32 -d<<<{enc(w)})", lambda t: b32(t, "medium", rng))
+    decoder = f"echo {enc(line)}|base32 -d" if intensity == "medium" else f"base32 --decode<<<{enc(line)}"
+    return _run_decoded(decoder, rng)
+
+
+def _pad(rng: random.Random, k: int) -> str:
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(k))
+
+
+def slicing(line: str, intensity: str, rng: random.Random) -> str:
+    """Text cut out of a padded variable by ``${v:offset:length}`` (bash substring expansion): ``v=xcatq;${v:1:3} /etc/passwd``."""
+    taken: set[str] = set()
+    name = _var(rng, line, taken)
+    toks = _lex(line)
+    words = _command_words(toks)
+    if intensity == "heavy" or not words:
+        head, tail = _pad(rng, rng.randint(1, 6)), _pad(rng, rng.randint(0, 6))
+        value = shlex.quote(head + line + tail)
+        return f'{name}={value};eval "${{{name}:{len(head)}:{len(line)}}}"'
+    pool = _pad(rng, rng.randint(1, 4))
+    for tok in words[:1] if intensity == "light" else words:
+        start = len(pool)
+        pool += tok.text + _pad(rng, rng.randint(0, 3))
+        tok.text = f"${{{name}:{start}:{len(tok.text)}}}"
+    return f"{name}={pool};{_join(toks)}"
+
+
 # name, family, function, layerable
 TECHNIQUES = (
     ("base64", "encoding", b64, True),
@@ -769,4 +806,6 @@ TECHNIQUES = (
     ("variables", "variables", variables, True),
     ("rev", "reversal", rev, True),
     ("case", "case", case, True),
+    ("base32", "encoding", b32, True),
+    ("slice", "variables", slicing, True),
 )

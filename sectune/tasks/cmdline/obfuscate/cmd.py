@@ -608,6 +608,184 @@ def substitution(line: str, intensity: str, rng: random.Random) -> str:
     return _wrap("&&".join(steps) + f"&&call %{names[-1]}%{rest}", rng, delayed=True)
 
 
+# --- argument obfuscation (ArgFuscator) -------------------------------------------------------------------------
+# After Wietse Boonstra's command-line obfuscation research and ArgFuscator.net's per-program model files: the
+# program's own argument parser, not cmd.exe, accepts these spellings, so they survive into process-creation logs.
+# The tables below hold what that research reports per program; nothing here can run Windows to check them.
+
+OPTION_CHARS = {  # program -> option characters it accepts in place of "-" or "/"
+    "certutil": "-/\u2013\u2014\u2015",
+    "reg": "-/",
+    "schtasks": "-/\u2013\u2014",
+    "taskkill": "-/\u2013\u2014\u2015",
+    "tasklist": "-/\u2013\u2014\u2015",
+    "ping": "-/\u2013\u2014\u2015",
+    "ipconfig": "-/\u2013\u2014\u2015",
+    "netstat": "-/\u2013\u2014\u2015",
+    "whoami": "-/\u2013\u2014\u2015",
+    "bitsadmin": "-/\u2013\u2014",
+    "wevtutil": "-/\u2013\u2014",
+    "icacls": "-/",
+    "findstr": "-/",
+    "bcdedit": "-/",
+    "cipher": "-/",
+    "fltmc": "-/",
+}
+IGNORED_CHARS = {  # program -> characters its parser drops inside option names (soft hyphen, combining joiners)
+    "certutil": "\u00ad\u034f\u0378",
+    "reg": "\u00ad\u034f",
+    "schtasks": "\u00ad\u034f",
+    "taskkill": "\u00ad\u034f",
+    "tasklist": "\u00ad\u034f",
+    "wevtutil": "\u00ad\u034f",
+    "bitsadmin": "\u00ad",
+}
+CWD_FILE_PROGRAMS = frozenset("certutil reg type findstr copy xcopy robocopy expand makecab icacls takeown".split())
+SHORT_NAMES = {  # 8.3 names of the default install (NtfsDisable8dot3NameCreation off on the system drive)
+    "program files": "PROGRA~1",
+    "program files (x86)": "PROGRA~2",
+    "programdata": "PROGRA~3",
+    "common files": "COMMON~1",
+    "documents and settings": "DOCUME~1",
+}
+_OPTION = re.compile(r"[-/][A-Za-z][\w:]*")
+_WIN_PATH = re.compile(r'"?[A-Za-z]:\\[^"]*"?|[A-Za-z]:\\\S*')
+_URL = re.compile(r"(?i)(https?)://([^/\s\"]+)(\S*)")
+
+
+def _program_options(toks: list[_Tok], table) -> list[_Tok]:
+    return [t for t in toks if t.kind == "word" and not t.cmd and t.command in table and _OPTION.fullmatch(t.text)]
+
+
+def option_chars(line: str, intensity: str, rng: random.Random) -> str:
+    """Option characters swapped for ones the program also accepts, Unicode dashes too: ``certutil \u2013urlcache`` (ArgFuscator)."""
+    toks = _lex(line)
+    options = _program_options(toks, OPTION_CHARS)
+    if not options:
+        raise SectuneError(f"cmd/option-chars: no option of a program in OPTION_CHARS in {line[:60]!r}")
+    k = _n(intensity, 1, max(1, len(options) // 2), len(options))
+    for tok in rng.sample(options, k):
+        others = [c for c in OPTION_CHARS[tok.command] if c != tok.text[0]]
+        unicode = [c for c in others if not c.isascii()]
+        tok.text = rng.choice(unicode if unicode and rng.random() < 0.7 else others) + tok.text[1:]
+    return _join(toks)
+
+
+def char_insertion(line: str, intensity: str, rng: random.Random) -> str:
+    """Characters the program ignores inside option names: ``certutil -url\u00adcache`` (ArgFuscator's character insertion)."""
+    toks = _lex(line)
+    options = [t for t in _program_options(toks, IGNORED_CHARS) if len(t.text) > 2]
+    if not options:
+        raise SectuneError(f"cmd/char-insertion: no option of a program in IGNORED_CHARS in {line[:60]!r}")
+    chosen = [rng.choice(options)] if intensity == "light" else options
+    for tok in chosen:
+        k = _n(intensity, 1, rng.randint(1, 2), max(2, (len(tok.text) - 1) // 2))
+        spots = rng.sample(range(2, len(tok.text)), min(k, len(tok.text) - 2))
+        for p in sorted(spots, reverse=True):
+            tok.text = tok.text[:p] + rng.choice(IGNORED_CHARS[tok.command]) + tok.text[p:]
+    return _join(toks)
+
+
+def _transform_path(path: str, how: str, rng: random.Random) -> str:
+    """One equivalent spelling of a Windows path (``how``: dot, detour, slash, short)."""
+    quoted = path.startswith('"') and path.endswith('"') and len(path) > 1
+    body = path[1:-1] if quoted else path
+    parts = body.split("\\")
+    if how == "short":
+        parts = [SHORT_NAMES.get(p.lower(), p) for p in parts]
+    elif how == "slash" and re.match(r"[A-Za-z]:\\", body):
+        parts = ["/".join(parts)]
+    elif len(parts) > 1 and re.fullmatch(r"[A-Za-z]:", parts[0]):  # absolute: insert after a directory
+        at = rng.randint(1, len(parts) - 1)
+        detour = "." if how == "dot" else f"{rng.choice(['Temp', 'Users', 'Windows', 'a', 'x'])}\\.."
+        parts.insert(at, detour)
+    else:  # relative file in the working directory
+        parts.insert(0, ".")
+    out = "\\".join(parts)
+    return f'"{out}"' if quoted or " " in out else out
+
+
+def _paths(toks: list[_Tok]) -> list[_Tok]:
+    found = []
+    for t in toks:
+        if t.kind != "word" or t.cmd or t.command in _KEYWORD_COMMANDS | {"?"} or "%" in t.text or "!" in t.text:
+            continue
+        if _WIN_PATH.fullmatch(t.text) and t.text.count('"') in (0, 2) and "/" not in t.text:
+            found.append(t)
+        elif t.command in CWD_FILE_PROGRAMS and re.fullmatch(r"[\w-]+\.[A-Za-z0-9]{1,4}", t.text):
+            found.append(t)
+    return found
+
+
+def path_transform(line: str, intensity: str, rng: random.Random) -> str:
+    """Equivalent Windows paths: ``C:\\Windows\\.\\System32``, ``..\\`` detours, ``/`` separators, ``PROGRA~1`` (ArgFuscator)."""
+    toks = _lex(line)
+    paths = _paths(toks)
+    if not paths:
+        raise SectuneError(f"cmd/path-transform: no Windows path in {line[:60]!r}")
+    chosen = [rng.choice(paths)] if intensity == "light" else paths
+    for tok in chosen:
+        hows = ["dot", "detour"]
+        if re.match(r'"?[A-Za-z]:\\', tok.text) and tok.command not in BUILTINS:
+            hows.append("slash")  # cmd's own builtins read / as a switch
+        if any(name in tok.text.lower() for name in SHORT_NAMES):
+            hows += ["short", "short"]
+        steps = 1 if intensity == "light" else rng.randint(1, 2) if intensity == "medium" else rng.randint(2, 3)
+        picks = rng.sample(hows, min(steps, len(hows)))
+        for how in sorted(picks, key=["short", "dot", "detour", "slash"].index):  # slash last: it joins the parts
+            tok.text = _transform_path(tok.text, how, rng)
+    return _join(toks)
+
+
+def _ip_form(ip: str, rng: random.Random) -> str:
+    octets = [int(o) for o in ip.split(".")]
+    number = int.from_bytes(bytes(octets), "big")
+    return rng.choice(
+        [
+            str(number),
+            hex(number),
+            ".".join(f"0{o:o}" if o else "0" for o in octets),
+            ".".join(hex(o) for o in octets),
+            f"{octets[0]}.{int.from_bytes(bytes(octets[1:]), 'big')}",
+        ]
+    )
+
+
+def url_transform(line: str, intensity: str, rng: random.Random) -> str:
+    """Equivalent URLs: ``http:\\\\host\\x``, ``HTTP://``, host case, IPs in decimal, hex or octal (ArgFuscator's URL manipulation)."""
+    toks = _lex(line)
+    urls = [
+        t
+        for t in toks
+        if t.kind == "word" and not t.cmd and _external(t) and t.command != "?" and _URL.fullmatch(t.text.strip('"'))
+    ]
+    if not urls:
+        raise SectuneError(f"cmd/url-transform: no http(s) URL argument of an external program in {line[:60]!r}")
+    chosen = [rng.choice(urls)] if intensity == "light" else urls
+    for tok in chosen:
+        quoted, sep = tok.text.startswith('"'), "//"
+        scheme, host, rest = _URL.fullmatch(tok.text.strip('"')).groups()
+        ways = ["backslash", "scheme-case"] + (
+            ["ip"] if re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", host) else ["host-case"]
+        )
+        k = _n(intensity, 1, 2, len(ways))
+        for way in rng.sample(ways, min(k, len(ways))):
+            if way == "backslash":
+                sep = "\\\\"
+                rest = rest.replace("/", "\\") if intensity == "heavy" else rest
+            if way == "scheme-case":
+                scheme = "".join(c.upper() if rng.random() < 0.6 else c for c in scheme)
+                scheme = scheme if scheme != scheme.lower() else scheme.upper()
+            if way == "host-case":
+                flipped = "".join(c.swapcase() if c.isalpha() and rng.random() < 0.5 else c for c in host)
+                host = flipped if flipped != host else host.upper()
+            if way == "ip":
+                host = _ip_form(host, rng)
+        text = f"{scheme}:{sep}{host}{rest}"
+        tok.text = f'"{text}"' if quoted else text
+    return _join(toks)
+
+
 # name, family, function, layerable
 TECHNIQUES = (
     ("caret", "escaping", caret, True),
@@ -622,4 +800,8 @@ TECHNIQUES = (
     ("for-loop", "reordering", for_loop, True),
     ("reverse", "reversal", reverse, True),
     ("substitution", "substitution", substitution, True),
+    ("option-chars", "options", option_chars, True),
+    ("char-insertion", "escaping", char_insertion, True),
+    ("path-transform", "substitution", path_transform, True),
+    ("url-transform", "encoding", url_transform, True),
 )

@@ -493,6 +493,40 @@ def aliases(line: str, intensity: str, rng: random.Random) -> str:
     return line
 
 
+# --- more in-the-wild styles -------------------------------------------------------------------------------------
+
+
+def bxor(line: str, intensity: str, rng: random.Random) -> str:
+    """Bytes XOR-ed with a key and decoded by ``-bxor`` (Invoke-Obfuscation's ENCODING\\BXOR): ``&(-join((..)|%{[char]($_-bxor 7)}))``."""
+    key = rng.randint(1, 127) if intensity != "heavy" else rng.randint(1, 255)
+
+    def make(text: str) -> str:
+        codes = ",".join(str(ord(c) ^ key) if ord(c) < 256 else "" for c in text)
+        if "" in codes.split(","):
+            raise SectuneError("powershell/bxor: only Latin-1 text can be XOR-ed byte by byte")
+        k = str(key) if intensity != "heavy" else hex(key)
+        return rng.choice(
+            [f"-join(({codes})|%{{[char]($_-bxor {k})}})", f"-join(({codes})|ForEach-Object{{[char]($_ -bxor {k})}})"]
+        )
+
+    return _rebuild(line, intensity, rng, make)
+
+
+def base64_inline(line: str, intensity: str, rng: random.Random) -> str:
+    """In-line Base64 decoding, as in the wild: ``iex([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('...')))``."""
+
+    def make(text: str) -> str:
+        encoding = rng.choice(["UTF8", "ASCII"]) if text.isascii() else "UTF8"
+        data = text.encode("utf-8")
+        if intensity == "heavy" and rng.random() < 0.5:
+            encoding, data = "Unicode", text.encode("utf-16-le")
+        b64 = base64.b64encode(data).decode()
+        literal = _sq(b64) if intensity != "heavy" else "(" + "+".join(_sq(p) for p in _split(b64, 3, rng)) + ")"
+        return f"[Text.Encoding]::{encoding}.GetString([Convert]::FromBase64String({literal}))"
+
+    return _rebuild(line, intensity, rng, make)
+
+
 # name, family, function, layerable
 TECHNIQUES = (
     ("encoded-command", "encoding", encoded_command, True),
@@ -507,4 +541,6 @@ TECHNIQUES = (
     ("backtick", "escaping", backtick, True),
     ("random-case", "case", random_case, True),
     ("aliases", "aliases", aliases, True),
+    ("bxor", "encoding", bxor, True),
+    ("base64-inline", "encoding", base64_inline, True),
 )

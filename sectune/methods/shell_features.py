@@ -1,0 +1,206 @@
+"""``shell-features``: features of the difference between a line and what the shell will run, + a logistic regression.
+
+Character statistics (``features-logreg``) learn what the generating tools' output looks like; these features
+ask instead "is this line not what the shell will execute?". Each line is normalised by
+:func:`sectune.tasks.cmdline.normalize.normalize` (shell guessed from the line; static and bounded, nothing is run),
+and described by :data:`SHELL_FEATURES`:
+
+* how much normalisation changed: ``removed_share`` (characters removed / literal length), ``log_length_ratio``
+  (log of normal/literal length: decoding grows a line), ``changed`` (the normal form differs beyond case and
+  whitespace), ``log_steps`` (steps applied), ``layers`` (decoding layers undone: payloads decoded, string
+  expressions folded, wrappers unwrapped), ``encoded_payload`` (a payload was decoded at all),
+  ``log_payload_length``, ``not_parsed`` / ``truncated`` (the normaliser gave up or hit a bound);
+* one count per family of step (``step:caret``, ``step:quotes``, ``step:variables``, ``step:decoded``...);
+* what normalisation exposed: ``hidden_known_names`` (known executables, cmdlets and options found only in the
+  normal form), ``known_names_normal``, ``hidden_risky`` (risky names such as iex, downloadstring, certutil,
+  base64, /dev/tcp found only after normalisation), ``risky_normal``;
+* case inside command names and options: ``name_case_switches`` (case switches per letter in names and
+  options of the literal line), ``name_case_entropy`` (entropy of the upper/lower mix in them, bits);
+* the shell (``shell:bash``, ``shell:cmd``, ``shell:powershell``);
+* the normal form scored by the ``features-logreg`` character statistics (``normal:<feature>``), so a decoded
+  payload is judged by the same features as a literal line.
+
+``ShellFeaturesLogreg.explain`` names the steps behind a feature (``caret inside w^inword removed -> winword``).
+``features-logreg --shell-features`` stacks this group onto the literal character statistics.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Sequence
+
+import numpy as np
+
+from sectune.methods.features import FEATURE_NAMES, FEATURES, FeatureLogregBase, extract_features
+from sectune.methods.tags import MethodTags
+from sectune.tasks.cmdline.normalize import SHELLS, Normalized, normalize, same
+
+# families of normalisation steps: (feature suffix, description, substrings of the step text)
+STEP_FAMILIES = [
+    ("caret", "carets removed (cmd)", ("caret",)),
+    ("quotes", "quotes inside words removed", ("quotes inside",)),
+    ("escapes", "backslash/backtick escapes removed", ("backslash", "backticks")),
+    ("variables", "variables expanded or substituted", ("expanded", "variable", "set variable")),
+    ("wrappers", "cmd /c, call, eval, bash -c, here-strings unwrapped", ("unwrapped", "re-expanded", "normalised")),
+    ("loops", "for loops unrolled", ("for loop",)),
+    ("decoded", "payloads decoded (base64, hex, gzip, bzip2, -enc, ANSI-C, printf, tr, rev)", ("decoded", "inflated")),
+    ("folded", "PowerShell string expressions folded", ("folded",)),
+    ("aliases", "aliases mapped to cmdlets", ("alias",)),
+    ("null", "null expansions and ${IFS} removed", ("null expansion", "ifs")),
+    ("globs", "globs and brace words resolved", ("glob", "brace")),
+    ("characters", "invisible characters or Unicode dashes removed", ("invisible", "unicode dash", "url slashes")),
+]
+_WINDOWS = (
+    "cmd powershell pwsh net net1 reg certutil bitsadmin whoami tasklist taskkill ipconfig schtasks netstat findstr "
+    "wmic rundll32 regsvr32 mshta cscript wscript msiexec vssadmin bcdedit sc attrib icacls systeminfo nltest "
+    "echo set call start copy del type dir ping curl"
+).split()
+_CMDLETS = (
+    "invoke-expression invoke-webrequest invoke-restmethod new-object start-process set-mppreference "
+    "add-mppreference get-process get-childitem get-content set-content write-host write-output out-file "
+    "downloadstring downloadfile frombase64string convertto-securestring iex iwr irm"
+).split()
+_UNIX = (
+    "bash sh dash zsh cat ls id uname curl wget nc ncat netcat python python3 perl ruby php chmod chown rm mv cp "
+    "base64 xxd openssl echo printf eval exec grep awk sed crontab sudo su ssh scp socat telnet whoami"
+).split()
+KNOWN_NAMES = frozenset(_WINDOWS + _CMDLETS + _UNIX)
+RISKY = frozenset(
+    "iex invoke-expression downloadstring downloadfile invoke-webrequest iwr net.webclient frombase64string "
+    "certutil bitsadmin mshta regsvr32 rundll32 -urlcache -encodedcommand -enc bypass hidden base64 /dev/tcp nc "
+    "ncat netcat socat wget curl eval exec python perl set-mppreference -disablerealtimemonitoring vssadmin "
+    "shadowcopy /etc/passwd /etc/shadow chmod mimikatz".split()
+)
+_TOKEN = re.compile(r"[A-Za-z/\-][\w./:\-]*")
+_NAME_TOKEN = re.compile(r"(?:(?<=^)|(?<=[\s|&;(]))[-/]?[A-Za-z][\w-]*")
+
+SHELL_FEATURES: list[tuple[str, str]] = [
+    ("removed_share", "share of the literal line's characters removed by normalisation"),
+    ("log_length_ratio", "log((1 + normal length) / (1 + literal length)): decoding grows a line"),
+    ("changed", "1 if the normal form differs from the line beyond case and whitespace"),
+    ("log_steps", "log(1 + normalisation steps applied)"),
+    ("layers", "decoding layers undone (payloads decoded, string expressions folded, wrappers unwrapped)"),
+    ("encoded_payload", "1 if an encoded or compressed payload was decoded"),
+    ("log_payload_length", "log(1 + length of the decoded payloads)"),
+    ("not_parsed", "1 if the normaliser could not parse the line"),
+    ("truncated", "1 if a bound (time, depth, size) stopped the normaliser"),
+    *[(f"step:{name}", f"steps of this family: {desc}") for name, desc, _ in STEP_FAMILIES],
+    ("hidden_known_names", "log(1 + known executables/cmdlets/options found only after normalisation)"),
+    ("known_names_normal", "log(1 + known executables/cmdlets/options in the normal form)"),
+    ("hidden_risky", "log(1 + risky names (iex, downloadstring, certutil, base64...) found only after normalisation)"),
+    ("risky_normal", "log(1 + risky names in the normal form)"),
+    ("name_case_switches", "case switches per letter inside command names and options of the literal line"),
+    ("name_case_entropy", "entropy (bits) of upper vs lower letters inside command names and options"),
+    *[(f"shell:{s}", f"1 if the line was read as {s}") for s in SHELLS],
+]
+ALL_SHELL_FEATURES: list[tuple[str, str]] = SHELL_FEATURES + [
+    (f"normal:{name}", f"of the normal form: {desc}") for name, desc in FEATURES
+]
+SHELL_FEATURE_NAMES = [name for name, _ in ALL_SHELL_FEATURES]
+
+
+def _names(text: str) -> set[str]:
+    return {t.lower().strip("./:") for t in _TOKEN.findall(text)} | {t.lower() for t in text.split()}
+
+
+def _case_stats(line: str) -> tuple[float, float]:
+    switches = upper = letters = 0
+    for m in _NAME_TOKEN.finditer(line[:4000]):
+        word = [c for c in m.group() if c.isalpha()]
+        letters += len(word)
+        upper += sum(c.isupper() for c in word)
+        # a capital after a hyphen or at the start is ordinary (Get-ChildItem); count the others
+        switches += sum(a.islower() and b.isupper() for a, b in zip(word, word[1:]))
+        switches += sum(a.isupper() and b.isupper() for a, b in zip(word, word[1:])) if 0 < upper < len(word) else 0
+    if not letters:
+        return 0.0, 0.0
+    p = upper / letters
+    entropy = 0.0 if p in (0.0, 1.0) else -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
+    return switches / letters, entropy
+
+
+def shell_row(n: Normalized) -> list[float]:
+    """The :data:`SHELL_FEATURES` of one normalised line."""
+    line, normal = n.line, n.normal
+    literal = " ".join(line.split())
+    steps = [s.lower() for s in n.steps]
+    literal_names, normal_names = _names(line), _names(normal)
+    for p in n.payloads:
+        normal_names |= _names(p)
+    hidden = normal_names - literal_names
+    case_switches, case_entropy = _case_stats(line)
+    payload_len = sum(len(p) for p in n.payloads)
+    row = [
+        max(0.0, (len(literal) - len(normal)) / max(len(literal), 1)),
+        math.log((1 + len(normal)) / (1 + len(literal))),
+        0.0 if same(normal, literal) else 1.0,
+        math.log1p(len(steps)),
+        float(min(n.layers, 16)),
+        1.0 if n.payloads else 0.0,
+        math.log1p(payload_len),
+        1.0 if any("not parsed" in s or "could not parse" in s for s in steps) else 0.0,
+        1.0 if n.truncated else 0.0,
+    ]
+    for _name, _desc, keys in STEP_FAMILIES:
+        row.append(math.log1p(sum(any(k in s for k in keys) for s in steps)))
+    row += [
+        math.log1p(len(hidden & KNOWN_NAMES)),
+        math.log1p(len(normal_names & KNOWN_NAMES)),
+        math.log1p(len(hidden & RISKY)),
+        math.log1p(len(normal_names & RISKY)),
+        case_switches,
+        case_entropy,
+    ]
+    row += [1.0 if n.shell == s else 0.0 for s in SHELLS]
+    return row
+
+
+def shell_features(texts: Sequence[str]) -> np.ndarray:
+    """The (n, len(SHELL_FEATURE_NAMES)) matrix: the shell features, then the normal form's character statistics."""
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, len(ALL_SHELL_FEATURES)), dtype=np.float64)
+    normalised = [normalize(t) for t in texts]
+    rows = np.array([shell_row(n) for n in normalised], dtype=np.float64)
+    return np.hstack([rows, extract_features([n.normal for n in normalised])])
+
+
+def reasons(text: str, feature: str) -> str | None:
+    """The readable steps behind a shell feature of ``text`` ("caret inside w^inword removed -> winword"), or None."""
+    if not (feature in {name for name, _ in SHELL_FEATURES} or feature.startswith("normal:")):
+        return None
+    n = normalize(text)
+    if feature.startswith("step:"):
+        keys = next(k for name, _, k in STEP_FAMILIES if f"step:{name}" == feature)
+        picked = [s for s in n.steps if any(k in s.lower() for k in keys)]
+    elif feature in ("hidden_known_names", "hidden_risky"):
+        names = sorted(_names(n.normal) - _names(text))
+        wanted = KNOWN_NAMES if feature == "hidden_known_names" else RISKY
+        picked = [f"{name} appears only after normalisation" for name in names if name in wanted]
+    elif feature in ("name_case_switches", "name_case_entropy"):
+        return None
+    else:
+        picked = n.steps
+    if not picked and feature.startswith("normal:") or feature in ("changed", "removed_share", "log_length_ratio"):
+        picked = picked or [f"normal form: {n.normal[:80]}"]
+    return "; ".join(picked[:3]) if picked else None
+
+
+class ShellFeaturesLogreg(FeatureLogregBase):
+    """Shell-aware features (see the module docstring) + a standardised logistic regression; two classes."""
+
+    name = "shell-features"
+    tags = MethodTags(binary_only=True, explains=True, fast_test_params={"verbose": False})
+
+    def _extract(self, texts: Sequence[str]) -> np.ndarray:
+        return shell_features(texts)
+
+    def _feature_list(self) -> list[tuple[str, str]]:
+        return ALL_SHELL_FEATURES
+
+    def _readable(self, text: str, feature: str, value: float):
+        return (reasons(text, feature) or value) if value else value
+
+
+__all__ = ["ShellFeaturesLogreg", "shell_features", "SHELL_FEATURES", "ALL_SHELL_FEATURES", "FEATURE_NAMES"]

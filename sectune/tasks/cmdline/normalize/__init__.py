@@ -1,0 +1,140 @@
+"""Shell-aware normalisation: what a command line will actually run, computed statically and safely.
+
+    >>> normalize("n^e^t us^er").normal
+    'net user'
+    >>> normalize("powershell -ec dwBoAG8AYQBtAGkA").normal
+    'whoami'
+    >>> normalize("c''at /e\\tc/passwd").normal
+    'cat /etc/passwd'
+
+One module per shell (``cmd``, ``powershell``, ``bash``); :func:`normalize` guesses the shell from the line when it
+is not given (PowerShell markers, then cmd markers, else bash) and returns a :class:`Normalized`: the normal form,
+the steps applied ("caret inside n^e^t removed -> net", "-ec payload decoded"...), the decoded payloads and the
+shell. Nothing is ever executed: the normalisers only parse, and decode what is static. Every line runs under a
+bound (:mod:`._budget`: at most ``MAX_SECONDS`` per line, ``MAX_DEPTH`` nested layers, ``MAX_PAYLOAD``
+characters, ``MAX_STEPS`` loop iterations); past it the normaliser keeps the form it reached and says so in ``steps`` (``truncated``).
+
+The normal forms fold case where the shell ignores it (cmd command names, PowerShell code outside strings) and
+collapse whitespace, so compare them with :func:`same`. cmd command sequences are joined by `` & `` whatever the
+separator was (``&&`` and ``||`` included).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from sectune.tasks.cmdline.normalize import _budget
+from sectune.tasks.cmdline.normalize._budget import NotStatic, TooComplex
+from sectune.tasks.cmdline.normalize.bash import normalize_bash
+from sectune.tasks.cmdline.normalize.cmd import normalize_cmd
+from sectune.tasks.cmdline.normalize.powershell import normalize_powershell
+
+SHELLS = ("bash", "cmd", "powershell")
+
+_PS_MARKERS = re.compile(
+    r"(?i)\b(?:powershell|pwsh)(?:\.exe)?\b|\$env:|\[(?:char|string|convert|array|io\.|text\.|system\.)"
+    r"|\b(?:iex|invoke-expression|invoke-webrequest|new-object|frombase64string)\b"
+    r"|\b(?:get|set|new|invoke|write|start|stop|remove|add|select|where|foreach|sort|out|convertto|convertfrom)"
+    r"-[a-z]+\b|\w`\w|&\s*\(|\.\(|-f\s+'|\$\w+\s*=\s*['\"(\[]"
+)
+_CMD_MARKERS = re.compile(
+    r"(?i)\bcmd(?:\.exe)?\s*[,;]*\s*/[a-z]|%[\w]+(?::~-?\d+(?:,-?\d+)?)?%|\w\^\w|![\w:~,=-]+!|^[\s,;]+\w"
+    r"|\b[a-z]:\\|\b(?:net|reg|certutil|whoami|tasklist|ipconfig|schtasks|netstat|findstr|wmic|bitsadmin|"
+    r"rundll32|regsvr32|mshta|vssadmin|bcdedit|sc|attrib|icacls|taskkill|systeminfo|nltest)(?:\.exe)?\b"
+)
+
+
+@dataclass
+class Normalized:
+    """What :func:`normalize` found out about one line."""
+
+    line: str  # the literal line
+    normal: str  # what the shell will run, as one line
+    shell: str  # bash, cmd or powershell
+    steps: list[str] = field(default_factory=list)  # what was undone, readable ("-ec payload decoded")
+    payloads: list[str] = field(default_factory=list)  # decoded payloads (base64, hex, compressed...), in order
+    truncated: str = ""  # the bound that stopped the work ("time", "depth", "size", "steps"), "" if none
+
+    @property
+    def layers(self) -> int:
+        """Decoding layers undone: payloads decoded plus string expressions folded."""
+        return len(self.payloads) + sum("folded" in s or "unwrapped" in s for s in self.steps)
+
+
+def guess_shell(line: str) -> str:
+    """powershell when PowerShell markers show, else cmd when cmd markers show, else bash."""
+    head = line[:4000]
+    if _PS_MARKERS.search(head):
+        return "powershell"
+    if _CMD_MARKERS.search(head):
+        return "cmd"
+    return "bash"
+
+
+_INVISIBLE = re.compile("[\u00ad\u034f\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
+_DASHES = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
+_URL_SLASHES = re.compile(r"(?i)\b(https?|ftp):[\\/]+")
+
+
+def _windows_chars(line: str) -> str:
+    """Invisible characters dropped, Unicode dashes -> ``-``, ``http:\\`` -> ``http://`` (Windows tools accept them)."""
+    out = _INVISIBLE.sub("", line)
+    if not out.isascii():  # combining marks, format and unassigned characters
+        out = "".join(c for c in out if c.isascii() or unicodedata.category(c) not in ("Mn", "Cf", "Cn"))
+    if out != line:
+        _budget.note("invisible characters removed")
+    dashed = _DASHES.sub("-", out)
+    if dashed != out:
+        _budget.note("Unicode dash -> -")
+    fixed = _URL_SLASHES.sub(lambda m: m.group(1) + "://", dashed)
+    if fixed != dashed:
+        _budget.note("URL slashes normalised")
+    return fixed
+
+
+def _run(line: str, shell: str) -> str:
+    if shell in ("cmd", "powershell"):
+        line = _windows_chars(line)
+    if shell == "cmd":
+        out = normalize_cmd(line)
+        if re.search(r"(?i)\b(?:powershell|pwsh)(?:\.exe)?\b", out):  # cmd /c powershell -enc ...
+            out = normalize_powershell(out)
+        return out
+    if shell == "powershell":
+        return normalize_powershell(line)
+    return normalize_bash(line)
+
+
+def normalize(line: str, shell: str | None = None, *, seconds: float = _budget.MAX_SECONDS) -> Normalized:
+    """The normal form of ``line`` under ``shell`` (guessed when None); never raises on any input string."""
+    if shell is None:
+        shell = guess_shell(line)
+    elif shell not in SHELLS:
+        from sectune.errors import SectuneError
+
+        raise SectuneError(f"unknown shell {shell!r}; valid shells: {', '.join(SHELLS)}")
+    if len(line) > _budget.MAX_PAYLOAD:
+        return Normalized(line, " ".join(line.split()), shell, ["line too long: not normalised"], [], "size")
+    with _budget.budget(seconds) as b:
+        try:
+            normal = _run(line, shell)
+        except TooComplex:
+            normal = " ".join(line.split())
+            b.hit = b.hit or "size"
+            b.notes.append(f"bound reached ({b.hit}): kept as written")
+        except (NotStatic, RecursionError, ValueError, IndexError, KeyError, TypeError, AttributeError, OverflowError):
+            normal = " ".join(line.split())
+            b.notes.append("not parsed: kept as written")
+        except re.error:
+            normal = " ".join(line.split())
+        return Normalized(line, normal, shell, list(b.notes), list(b.payloads), b.hit)
+
+
+def same(a: str, b: str) -> bool:
+    """Two normal forms that run the same, up to case and whitespace."""
+    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+
+
+__all__ = ["Normalized", "normalize", "guess_shell", "same", "SHELLS", "NotStatic", "TooComplex"]

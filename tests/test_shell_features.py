@@ -1,0 +1,169 @@
+"""shell-features: the method contract, explanations, scan's normalised alerts, and a leave-one-family-out
+comparison with features-logreg on generated data (numbers printed with ``-s``; run this file as a script for
+the full table: ``.venv/bin/python tests/test_shell_features.py 3000``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+
+import numpy as np
+
+from sectune.methods.features import FeaturesLogreg, extract_features
+from sectune.methods.shell_features import (
+    ALL_SHELL_FEATURES,
+    SHELL_FEATURE_NAMES,
+    ShellFeaturesLogreg,
+    shell_features,
+)
+from sectune.testing import check_method
+
+BENIGN = ["net user", "whoami /all", "ipconfig /all", "cat /etc/passwd", "ls -la /tmp", "Get-Process", "echo hi"]
+OBFUSCATED = [
+    "n^e^t u^s^e^r",
+    'w"h"o"a"mi /all',
+    "%COMSPEC:~-7,1%md /c whoami",
+    "c''at /e\\tc/pa\\sswd",
+    "echo bHMgLWxhIC90bXA= | base64 -d | bash",
+    "powershell -ec RwBlAHQALQBQAHIAbwBjAGUAcwBzAA==",
+    "&('Get-Pr'+'ocess')",
+]
+
+
+def _fit(cls=ShellFeaturesLogreg, **params):
+    return cls(verbose=False, **params).fit(BENIGN + OBFUSCATED, ["benign"] * len(BENIGN) + ["obf"] * len(OBFUSCATED))
+
+
+def test_contract_of_the_method_and_of_the_stacked_option():
+    check_method(ShellFeaturesLogreg)
+    check_method(FeaturesLogreg, shell_features=True)
+
+
+def test_features_have_names_descriptions_and_shape():
+    assert len(SHELL_FEATURE_NAMES) == len(set(SHELL_FEATURE_NAMES)) and all(d for _, d in ALL_SHELL_FEATURES)
+    rows = shell_features(["n^e^t user", "net user", ""])
+    assert rows.shape == (3, len(ALL_SHELL_FEATURES)) and np.isfinite(rows).all()
+    col = {n: i for i, n in enumerate(SHELL_FEATURE_NAMES)}
+    assert rows[0, col["step:caret"]] > 0 and rows[1, col["step:caret"]] == 0
+    assert rows[0, col["changed"]] == 1 and rows[1, col["changed"]] == 0
+    enc = shell_features(["powershell -ec RwBlAHQALQBQAHIAbwBjAGUAcwBzAA=="])[0]
+    assert enc[col["encoded_payload"]] == 1 and enc[col["layers"]] >= 1
+
+
+def test_explain_gives_readable_reasons():
+    model = _fit()
+    reasons = {name: value for name, value, _ in model.explain("w^in^word /q", top=len(SHELL_FEATURE_NAMES))}
+    assert reasons["step:caret"] == "caret inside w^in^word removed -> winword"
+    stacked = _fit(FeaturesLogreg, shell_features=True)
+    names = [name for name, _, _ in stacked.explain("n^e^t user", top=500)]
+    assert "log_caret_in_word" in names and "step:caret" in names
+
+
+def test_stacked_flag_is_generated_and_the_model_round_trips(tmp_path):
+    from sectune.methods.base import load
+
+    assert "shell_features" in FeaturesLogreg.param_names()
+    model = _fit(FeaturesLogreg, shell_features=True)
+    model.save_pretrained(tmp_path / "m")
+    again = load(tmp_path / "m", verbose=False)
+    assert again.shell_features is True
+    assert np.allclose(again.predict_proba(OBFUSCATED), model.predict_proba(OBFUSCATED))
+
+
+def test_scan_alerts_carry_the_normalized_line(tmp_path):
+    from sectune.scan import scan
+
+    model = _fit()
+    log = tmp_path / "log.txt"
+    log.write_text("\n".join(OBFUSCATED) + "\n", encoding="utf-8")
+    out = tmp_path / "alerts.jsonl"
+    scan(model, log, output=out, threshold=0.0)
+    alerts = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(alerts) == len(OBFUSCATED)
+    by_line = {a["command_line"]: a["normalized"] for a in alerts}
+    assert by_line["n^e^t u^s^e^r"] == "net user"
+    assert by_line["powershell -ec RwBlAHQALQBQAHIAbwBjAGUAcwBzAA=="] == "get-process"
+
+
+def test_cli_trains_and_predicts_with_shell_features(tmp_path, capsys):
+    from sectune.cli import main
+    from sectune.settings import method_settings
+
+    assert method_settings()["shell_features"].flag == "--shell-features"
+    data = tmp_path / "train.jsonl"
+    rows = [{"text": t, "label": "benign"} for t in BENIGN * 3] + [{"text": t, "label": "obf"} for t in OBFUSCATED * 3]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    model = tmp_path / "m"
+    assert main(["train", str(data), "--method", "shell-features", "--output", str(model)]) == 0
+    texts = tmp_path / "in.txt"
+    texts.write_text("n^e^t user\nnet user\n", encoding="utf-8")
+    assert main(["predict", str(model), str(texts), "--output", str(tmp_path / "p.jsonl")]) == 0
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 2
+    capsys.readouterr()
+
+
+# --- leave one family out -------------------------------------------------------------------------------------
+def leave_one_family_out(n: int = 3000, seed: int = 0) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """Per held-out family: {method: (recall at 0.5 on the family's obfuscated lines, FPR on held-out benign, n)}.
+
+    Training sees benign lines of 70% of the seeds and the obfuscated lines of every other family; the test holds
+    the family's obfuscated lines and the benign lines of the other 30% of the seeds.
+    """
+    from sectune.methods.linear import fit_logreg
+    from sectune.tasks.cmdline.dataset import build_cmdline_dataset
+    from sectune.tasks.cmdline.families import technique_families
+
+    records = build_cmdline_dataset(n=n, seed=seed, progress=False).records
+    texts = [r["text"] for r in records]
+    labels = np.array([r["label"] for r in records])
+    fams = [technique_families(r["technique"]) if r["label"] else set() for r in records]
+    test_seed = np.array([zlib.crc32(r["seed_id"].encode()) % 10 < 3 for r in records])
+    literal = extract_features(texts)
+    shell = shell_features(texts)
+    matrices = {"features-logreg": literal, "shell-features": shell, "features+shell": np.hstack([literal, shell])}
+    out: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for family in sorted(set().union(*fams)):
+        held = np.array([family in f for f in fams])
+        train = (~held) & ((labels == 1) | ~test_seed)
+        benign_test = (labels == 0) & test_seed
+        out[family] = {}
+        for name, x in matrices.items():
+            mean, scale = x[train].mean(0), x[train].std(0)
+            scale = np.where(scale > 1e-12, scale, 1.0)
+            head = fit_logreg(
+                (x[train] - mean) / scale,
+                labels[train].astype(str).tolist(),
+                C=1.0,
+                max_iter=2000,
+                class_weight=None,
+                seed=42,
+            )
+            p_held = head.predict_proba((x[held] - mean) / scale)[:, 1]
+            p_benign = head.predict_proba((x[benign_test] - mean) / scale)[:, 1]
+            out[family][name] = (float((p_held >= 0.5).mean()), float((p_benign >= 0.5).mean()), int(held.sum()))
+    return out
+
+
+def _table(results) -> str:
+    names = list(next(iter(results.values())))
+    lines = [f"{'held-out family':16s} {'n':>5s} " + " ".join(f"{m:>22s}" for m in names)]
+    for family, row in results.items():
+        cells = " ".join(f"{'recall %.2f fpr %.2f' % row[m][:2]:>22s}" for m in names)
+        lines.append(f"{family:16s} {row[names[0]][2]:5d} {cells}")
+    mean = {m: np.mean([r[m][0] for r in results.values()]) for m in names}
+    lines.append("mean recall      " + "      " + " ".join(f"{mean[m]:22.3f}" for m in names))
+    return "\n".join(lines)
+
+
+def test_leave_one_family_out_shell_features_match_or_beat_character_statistics(capsys):
+    results = leave_one_family_out(n=2000)
+    with capsys.disabled():
+        print("\n" + _table(results))
+    recall = {m: np.mean([r[m][0] for r in results.values()]) for m in ("features-logreg", "shell-features")}
+    # reported, not tuned: the shell-aware group must not be clearly worse than character statistics
+    assert recall["shell-features"] >= recall["features-logreg"] - 0.05, recall
+
+
+if __name__ == "__main__":
+    print(_table(leave_one_family_out(n=int(sys.argv[1]) if len(sys.argv) > 1 else 3000)))
