@@ -385,10 +385,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     threshold = clf.threshold_ if clf.threshold_ is not None else 0.5
     verdict = "ALERT" if score >= threshold else "no alert"
     print(f"score {score:.4f} = P({clf.labels_[-1]}); threshold {threshold:.4f}: {verdict}")
-    print(f"  {'what':<24} {'value':>24} {'contribution':>13}")
-    for name, value, contribution in items:
-        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        print(f"  {name:<24} {shown[:24]:>24} {contribution:>+13.3f}")
+    width = max([24, *(len(name) for name, _, _ in items)])
+    print(f"  {'what':<{width}} {'contribution':>12}  value")
+    for name, value, contribution in items:  # value last and whole: a reason in words must not be cut
+        shown = f"{value:.4f}" if isinstance(value, float) else " ".join(str(value).split())
+        print(f"  {name:<{width}} {contribution:>+12.3f}  {shown[:160]}")
     return 0
 
 

@@ -200,4 +200,4 @@ def test_explain_command_prints_score_verdict_and_contributions(tmp_path, capsys
     assert main(["explain", str(tmp_path / "f"), "echo Y2F0IC9ldGMvcGFzc3dk | base64 -d | bash", "--top", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("score ") and ("ALERT" in lines[0] or "no alert" in lines[0])
-    assert len(lines) == 2 + 3 and all(line.split()[-1][0] in "+-" for line in lines[2:])
+    assert len(lines) == 2 + 3 and all(line.split()[1][0] in "+-" for line in lines[2:])  # name, contribution, value
