@@ -6,6 +6,15 @@
 (2) shared: train and test on the shared set, group split by ``orig`` (a benign seed and every
     line obfuscated from it stay on one side), with leave-one-technique-family-out recall.
 (3) generated + shared: train on both, test on the test side of (2).
+(4a) leave one tool out: every real obfuscation tool of the shared set (bashfuscator, bashsmash,
+    dosfuscation) and every technique family of the engine held out in turn: train on the rest of
+    the shared set plus generated data without that tool's / family's lines (and without any line of
+    their seeds: grouped by ``orig``), test on the held-out lines plus held-out benign lines; recall
+    and test FPR at the thresholds chosen on validation (never on the test rows), F1, ROC-AUC.
+(4b) the light set: the engine's light intensity, one technique per line, lines < 200 characters,
+    generated with another seed and never trained on, scored by the models of (4a): the model that
+    saw every family and the one that never saw the line's family; recall at the FPR 1% threshold
+    chosen on validation, per technique family.
 
 Every setup runs ``sectune.compare.compare`` (the table of ``sectune compare``), plus Adobe's
 ``obfuscation-detection`` (PyPI, cmd.exe only, an XGBoost model; ``pip install --no-deps
@@ -14,6 +23,7 @@ the one-core scan speed of features-logreg.
 
     python bench/cmdline.py --markdown BENCHMARKS.md
     python bench/cmdline.py --setups 2 --methods rules,features-logreg   # quick look
+    python bench/cmdline.py --setups 4 --methods rules,features-logreg,shell-features --markdown BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -33,12 +43,13 @@ from common import CMDLINE as REAL  # noqa: E402
 from common import cmdline_shared_split, machine_line, source_digest, update_markdown, versions  # noqa: E402
 
 SECTION = "## Command-line detection (bench/cmdline.py)"
-METHODS = ("rules", "features-logreg", "charcnn", "encoder")
+METHODS = ("rules", "features-logreg", "shell-features", "charcnn", "encoder")
 FIELDS = ("text", "label", "shell", "technique", "orig")
 SETUPS = {
     "1": "train on generated data only, test on all of ../shared/data/cmdline",
     "2": "train and test on ../shared/data/cmdline, group split by orig (test 20%, seed 42)",
     "3": "train on generated data + the train side of (2), test on the test side of (2)",
+    "4": "leave one obfuscation tool / technique family out (4a), and the light set (4b)",
 }
 
 

@@ -227,3 +227,19 @@ def test_nested_encodings_stop_at_the_depth_bound():
         line = "echo " + base64.b64encode(line.encode()).decode() + " | base64 -d | bash"
     n = normalize(line)
     assert n.truncated in ("depth", "size", "steps") or n.normal == "whoami"
+
+
+@pytest.mark.parametrize(
+    ("line", "shell"),
+    [
+        ("spps -Name Teams -Force", "powershell"),
+        ("gps -Name chrome", "powershell"),
+        ("ls -la", "bash"),
+        ("ps aux", "bash"),
+    ],
+)
+def test_a_powershell_alias_with_powershell_parameters_is_powershell(line, shell):
+    """``spps -Name Teams`` has no other PowerShell marker; read as bash, its alias was never mapped back."""
+    from sectune.tasks.cmdline.normalize import guess_shell
+
+    assert guess_shell(line) == shell

@@ -39,6 +39,7 @@ _PS_MARKERS = re.compile(
     r"|\b(?:get|set|new|invoke|write|start|stop|remove|add|select|where|foreach|sort|out|convertto|convertfrom)"
     r"-[a-z]+\b|\w`\w|&\s*\(|\.\(|-f\s+'|\$\w+\s*=\s*['\"(\[]"
 )
+_PS_PARAMETER = re.compile(r"(?:^|\s)-[A-Z][a-z]+[A-Za-z]*\b")  # -Name, -Force, -ErrorAction
 _CMD_MARKERS = re.compile(
     r"(?i)\bcmd(?:\.exe)?\s*[,;]*\s*/[a-z]|%[\w]+(?::~-?\d+(?:,-?\d+)?)?%|\w\^\w|![\w:~,=-]+!|^[\s,;]+\w"
     r"|\b[a-z]:\\|\b(?:net|reg|certutil|whoami|tasklist|ipconfig|schtasks|netstat|findstr|wmic|bitsadmin|"
@@ -63,10 +64,20 @@ class Normalized:
         return len(self.payloads) + sum("folded" in s or "unwrapped" in s for s in self.steps)
 
 
+def _powershell_alias_head(head: str) -> bool:
+    """A line that starts with a PowerShell alias and passes a PowerShell-style parameter (``spps -Name x``):
+    alone, an alias such as ``ls`` or ``ps`` is also a Unix command, but ``-Name``-style parameters are not Unix habit."""
+    from sectune.tasks.cmdline.obfuscate.powershell import ALIASES
+
+    first = head.split(maxsplit=1)[0].lower() if head.strip() else ""
+    known = {alias.lower() for aliases in ALIASES.values() for alias in aliases}
+    return first in known and _PS_PARAMETER.search(head) is not None
+
+
 def guess_shell(line: str) -> str:
     """powershell when PowerShell markers show, else cmd when cmd markers show, else bash."""
     head = line[:4000]
-    if _PS_MARKERS.search(head):
+    if _PS_MARKERS.search(head) or _powershell_alias_head(head):
         return "powershell"
     if _CMD_MARKERS.search(head):
         return "cmd"
