@@ -565,27 +565,32 @@ def predict(
         if isinstance(model, Classifier)
         else load(model, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     )
-    return list(iter_predictions(clf, texts, top_k=top_k))
+    return [row["predictions"] for row in iter_predictions(clf, texts, top_k=top_k)]
 
 
 def iter_predictions(
     clf: Classifier, texts: Iterable[str], *, top_k: int = 3, batch_size: int = 1024
-) -> Iterator[list[dict[str, Any]]]:
-    """Stream predictions in input order, scoring ``batch_size`` texts at a time."""
+) -> Iterator[dict[str, Any]]:
+    """Stream rows in input order, scoring ``batch_size`` texts at a time: ``{"predictions": top-k}``, and for
+    a binary model ``"decision"``, the label at the model's threshold (what ``evaluate``, ``scan`` and
+    ``clf.predict`` decide), which the top label by probability is not whenever the threshold is not 0.5."""
     from sectune.metrics import top_k as best_k
 
     namer = Task.for_model(clf).namer()
+    binary = len(clf.labels_) == 2
+    cut = clf.threshold_ if clf.threshold_ is not None else 0.5
     batch: list[str] = []
 
-    def flush() -> Iterator[list[dict[str, Any]]]:
-        for row in best_k(clf.predict_proba(batch), clf.labels_, top_k):
+    def flush() -> Iterator[dict[str, Any]]:
+        proba = clf.predict_proba(batch)
+        for scores, row in zip(proba, best_k(proba, clf.labels_, top_k)):
             out = []
             for label, score in row:
                 item: dict[str, Any] = {"label": label, "score": round(float(score), 6)}
                 if namer:
                     item["name"] = namer(label)
                 out.append(item)
-            yield out
+            yield {"predictions": out, **({"decision": clf.labels_[int(scores[1] >= cut)]} if binary else {})}
 
     for text in texts:
         batch.append(text)

@@ -298,13 +298,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
 
     def write(handle) -> None:
-        for i, predictions in enumerate(iter_predictions(clf, texts, top_k=args.top_k, batch_size=args.batch_size)):
+        for i, scored in enumerate(iter_predictions(clf, texts, top_k=args.top_k, batch_size=args.batch_size)):
+            predictions = scored["predictions"]
             row: dict[str, Any] = {"id": ids[i]}
             if raw is not None:  # disagrees: the record's labels (as the model's labels map them) are not in the top-k
                 top = {p["label"] for p in predictions}
                 row[raw.stated_key] = stated[i]
                 row["disagrees"] = bool(stated[i]) and not top & set(task.map_labels(stated[i]))
-            row["predictions"] = predictions
+            row.update(scored)  # predictions, and a binary model's decision at its threshold
             handle.write(format_prediction(row, args.format, stated_key=raw.stated_key if raw is not None else None))
             progress.update(1)
 
@@ -331,6 +332,8 @@ def format_prediction(row: dict[str, Any], fmt: str, stated_key: str | None = No
     head = str(row["id"])
     if stated_key in row:
         head += f"  (stated: {', '.join(row[stated_key]) or 'none'}{'; disagrees' if row.get('disagrees') else ''})"
+    if "decision" in row:
+        head += f"  decision: {row['decision']}"
     lines = [head]
     for p in row["predictions"]:
         name = f"  {p['name']}" if p.get("name") else ""

@@ -306,3 +306,27 @@ def test_global_options_work_after_the_command(capsys, tmp_path, labelled_csv) -
     assert "model written to" in out and "training" not in err  # quiet: no log lines
     code = main(["data", "cmdline", "--n", "20", "--output", str(tmp_path / "c.jsonl"), "-q"])
     assert code == 0 and capsys.readouterr().err == ""
+
+
+def test_predict_gives_a_binary_models_decision_at_its_threshold(capsys, tmp_path) -> None:
+    """The top label by probability is not the decision when the threshold is not 0.5: predict says both."""
+    import csv
+
+    from sectune.methods.base import load
+
+    path = tmp_path / "d.csv"
+    texts, labels = make_texts(12, ("sqli", "xss"))
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("text", "label"), *zip(texts, labels)])
+    assert main(["--quiet", "train", str(path), "--method", "tfidf-logreg", "--output", str(tmp_path / "m")]) == 0
+    info_path = tmp_path / "m" / "sectune.json"
+    info = json.loads(info_path.read_text())
+    info["threshold"] = 0.99  # a strict operating point: most lines that lean xss are still not decided xss
+    info_path.write_text(json.dumps(info))
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    capsys.readouterr()
+    assert main(["--quiet", "predict", str(tmp_path / "m"), str(tmp_path / "in.txt"), "--top-k", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    clf = load(tmp_path / "m")
+    assert [r["decision"] for r in rows] == clf.predict(texts)
+    assert any(r["predictions"][0]["label"] != r["decision"] for r in rows)
