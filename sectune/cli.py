@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="a data file, a text file (one text a line) or - for stdin")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--output", "-o", help="JSONL file to write (default: stdout)")
-    p.add_argument("--text-column", default="text")
+    p.add_argument(
+        "--text-column", help="column holding the text (default: the one the model was trained on, else text)"
+    )
     p.add_argument("--id-column", help="column to use as id (default: the line/row number)")
     p.add_argument("--batch-size", type=int, default=1024, help="texts scored at a time")
     p.add_argument("--format", choices=["jsonl", "text"], default="jsonl", help="text: one readable block per input")
@@ -286,7 +288,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if raw is not None:  # the task's own records (CVE: the triage queue, with the CWE each record states)
         ids, texts, stated = raw.ids, raw.texts, raw.stated
     else:
-        table = read_texts(args.input, text_column=args.text_column, id_column=args.id_column)
+        column = args.text_column or clf.run.training.data.text_column or "text"  # the column it was trained on
+        table = read_texts(args.input, text_column=column, id_column=args.id_column)
         ids, texts, stated = table.columns.get("id") or table.rows, table.texts, None
     started = time.perf_counter()
     progress = tqdm(

@@ -330,3 +330,17 @@ def test_predict_gives_a_binary_models_decision_at_its_threshold(capsys, tmp_pat
     clf = load(tmp_path / "m")
     assert [r["decision"] for r in rows] == clf.predict(texts)
     assert any(r["predictions"][0]["label"] != r["decision"] for r in rows)
+
+
+def test_predict_reads_the_text_column_the_model_was_trained_on(capsys, tmp_path) -> None:
+    import csv
+
+    path = tmp_path / "d.csv"
+    texts, labels = make_texts(8)
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("message", "verdict"), *zip(texts, labels)])
+    argv = ["--quiet", "train", str(path), "--method", "tfidf-logreg", "--text-column", "message"]
+    assert main([*argv, "--label-column", "verdict", "--output", str(tmp_path / "m")]) == 0
+    capsys.readouterr()
+    assert main(["--quiet", "predict", str(tmp_path / "m"), str(path)]) == 0  # no --text-column: message, as trained
+    assert len(capsys.readouterr().out.splitlines()) == len(texts)
