@@ -265,7 +265,28 @@ def make_trainer(
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
+    else:
+        from transformers.trainer_callback import ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(_progress_on_stderr())
     return trainer
+
+
+def _progress_on_stderr():
+    """The Trainer's progress bar with its log lines (loss, eval macro-F1) on stderr: the stock callback
+    writes them through ``tqdm.write`` to stdout, where only results belong."""
+    import sys
+
+    from transformers.trainer_callback import ProgressCallback
+
+    class StderrProgress(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and self.training_bar is not None and logs:
+                shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in logs.items() if k != "total_flos"}
+                self.training_bar.write(str(shown), file=sys.stderr)
+
+    return StderrProgress()
 
 
 def skipped_steps(trainer) -> int:

@@ -267,3 +267,17 @@ def test_group_by_length_batches_similar_lengths(tiny_bert_dir, tmp_path, groupe
     batches = [order[i : i + 8] for i in range(0, len(order), 8)]
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches) / sum(lengths)
     assert (padded < 1.1) if grouped else (padded > 1.3), padded
+
+
+def test_training_logs_stay_off_stdout(capfd, tmp_path, tiny_bert_dir) -> None:
+    """Loss and evaluation lines are progress, not results: stdout holds only what the command prints as its result."""
+    from sectune.methods.encoder import EncoderClassifier
+    from sectune.testing import make_texts
+
+    texts, labels = make_texts(8)
+    EncoderClassifier(model=tiny_bert_dir, max_steps=4, eval_steps=2, batch_size=4, verbose=True).fit(
+        texts, labels, texts[:6], labels[:6]
+    )
+    out, err = capfd.readouterr()
+    assert "'loss'" not in out and "eval_macro_f1" not in out
+    assert "'loss'" in err  # the log lines exist, on stderr
