@@ -165,6 +165,11 @@ def check_model_dir(path: Path, *, allow_pickle: bool = False) -> None:
 def load_error(name: str, exc: Exception) -> SectuneError:
     """Turn a transformers/hub loading failure into one line the user can act on."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "trust_remote_code" in str(exc):  # transformers advises turning it on; a security tool says what that means
+        return SectuneError(
+            f"cannot load model '{name}': it needs its own Python code to load (auto_map / a custom architecture); "
+            "sectune runs such code only with --trust-remote-code, which you should pass only for a model you trust"
+        )
     hint = ""
     if os.environ.get("HF_HUB_OFFLINE") == "1" or "offline" in first.lower() or "connect" in first.lower():
         hint = " (no network or HF_HUB_OFFLINE=1: give a local model directory instead)"

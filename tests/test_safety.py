@@ -439,3 +439,25 @@ def test_a_missing_or_cut_weight_file_is_one_line(capsys, tmp_path, binary_model
     (tmp_path / "in.txt").write_text("sql union select\n")
     code, _, err = run(capsys, "predict", str(model), str(tmp_path / "in.txt"))
     one_line_error(code, err, str(model))
+
+
+def test_a_custom_architecture_is_refused_without_advising_to_run_its_code(capsys, tmp_path, tiny_bert_dir):
+    """transformers' own message says to set trust_remote_code=True; sectune's says what that would mean."""
+    import shutil
+
+    base = tmp_path / "custom"
+    shutil.copytree(tiny_bert_dir, base)
+    marker = tmp_path / "PWNED"
+    (base / "payload.py").write_text(PAYLOAD.format(marker=str(marker)), encoding="utf-8")
+    config = json.loads((base / "config.json").read_text())
+    config.update(
+        model_type="evil-unknown", auto_map={"AutoConfig": "payload.EvilConfig", "AutoModel": "payload.EvilModel"}
+    )
+    (base / "config.json").write_text(json.dumps(config))
+    data = write_csv(tmp_path / "data.csv")
+    code, _, err = run(
+        capsys, "train", str(data), "--method", "embed-logreg", "--model", str(base), "--output", str(tmp_path / "m")
+    )
+    line = one_line_error(code, err, "--trust-remote-code", "only for a model you trust")
+    assert "trust_remote_code=True" not in line
+    assert not marker.exists()
