@@ -42,6 +42,7 @@ _SUFFIXES = {
     ".log": "text",
 }
 _EXPECTED = "expected .csv, .tsv, .jsonl, .parquet, optionally .gz"
+BAR_DELAY = 2.0  # seconds of reading before a progress bar shows
 _CHUNK = 10_000  # records per progress-bar step
 _MISSING: Any = object()  # a JSONL record that lacks a field (distinct from an explicit null)
 
@@ -156,9 +157,19 @@ def _decode(data: bytes, display: str) -> str:
 
 
 def _bar(total: int | None, desc: str, enabled: bool, unit: str):
+    """A reading bar that shows only when reading takes a while (``delay``): no ``0row`` flash on every small file."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not enabled, leave=False, mininterval=0.5)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=not enabled,
+        leave=False,
+        mininterval=0.5,
+        delay=BAR_DELAY,
+    )
 
 
 @dataclass

@@ -131,7 +131,8 @@ def test_subset_slices_every_field(tmp_path):
     assert t.path == str(p)
 
 
-def test_progress_bar_goes_to_stderr(tmp_path, capsys):
+def test_progress_bar_goes_to_stderr(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sectune.io.BAR_DELAY", 0)  # a slow read, as far as the bar knows
     p = write(tmp_path / "d.jsonl", '{"text": "a", "label": "b"}\n' * 20_001)
     assert len(read_table(p, progress=True)) == 20_001
     out, err = capsys.readouterr()
@@ -432,3 +433,10 @@ def test_file_sha256(tmp_path):
     p = tmp_path / "f.bin"
     p.write_bytes(b"abc" * 1_000_000)
     assert file_sha256(p) == hashlib.sha256(b"abc" * 1_000_000).hexdigest()
+
+
+def test_reading_a_small_file_shows_no_progress_bar(tmp_path, capfd):
+    """A bar that flashes ``0row`` on every small CSV is noise; reading shows one only when it takes seconds."""
+    p = write(tmp_path / "d.csv", "text,label\nhello,a\nworld,b\n")
+    read_table(p, progress=True)
+    assert capfd.readouterr().err == ""
