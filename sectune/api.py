@@ -129,7 +129,7 @@ def load_split(
     val_part = None
     binary = n_classes == 2  # a binary model also needs held-out rows to choose its operating threshold
     if (binary or needs_validation) and cfg.validation_size > 0 and len(train_part) >= 20:
-        fit_idx, val_idx = split_indices(train_part, "stratified", cfg.validation_size, cfg.seed)
+        fit_idx, val_idx = split_indices(train_part, "stratified", cfg.validation_size, cfg.seed, side="validation")
         train_part, val_part = train_part.subset(fit_idx), train_part.subset(val_idx)
     return Split(table, train_part, val_part, test_part, task, task_report, dropped)
 

@@ -290,7 +290,10 @@ def format_metrics_table(metrics: dict) -> str:
         ("macro_precision", "macro precision"),
         ("macro_recall", "macro recall"),
     ]
-    rows += [(title, metrics[key]) for key, title in names if key in metrics]
+    n_labels = len(metrics.get("per_class") or {})
+    # top-k of k or fewer classes is always 1.0: noise, not a result
+    shown = [(k, t) for k, t in names if not (k[:3] == "top" and n_labels and int(k[3]) >= n_labels)]
+    rows += [(title, metrics[key]) for key, title in shown if key in metrics]
     if "positive_label" in metrics:
         pos = metrics["positive_label"]
         rows += [

@@ -32,9 +32,11 @@ def parse_split(how: str) -> tuple[str, str | None]:
 
 
 def split_indices(
-    table: Table, how: str = "stratified", test_size: float = 0.2, seed: int = 42
+    table: Table, how: str = "stratified", test_size: float = 0.2, seed: int = 42, *, side: str = "test"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) row indices into ``table``, each sorted ascending; deterministic for a seed."""
+    """(train, test) row indices into ``table``, each sorted ascending; deterministic for a seed.
+
+    ``side`` names the held-out part in messages: the same split also holds out validation rows."""
     kind, column = parse_split(how)
     if isinstance(test_size, bool) or not isinstance(test_size, Real) or not 0 < test_size < 1:
         raise SectuneError(f"test size must be a fraction between 0 and 1 (exclusive), got {test_size!r}")
@@ -49,7 +51,7 @@ def split_indices(
     if kind == "random":
         test[np.random.default_rng(seed).permutation(n)[:n_test]] = True
     elif kind == "stratified":
-        test[_stratified(table, n_test, seed)] = True
+        test[_stratified(table, n_test, seed, side)] = True
     elif kind == "time":
         keys = _time_keys(table, column)
         boundary = keys[np.argsort(keys, kind="stable")[n - n_test]]
@@ -68,7 +70,7 @@ def split_indices(
     return train_idx, test_idx
 
 
-def _stratified(table: Table, n_test: int, seed: int) -> np.ndarray:
+def _stratified(table: Table, n_test: int, seed: int, side: str = "test") -> np.ndarray:
     """Test indices with class proportions kept; classes seen once stay in train."""
     if table.labels is None:
         raise SectuneError("a stratified split needs labels (or use --split random)", path=table.path)
@@ -88,7 +90,7 @@ def _stratified(table: Table, n_test: int, seed: int) -> np.ndarray:
         return test
     except ValueError:  # fewer test (or train) slots than classes: sklearn refuses
         log.info(
-            "%s: %d test rows cannot hold all %d classes; stratifying approximately", table.path, n_test, n_classes
+            "%s: %d %s rows cannot hold all %d classes; stratifying approximately", table.path, n_test, side, n_classes
         )
     return _approximate_stratified(rest, inverse[rest], n_test, np.random.default_rng(seed))
 

@@ -346,3 +346,15 @@ def test_plot_roc(tmp_path):
     assert _is_png(path)
     with pytest.raises(SectuneError):
         plot_roc({}, tmp_path / "none.png")
+
+
+def test_terminal_table_leaves_out_top_k_that_cannot_miss():
+    """Top-3/top-5 accuracy of a binary task is always 1.0: the table does not print it."""
+    from sectune.metrics import format_metrics_table
+
+    binary = format_metrics_table({"n": 4, "accuracy": 0.5, "top3": 1.0, "top5": 1.0, "per_class": {"0": {}, "1": {}}})
+    assert "top-3" not in binary and "top-5" not in binary
+    four = format_metrics_table(
+        {"n": 4, "accuracy": 0.5, "top3": 0.9, "top5": 1.0, "per_class": dict.fromkeys("abcd", {})}
+    )
+    assert "top-3 accuracy" in four and "top-5" not in four

@@ -240,3 +240,15 @@ def test_too_few_rows():
         split_indices(make_table(n=1), "random")
     with pytest.raises(SectuneError, match=r"leaves the train side empty"):
         split_indices(make_table(n=3), "random", 0.9)
+
+
+def test_messages_name_the_validation_side(caplog):
+    """The same split holds out validation rows: its messages must not call them test rows."""
+    from sectune.io import Table
+    from sectune.splits import split_indices
+
+    labels = [f"c{i}" for i in range(10) for _ in range(2)]
+    table = Table("d.csv", [f"t{i}" for i in range(20)], labels, None, list(range(1, 21)), {}, None)
+    with caplog.at_level("INFO", logger="sectune"):
+        split_indices(table, "stratified", 0.1, 0, side="validation")
+    assert "2 validation rows cannot hold all 10 classes" in caplog.text
