@@ -60,9 +60,12 @@ class CompareResult:
         return render_table(self.rows, self.columns)
 
 
+MIN_SUPPORT = 5  # a recall over fewer positives than this is one or two lines, not a rate: shown as blank
+
+
 def recall_where(flags: np.ndarray, mask: np.ndarray) -> float | None:
-    """The share of flagged rows among those ``mask`` selects (None: it selects none)."""
-    return float(flags[mask].mean()) if mask.any() else None
+    """The share of flagged rows among those ``mask`` selects (None: fewer than MIN_SUPPORT)."""
+    return float(flags[mask].mean()) if mask.sum() >= MIN_SUPPORT else None
 
 
 def _dir_mib(path: Path) -> float:

@@ -124,7 +124,8 @@ def test_a_setting_of_another_task_is_refused(tmp_path) -> None:
         train(tmp_path / "x.csv", output=tmp_path / "m", task="cmdline", rollup="1003")
 
 
-def test_cmdline_breakdowns_by_shell_technique_and_held_out_family() -> None:
+def test_cmdline_breakdowns_by_shell_technique_and_held_out_family(monkeypatch) -> None:
+    monkeypatch.setattr("sectune.compare.MIN_SUPPORT", 1)  # the logic on five lines; the minimum is tested below
     test = Table(
         path="t",
         texts=["a", "b", "c", "d", "e"],
@@ -268,3 +269,15 @@ def test_cmdline_task_needs_0_1_labels_and_scan_alerts_on_1(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "label 1, threshold" in err
     assert [json.loads(line)["line"] for line in out.splitlines()] == [2]
+
+
+def test_a_recall_over_fewer_than_five_positives_is_not_reported() -> None:
+    """'recall 1.000' on one held-out line is an anecdote: below MIN_SUPPORT positives the cell stays blank."""
+    from sectune.compare import MIN_SUPPORT, recall_where
+    from sectune.tasks.cmdline.task import per_technique
+
+    flags = np.array([True] * 10)
+    assert recall_where(flags, np.arange(10) < MIN_SUPPORT - 1) is None
+    assert recall_where(flags, np.arange(10) < MIN_SUPPORT) == 1.0
+    found = per_technique(flags, np.ones(10, dtype=bool), ["bash/quotes"] * 9 + ["cmd/caret"])
+    assert found == {"bash/quotes": 1.0, "cmd/caret": None}

@@ -132,4 +132,6 @@ def per_technique(flags: np.ndarray, positives: np.ndarray, techniques: list) ->
         if positive:
             for name in technique_names(str(technique or "")) or ["(unknown)"]:
                 hits[name].append(bool(flag))
-    return {name: float(np.mean(v)) for name, v in sorted(hits.items())}
+    from sectune.compare import MIN_SUPPORT
+
+    return {name: float(np.mean(v)) if len(v) >= MIN_SUPPORT else None for name, v in sorted(hits.items())}
