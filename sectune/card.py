@@ -290,11 +290,12 @@ def _usage() -> list[str]:
         "## How to reproduce",
         "",
         "```bash",
-        "sectune train --config DIR/config.yaml",
+        "sectune train --config DIR/config.yaml --output NEW_DIR",
         "```",
         "",
-        "The data file must match the SHA-256 above; the seed fixes the split, though GPU "
-        "non-determinism can move scores slightly.",
+        "`config.yaml` holds absolute paths; a new `--output` keeps this directory as it is (sectune never writes "
+        "over the folder a run reads its config from). The data file must match the SHA-256 above; the seed fixes "
+        "the split, though GPU non-determinism can move scores slightly.",
         "",
     ]
 

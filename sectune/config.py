@@ -6,6 +6,7 @@ A run's resolved configuration is saved as ``config.yaml`` in its output directo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -102,7 +103,13 @@ class TrainConfig(BaseModel):
         """The run as a flat YAML config (run keys, task settings, method parameters), which routes back the same;
         security switches are left out (a file must not turn them on)."""
         run = self.model_dump(exclude={"params", "task_settings", *SECURITY_SWITCHES})
-        return yaml.safe_dump({**run, **self.task_settings, **self.params}, sort_keys=False)
+        flat = {**run, **self.task_settings, **self.params}
+        # absolute paths: the file is read again from wherever the user is (the model card's "How to reproduce")
+        absolute = {
+            k: os.path.abspath(v) if k == "output" or (isinstance(v, str) and os.path.exists(v)) else v
+            for k, v in flat.items()
+        }
+        return yaml.safe_dump(absolute, sort_keys=False)
 
 
 def flatten(values: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,19 @@ def test_technique_families_of_our_and_public_tools() -> None:
 
 def test_compare_writes_table_report_and_plots(capsys, tmp_path, cmd_data) -> None:
     out = tmp_path / "cmp"
-    code = main(["--quiet", "compare", str(cmd_data), "--methods", "tfidf-logreg", "--output", str(out)])
+    code = main(
+        [
+            "--quiet",
+            "compare",
+            str(cmd_data),
+            "--methods",
+            "tfidf-logreg",
+            "--leave-one-out",
+            "all",
+            "--output",
+            str(out),
+        ]
+    )
     stdout, err = capsys.readouterr()
     assert code == 0, err
     assert "recall <200 chars" in stdout and "leave-one-out recall" in stdout and "| tfidf-logreg |" in stdout

@@ -244,3 +244,27 @@ def test_task_settings_are_validated_by_the_tasks_model(tmp_path) -> None:
     assert key in task_settings()
     cfg = load_config(None, {"data": "x.csv", "output": str(tmp_path / "m"), "method": "tfidf-logreg", "task": task})
     assert cfg.task_settings == {}
+
+
+def test_config_yaml_paths_are_absolute_so_the_card_recipe_works_from_anywhere(tmp_path, monkeypatch, capsys) -> None:
+    import csv
+
+    import yaml
+
+    from sectune.cli import main
+    from sectune.testing import make_texts
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    texts, labels = make_texts(8)
+    with (work / "d.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([("text", "label"), *zip(texts, labels)])
+    monkeypatch.chdir(work)
+    assert main(["--quiet", "train", "d.csv", "--method", "tfidf-logreg", "--output", "m"]) == 0
+    saved = yaml.safe_load((work / "m" / "config.yaml").read_text())
+    assert saved["data"] == str(work / "d.csv") and saved["output"] == str(work / "m")
+    monkeypatch.chdir(elsewhere)
+    assert main(["--quiet", "train", "--config", str(work / "m" / "config.yaml"), "--output", "again"]) == 0
+    assert (elsewhere / "again" / "sectune.json").is_file()
+    assert "--output NEW_DIR" in (work / "m" / "README.md").read_text()
