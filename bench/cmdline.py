@@ -34,6 +34,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -261,9 +262,330 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+# --- setup (4): leave one tool / family out, and the light set -------------------------------------
+
+TARGETS = (
+    "targets: on obfuscation never seen in training F1 >= 0.9 with test FPR <= 0.5%; "
+    "on light obfuscation recall >= 0.8 at test FPR <= 1%"
+)
+
+
+def group_key(row: dict) -> str:
+    return row.get("orig") or row["text"]
+
+
+def held_out_units(row: dict, generated: bool) -> set[str]:
+    """The units an obfuscated line is held out with: its real tool (shared set) or each engine family of its chain."""
+    from sectune.tasks.cmdline.families import technique_families
+
+    if int(row["label"]) != 1:
+        return set()
+    if generated:
+        return {f"engine:{family}" for family in technique_families(row["technique"])}
+    return {"tool:" + row["technique"].split(":", 1)[0]}
+
+
+def _generated_test_side(key: str) -> bool:
+    """The generated lines' own group split (20% by orig), by a hash: the same for every held-out unit."""
+    import hashlib
+
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 5 == 0
+
+
+def loto_plan(files: dict[str, Path]) -> tuple[list[dict], set[str], list[str]]:
+    """Every row (shared + generated, with its units), the base test groups, and the units to hold out."""
+    shared, _, test_idx = cmdline_shared_split()
+    generated = [json.loads(line) for line in files["generated"].open(encoding="utf-8")]
+    rows = [{**r, "units": held_out_units(r, False)} for r in shared]
+    rows += [{**r, "units": held_out_units(r, True)} for r in generated]
+    base_test = {group_key(shared[i]) for i in test_idx}
+    base_test |= {group_key(r) for r in generated if _generated_test_side(group_key(r))}
+    units = sorted(set().union(*(r["units"] for r in rows)))
+    return rows, base_test, units
+
+
+def loto_files(
+    rows: list[dict], base_test: set[str], unit: str | None, work: Path, cap: int | None, seed: int
+) -> tuple[Path, Path, dict]:
+    """Train/test files with ``unit`` held out (None: nothing held out, the reference row). Training keeps
+    no line of the unit and no line of any seed it obfuscated; test: the unit's lines + benign lines of the
+    test groups, minus any text training holds."""
+    import random
+
+    held = [r for r in rows if unit in r["units"]] if unit else []
+    test_groups = base_test | {group_key(r) for r in held if r.get("orig")}
+    train = [r for r in rows if group_key(r) not in test_groups and unit not in r["units"]]
+    subsampled = cap is not None and len(train) > cap
+    if subsampled:
+        pick = random.Random(f"bench-cmdline-4:{seed}:{unit}").sample(range(len(train)), cap)
+        train = [train[i] for i in sorted(pick)]
+    seen = {r["text"] for r in train}
+    positives = held if unit else [r for r in rows if int(r["label"]) == 1 and group_key(r) in test_groups]
+    benign = [r for r in rows if int(r["label"]) == 0 and group_key(r) in test_groups]
+    test, kept = [], set()
+    for r in positives + benign:
+        if r["text"] not in seen and r["text"] not in kept:
+            kept.add(r["text"])
+            test.append(r)
+    slug = (unit or "none").replace(":", "-")
+    info = {
+        "train": len(train),
+        "test_pos": sum(int(r["label"]) == 1 for r in test),
+        "test_neg": sum(int(r["label"]) == 0 for r in test),
+        "subsampled": subsampled,
+    }
+    return write_jsonl(work / f"4-{slug}-train.jsonl", train), write_jsonl(work / f"4-{slug}-test.jsonl", test), info
+
+
+def light_set(n: int, seed: int, train_texts: set[str], train_groups: set[str]) -> list[dict]:
+    """The engine's light intensity, one technique per line, < 200 chars; no seed or text training saw."""
+    from sectune.tasks.cmdline.dataset import build_cmdline_dataset
+
+    records = build_cmdline_dataset(n=n, seed=seed, intensities=["light"], progress=False).records
+    return [
+        r
+        for r in records
+        if r["text"] not in train_texts
+        and group_key(r) not in train_groups
+        and (int(r["label"]) == 0 or (">" not in r["technique"] and len(r["text"]) < 200))
+    ]
+
+
+def _model_metrics(model_dir: Path) -> dict:
+    """The test FPR at the model's own threshold, from its metrics.json (1 - recall of class 0)."""
+    import sectune
+
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    negative = next((c for c in metrics.get("per_class") or [] if str(c["label"]) == "0"), None)
+    selection = sectune.load(model_dir).run.threshold_selection.model_dump(mode="json")
+    return {
+        "fpr": None if negative is None else 1 - negative["recall"],
+        "validation_negatives": selection.get("validation_negatives"),
+        "chosen_for_0.001": (selection.get("operating_points") or {}).get("0.001", {}).get("effective_fpr"),
+    }
+
+
+def _light_scores(model_dir: Path, texts: list[str]) -> tuple[np.ndarray, float]:
+    """The light lines' scores and the model's FPR 1% threshold chosen on validation."""
+    import sectune
+
+    clf = sectune.load(model_dir)
+    threshold = clf.run.threshold_selection.model_dump(mode="json")["operating_points"]["0.01"]["threshold"]
+    return clf.predict_proba(texts)[:, clf.labels_.index("1")], threshold
+
+
+def run_setup4(
+    files: dict[str, Path],
+    methods: list[str],
+    work: Path,
+    encoder_steps: int,
+    charcnn_steps: int,
+    cap: int | None,
+    seed: int,
+    n_light: int,
+    target_fpr: float,
+    only: list[str] | None,
+) -> dict:
+    from sectune.compare import compare
+    from sectune.tasks.cmdline.families import technique_families
+
+    started = time.perf_counter()
+    rows, base_test, units = loto_plan(files)
+    if only:
+        units = [u for u in units if u in only]
+    train_texts = {r["text"] for r in rows if group_key(r) not in base_test}
+    train_groups = {group_key(r) for r in rows if group_key(r) not in base_test}
+    light = light_set(n_light, seed + 1, train_texts, train_groups)
+    light_pos = [r for r in light if int(r["label"]) == 1]
+    light_neg = [r["text"] for r in light if int(r["label"]) == 0]
+    light_family = [next(iter(technique_families(r["technique"]))) for r in light_pos]
+    settings = {
+        "encoder": {
+            "max_steps": encoder_steps,
+            "batch_size": 16,
+            "max_length": 256,
+            "lr": 1e-4,
+            "eval_steps": max(100, encoder_steps // 4),
+        },
+        "charcnn": {"max_steps": charcnn_steps},
+    }
+    out: dict = {"units": {}, "light": {}, "light_n": Counter(light_family), "light_neg": len(light_neg)}
+    for unit in [None, *units]:
+        name = unit or "none"
+        print(f"[{time.strftime('%H:%M:%S')}] setup 4: holding out {name} ...", file=sys.stderr, flush=True)
+        train_file, test_file, info = loto_files(rows, base_test, unit, work, cap, seed)
+        output = work / "setup4" / name.replace(":", "-")
+        result = compare(
+            str(train_file),
+            methods,
+            output=output,
+            test_data=str(test_file),
+            task="cmdline",
+            verbose=False,
+            leave_one_out=[],
+            target_fpr=target_fpr,
+            method_settings={k: v for k, v in settings.items() if k in methods},
+        )
+        out["units"][name] = {"info": info, "rows": {}}
+        for row in result.rows:
+            model_dir = output / "models" / row["method"]
+            out["units"][name]["rows"][row["method"]] = {**row, **_model_metrics(model_dir)}
+            if unit is None or unit.startswith("engine:"):
+                family = unit.split(":", 1)[1] if unit else None
+                picked = [i for i, f in enumerate(light_family) if family is None or f == family]
+                texts = [light_pos[i]["text"] for i in picked] + (light_neg if unit is None else [])
+                if not picked:
+                    continue
+                scores, threshold = _light_scores(model_dir, texts)
+                flags = scores >= threshold
+                per = out["light"].setdefault(row["method"], {})
+                if unit is None:
+                    pos_flags = flags[: len(picked)]
+                    fam = np.array(light_family)
+                    per["all"] = {f: float(pos_flags[fam == f].mean()) for f in sorted(set(light_family))}
+                    per["all_recall"] = float(pos_flags.mean())
+                    per["all_fpr"] = float(flags[len(picked) :].mean()) if light_neg else None
+                else:
+                    per.setdefault("held_out", {})[family] = float(flags.mean())
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+def _cell(value, spec: str = ".3f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def render_setup4(out: dict, methods: list[str], command: str, started: str, args, generated_from: str) -> str:
+    units = out["units"]
+    held = [u for u in units if u != "none"]
+    tools = [u for u in held if u.startswith("tool:")]
+    families = [u for u in held if u.startswith("engine:")]
+    caps = {u for u, v in units.items() if v["info"]["subsampled"]}
+    t = args.target_fpr
+    lines = [
+        f"### (4) {SETUPS['4']}",
+        "",
+        f"- command: `{command}`; date: {started}; this setup's run time {out['seconds']:,.0f} s",
+        f"- machine: {machine_line()}",
+        f"- versions: {versions()}; sectune source sha256 {source_digest()}",
+        f"- generated data: {generated_from}; base split: the shared set's group split of (2) (test 20% by `orig`, seed 42) "
+        "and the generated lines' own 20% by a hash of `orig`",
+        "- (4a) for each held-out unit (a real tool of the shared set, by the `technique` prefix; or an engine family: "
+        "every generated line whose chain holds a technique of it): training = the train side without any line of the unit "
+        "and without any line of a seed the unit obfuscated (group by `orig`); test = all of the unit's lines + the benign "
+        "lines of the test groups, minus any text training holds; 10% of training (stratified) is validation: every "
+        f"threshold is chosen there. Precision/recall/F1 and `test FPR` at the model's threshold chosen for FPR <= {t:.1%}; "
+        "recall@0.1% / @1% with the test FPR achieved at the thresholds chosen on validation for those FPRs. "
+        "`none`: nothing held out (a reference, as (3))"
+        + (
+            f"; training subsampled deterministically to {args.loto_train_cap:,} lines for: {', '.join(sorted(caps))}"
+            if caps
+            else "; no subsampling (full training side)"
+        ),
+        f"- {TARGETS}",
+        "",
+    ]
+    floors = [r["chosen_for_0.001"] for v in units.values() for r in v["rows"].values() if r.get("chosen_for_0.001")]
+    negatives = [
+        r["validation_negatives"] for v in units.values() for r in v["rows"].values() if r.get("validation_negatives")
+    ]
+    if floors and max(floors) > 0.001:
+        lines[-2:-1] += [
+            f"- rule of three: {min(negatives):,}-{max(negatives):,} validation negatives, so the 0.1% threshold "
+            f"is chosen for FPR <= {min(floors):.2%}-{max(floors):.2%} (3/negatives); more training lines "
+            "(no `--loto-train-cap`) resolve it"
+        ]
+    head = (
+        "| held out | train | test +/- | method | precision | recall | F1 | test FPR | recall@0.1% | FPR@0.1% thr | "
+        "recall@1% | FPR@1% thr | ROC-AUC | F1 target |"
+    )
+    lines += [head, "|" + "---|" * 14]
+    for unit in ["none", *tools, *families]:
+        v = units[unit]
+        for m in methods:
+            r = v["rows"].get(m)
+            if r is None:
+                continue
+            meets = r["f1"] is not None and r["fpr"] is not None and r["f1"] >= 0.9 and r["fpr"] <= 0.005
+            lines.append(
+                f"| {unit} | {v['info']['train']:,} | {v['info']['test_pos']:,}/{v['info']['test_neg']:,} | {m} | "
+                f"{_cell(r['precision'])} | {_cell(r['recall'])} | {_cell(r['f1'])} | {_cell(r['fpr'], '.4f')} | "
+                f"{_cell(r.get('val_recall_0.001'))} | {_cell(r.get('val_fpr_0.001'), '.4f')} | "
+                f"{_cell(r.get('val_recall_0.01'))} | {_cell(r.get('val_fpr_0.01'), '.4f')} | {_cell(r['roc_auc'])} | "
+                f"{'yes' if meets else 'no'} |"
+            )
+    lines += [
+        "",
+        "Mean over held-out units (never seen in training); `F1 >= 0.9 & FPR <= 0.5%`: how many units meet the target:",
+        "",
+        "| units | method | F1 | test FPR | recall@0.1% | FPR@0.1% thr | recall@1% | FPR@1% thr | ROC-AUC | F1 >= 0.9 & FPR <= 0.5% |",
+        "|" + "---|" * 10,
+    ]
+    for title, group in (("real tools", tools), ("engine families", families), ("all", held)):
+        for m in methods:
+            got = [units[u]["rows"][m] for u in group if m in units[u]["rows"]]
+            if not got:
+                continue
+
+            def mean(key: str, got: list[dict] = got) -> float | None:
+                vals = [g[key] for g in got if g.get(key) is not None]
+                return float(np.mean(vals)) if vals else None
+
+            meets = sum(
+                1 for g in got if g["f1"] is not None and g["fpr"] is not None and g["f1"] >= 0.9 and g["fpr"] <= 0.005
+            )
+            lines.append(
+                f"| {title} ({len(got)}) | {m} | {_cell(mean('f1'))} | {_cell(mean('fpr'), '.4f')} | "
+                f"{_cell(mean('val_recall_0.001'))} | {_cell(mean('val_fpr_0.001'), '.4f')} | "
+                f"{_cell(mean('val_recall_0.01'))} | {_cell(mean('val_fpr_0.01'), '.4f')} | {_cell(mean('roc_auc'))} | "
+                f"{meets}/{len(got)} |"
+            )
+    light = out["light"]
+    if light:
+        fams = sorted(out["light_n"])
+        ran = [m for m in methods if m in light]
+        lines += [
+            "",
+            f"(4b) The light set: `build_cmdline_dataset(n={args.n_light}, seed={args.generator_seed + 1}, "
+            "intensities=['light'])`, obfuscated lines with one technique and < 200 characters, no seed or text of "
+            f"training ({sum(out['light_n'].values()):,} lines; {out['light_neg']:,} of its benign seeds for the FPR). "
+            "Recall at the FPR 1% threshold chosen on validation: `seen` = the model of (4a) `none` (trained on every "
+            "family, never on these lines), `unseen` = the model of (4a) that held the line's family out. Target: "
+            "recall >= 0.8 at FPR <= 1%.",
+            "",
+            "| family | lines | " + " | ".join(f"{m} seen | {m} unseen" for m in ran) + " |",
+            "|" + "---|" * (2 + 2 * len(ran)),
+        ]
+        for f in fams:
+            cells = []
+            for m in ran:
+                cells += [
+                    _cell((light[m].get("all") or {}).get(f)),
+                    _cell((light[m].get("held_out") or {}).get(f)),
+                ]
+            lines.append(f"| {f} | {out['light_n'][f]:,} | " + " | ".join(cells) + " |")
+        cells = []
+        for m in ran:
+            unseen = light[m].get("held_out") or {}
+            weighted = (
+                sum(unseen[f] * out["light_n"][f] for f in unseen) / sum(out["light_n"][f] for f in unseen)
+                if unseen
+                else None
+            )
+            cells += [_cell(light[m].get("all_recall")), _cell(weighted)]
+        lines.append(f"| **all** | {sum(out['light_n'].values()):,} | " + " | ".join(cells) + " |")
+        lines.append(
+            "| test FPR on the light set's benign seeds (`seen` model) | | "
+            + " | ".join(f"{_cell(light[m].get('all_fpr'), '.4f')} | " for m in ran).rstrip(" |")
+            + " | "
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--setups", default="1,2,3")
+    parser.add_argument("--setups", default="1,2,3,4")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument(
         "--leave-one-out",
@@ -283,6 +605,17 @@ def main(argv: list[str] | None = None) -> int:
         help="train on this JSONL of generated lines instead of generating them "
         "(e.g. an older generator's output, for a before/after)",
     )
+    parser.add_argument(
+        "--loto-train-cap",
+        type=int,
+        default=None,
+        help="(4): subsample each training side to this many lines, deterministically (default: all)",
+    )
+    parser.add_argument("--n-light", type=int, default=6000, help="(4b): lines asked of the light-intensity generator")
+    parser.add_argument(
+        "--target-fpr", type=float, default=0.005, help="(4): the FPR the models' own threshold is chosen for"
+    )
+    parser.add_argument("--hold-out", default="", help="(4): only these units, e.g. tool:bashsmash,engine:case")
     parser.add_argument("--markdown-key", default="", help="suffix of the BENCHMARKS.md block key (e.g. ' before')")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "sectune-bench-cmdline"))
     parser.add_argument("--markdown", help="update this file's section (e.g. BENCHMARKS.md)")
@@ -298,6 +631,29 @@ def main(argv: list[str] | None = None) -> int:
     for setup in args.setups.split(","):
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         print(f"[{time.strftime('%H:%M:%S')}] setup {setup}: {SETUPS[setup]} ...", file=sys.stderr, flush=True)
+        generated_from = (
+            f"`{args.generated}`"
+            if args.generated
+            else f"`sectune data cmdline --n {args.n_generated} --seed {args.generator_seed}` (this commit's engine)"
+        )
+        if setup == "4":
+            out4 = run_setup4(
+                files,
+                methods,
+                work,
+                args.encoder_steps,
+                args.charcnn_steps,
+                args.loto_train_cap,
+                args.generator_seed,
+                args.n_light,
+                args.target_fpr,
+                [u for u in args.hold_out.split(",") if u],
+            )
+            block = render_setup4(out4, methods, command, started, args, generated_from)
+            print(block, flush=True)
+            if args.markdown:
+                update_markdown(Path(args.markdown), SECTION, f"bench/cmdline.py setup=4{args.markdown_key}", block)
+            continue
         out = run_setup(
             setup, files, methods, work, args.encoder_steps, args.charcnn_steps, args.leave_one_out.split(",")
         )
@@ -305,11 +661,6 @@ def main(argv: list[str] | None = None) -> int:
         if "features-logreg" in methods:
             test_texts = [json.loads(line)["text"] for line in out["test_file"].open(encoding="utf-8")]
             speed = one_core_speed(work / f"setup{setup}" / "models" / "features-logreg", test_texts)
-        generated_from = (
-            f"`{args.generated}`"
-            if args.generated
-            else f"`sectune data cmdline --n {args.n_generated} --seed {args.generator_seed}` (this commit's engine)"
-        )
         block = render(
             setup,
             out,

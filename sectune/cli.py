@@ -436,6 +436,8 @@ def configure_logging(quiet: bool) -> None:
     for noisy in ("transformers", "huggingface_hub", "peft", "accelerate", "urllib3", "matplotlib", "bitsandbytes"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not sys.stderr.isatty():  # a log file, not a terminal: redrawn bars leave "\r" and "\x1b[A" debris in it
+        os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is first imported, which is later
     try:
         from transformers.utils import logging as hf_logging
 

@@ -344,3 +344,36 @@ def test_predict_reads_the_text_column_the_model_was_trained_on(capsys, tmp_path
     capsys.readouterr()
     assert main(["--quiet", "predict", str(tmp_path / "m"), str(path)]) == 0  # no --text-column: message, as trained
     assert len(capsys.readouterr().out.splitlines()) == len(texts)
+
+
+def test_a_log_file_gets_no_progress_bar_debris(tmp_path, tiny_bert_dir) -> None:
+    """stderr redirected to a file: no redrawn bars (their cursor-up escapes), the log lines still there."""
+    import csv
+
+    path = tmp_path / "d.csv"
+    texts, labels = make_texts(10)
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("text", "label"), *zip(texts, labels)])
+    argv = [
+        "train",
+        str(path),
+        "--method",
+        "encoder",
+        "--model",
+        tiny_bert_dir,
+        "--max-steps",
+        "4",
+        "--eval-steps",
+        "2",
+    ]
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TQDM_DISABLE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sectune", *argv, "--batch-size", "4", "--output", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert "\x1b[A" not in done.stderr and "\r" not in done.stderr
+    assert "'loss'" in done.stderr and "'loss'" not in done.stdout
