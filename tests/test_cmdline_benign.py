@@ -117,3 +117,13 @@ def test_bad_n_is_one_line_error(bad) -> None:
 def test_bad_shell_is_one_line_error() -> None:
     with pytest.raises(SectuneError, match="unknown shell 'zsh'; valid shells: bash, cmd, powershell"):
         generate_benign(5, ["bash", "zsh"])
+
+
+def test_placeholders_with_digits_in_their_names_are_filled():
+    """{b64} and {sha256} reached the data unfilled: the pattern read them as {b} plus an index."""
+    import re
+
+    from sectune.tasks.cmdline.benign import generate_benign
+
+    left = [line.text for line in generate_benign(20000, rng=0) if re.search(r"\{(?:b64|sha256)\}", line.text)]
+    assert left == []

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from sectune.errors import SectuneError
 
 SHELLS = ("bash", "cmd", "powershell")
-_PLACEHOLDER = re.compile(r"\{([a-z][a-z_]*?)(\d?)\}")  # {path} or {path2}: a second, independent path
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")  # {path}, {b64}, or {path2}: a second, independent path
 _MAX_DEPTH = 4  # vocabulary values may hold placeholders themselves ("/home/{user}/...")
 
 
@@ -924,7 +924,7 @@ def _fill(pattern: str, rng: random.Random, chosen: dict[str, str] | None = None
     chosen = {} if chosen is None else chosen
 
     def value(match: re.Match) -> str:
-        name, index = match.group(1), match.group(2)
+        name, index = _split_placeholder(match.group(1))
         source = _VOCAB.get(name)
         if source is None:
             return match.group(0)
@@ -941,9 +941,16 @@ def _fill(pattern: str, rng: random.Random, chosen: dict[str, str] | None = None
     return _PLACEHOLDER.sub(value, pattern)
 
 
+def _split_placeholder(word: str) -> tuple[str, str]:
+    """(vocabulary name, index): ``b64`` and ``sha256`` are names; ``path2`` is ``path`` with index 2."""
+    if word not in _VOCAB and word[-1].isdigit() and word[:-1] in _VOCAB:
+        return word[:-1], word[-1]
+    return word, ""
+
+
 def unknown_placeholders(pattern: str) -> list[str]:
     """Brace words in a pattern that are not vocabulary names: literal text, but worth a look in a new template."""
-    return [m.group(0) for m in _PLACEHOLDER.finditer(pattern) if m.group(1) not in _VOCAB]
+    return [m.group(0) for m in _PLACEHOLDER.finditer(pattern) if _split_placeholder(m.group(1))[0] not in _VOCAB]
 
 
 # --- generation ---------------------------------------------------------------------------------------------
