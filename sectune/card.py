@@ -278,7 +278,8 @@ def _usage() -> list[str]:
         "sectune predict DIR input.txt --top-k 3",
         "```",
         "",
-        "Python:",
+        "Python (load it with sectune: an encoder trained with mean pooling keeps its body in `body/` and its head "
+        "in `pooled_head.safetensors`, which plain transformers would not assemble):",
         "",
         "```python",
         "import sectune",

@@ -83,3 +83,21 @@ def test_labels_that_do_not_fit_the_head_are_refused(capsys, encoders, tmp_path,
     directory = edited(encoders, pooling, tmp_path, {"labels": ["a", "b", "c"]})
     code, _, err = predict(capsys, directory, tmp_path)
     assert_one_line_error(code, err, str(directory), "do not fit the 3 labels of sectune.json field 'labels'")
+
+
+def test_plain_transformers_cannot_misload_a_mean_pooling_model(tmp_path, tiny_bert_dir) -> None:
+    """Plain AutoModelForSequenceClassification on a mean-pooling directory once loaded the body and an
+    untrained head (~0.5 everywhere); the body now sits in body/, so it fails loudly, and sectune loads it."""
+    from transformers import AutoModelForSequenceClassification
+
+    import sectune
+    from sectune.methods.encoder import EncoderClassifier
+    from sectune.testing import make_texts
+
+    texts, labels = make_texts(6)
+    model = EncoderClassifier(model=tiny_bert_dir, pooling="mean", max_steps=2, batch_size=4, verbose=False)
+    model.fit(texts, labels).save_pretrained(tmp_path / "m")
+    assert (tmp_path / "m" / "body" / "config.json").is_file() and not (tmp_path / "m" / "config.json").exists()
+    with pytest.raises((OSError, ValueError)):  # "Unrecognized model ... should have a model_type in config.json"
+        AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "m"))
+    assert np.allclose(sectune.load(tmp_path / "m").predict_proba(texts), model.predict_proba(texts), atol=1e-6)

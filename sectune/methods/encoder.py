@@ -28,6 +28,9 @@ from sectune.models import DEFAULT_ENCODER_LABEL, check_model_dir, resolve_base_
 log = logging.getLogger("sectune")
 
 
+BODY_DIR = "body"  # a mean-pooling model's transformer body (config.json + weights)
+
+
 @dataclasses.dataclass(kw_only=True, repr=False, eq=False)
 class EncoderClassifier(FineTuneArgs, Classifier):
     """Fine-tuned encoder (BERT/RoBERTa family) with a classification head: full or LoRA.
@@ -161,7 +164,9 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         from sectune.methods.pooled import MeanPoolingClassifier
 
         if isinstance(self.net_, MeanPoolingClassifier):
-            self.net_.body.save_pretrained(directory, safe_serialization=True)
+            # the body in its own folder: plain transformers pointed at the directory then fails loudly (no
+            # config.json) instead of completing AutoModelForSequenceClassification with an untrained head
+            self.net_.body.save_pretrained(directory / BODY_DIR, safe_serialization=True)
             self.net_.save_head(directory)
         else:
             self.net_.save_pretrained(directory, safe_serialization=True)
@@ -177,15 +182,22 @@ class EncoderClassifier(FineTuneArgs, Classifier):
 
         from sectune.methods.pooled import MeanPoolingClassifier
 
-        check_model_dir(directory)
-        self.tokenizer_ = load_tokenizer(str(directory), trust_remote_code=self.trust_remote_code)
         self.pooling_ = state.get("pooling", "cls")
         if self.pooling_ not in ("mean", "cls"):
             raise SectuneError("sectune.json field 'state.pooling' must be 'mean' or 'cls'", path=directory)
+        # a mean-pooling body sits in body/ (directories written before it sit at the top)
+        weights = directory / BODY_DIR if self.pooling_ == "mean" and (directory / BODY_DIR).is_dir() else directory
+        if self.pooling_ == "cls" and (directory / BODY_DIR).is_dir():
+            raise SectuneError(
+                f"the weights do not match pooling 'cls': the directory holds a mean-pooling body ({BODY_DIR}/)",
+                path=directory,
+            )
+        check_model_dir(weights)
+        self.tokenizer_ = load_tokenizer(str(directory), trust_remote_code=self.trust_remote_code)
         must_match = f"pooling '{self.pooling_}'"
         if self.pooling_ == "mean":
             body = load_pretrained(
-                AutoModel, str(directory), trust_remote_code=self.trust_remote_code, must_match=must_match
+                AutoModel, str(weights), trust_remote_code=self.trust_remote_code, must_match=must_match
             )
             self.net_ = MeanPoolingClassifier(body, len(self.labels_))
             self.net_.load_head(directory)
