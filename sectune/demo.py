@@ -36,7 +36,7 @@ DESCRIPTIONS = [
 DEMO_STEPS = 350
 LADDER = ["rules", "features-logreg", "charcnn", "encoder"]
 LADDER_RECORDS = 3000
-LADDER_STEPS = {"charcnn": 300, "encoder": 120}  # CPU budgets of the short ladder, in optimiser steps
+LADDER_STEPS = {"charcnn": 300, "encoder": 90}  # CPU budgets of the short ladder, in optimiser steps
 
 
 def run_demo(output: Path, *, max_steps: int | None = None, verbose: bool = True) -> dict:
