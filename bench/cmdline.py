@@ -389,7 +389,6 @@ def run_setup4(
     from sectune.compare import compare
     from sectune.tasks.cmdline.families import technique_families
 
-    started = time.perf_counter()
     rows, base_test, units = loto_plan(files)
     if only:
         units = [u for u in units if u in only]
@@ -409,12 +408,27 @@ def run_setup4(
         },
         "charcnn": {"max_steps": charcnn_steps},
     }
-    out: dict = {"units": {}, "light": {}, "light_n": Counter(light_family), "light_neg": len(light_neg)}
+    out: dict = {
+        "units": {},
+        "light": {},
+        "light_n": Counter(light_family),
+        "light_neg": len(light_neg),
+        "seconds": 0.0,
+    }
     for unit in [None, *units]:
         name = unit or "none"
+        output = work / "setup4" / name.replace(":", "-")
+        done = output / f"result-{'+'.join(methods)}.json"  # a finished unit is kept: a cut run resumes after it
+        if done.exists():
+            finished = json.loads(done.read_text())
+            out["units"][name] = finished["unit"]
+            _merge_light(out["light"], finished["light"])
+            out["seconds"] += finished["seconds"]
+            print(f"[{time.strftime('%H:%M:%S')}] setup 4: {name} done before, kept", file=sys.stderr, flush=True)
+            continue
+        unit_started = time.perf_counter()
         print(f"[{time.strftime('%H:%M:%S')}] setup 4: holding out {name} ...", file=sys.stderr, flush=True)
         train_file, test_file, info = loto_files(rows, base_test, unit, work, cap, seed)
-        output = work / "setup4" / name.replace(":", "-")
         result = compare(
             str(train_file),
             methods,
@@ -427,6 +441,7 @@ def run_setup4(
             method_settings={k: v for k, v in settings.items() if k in methods},
         )
         out["units"][name] = {"info": info, "rows": {}}
+        unit_light: dict = {}
         for row in result.rows:
             model_dir = output / "models" / row["method"]
             out["units"][name]["rows"][row["method"]] = {**row, **_model_metrics(model_dir)}
@@ -438,7 +453,7 @@ def run_setup4(
                     continue
                 scores, threshold = _light_scores(model_dir, texts)
                 flags = scores >= threshold
-                per = out["light"].setdefault(row["method"], {})
+                per = unit_light.setdefault(row["method"], {})
                 if unit is None:
                     pos_flags = flags[: len(picked)]
                     fam = np.array(light_family)
@@ -447,8 +462,19 @@ def run_setup4(
                     per["all_fpr"] = float(flags[len(picked) :].mean()) if light_neg else None
                 else:
                     per.setdefault("held_out", {})[family] = float(flags.mean())
-    out["seconds"] = time.perf_counter() - started
+        _merge_light(out["light"], unit_light)
+        seconds = time.perf_counter() - unit_started
+        out["seconds"] += seconds
+        done.write_text(json.dumps({"unit": out["units"][name], "light": unit_light, "seconds": seconds}, default=str))
     return out
+
+
+def _merge_light(into: dict, unit_light: dict) -> None:
+    """Add one unit's light-set recalls (per method: `seen` figures, or one held-out family) to the totals."""
+    for method, per in unit_light.items():
+        target = into.setdefault(method, {})
+        target.update({k: v for k, v in per.items() if k != "held_out"})
+        target.setdefault("held_out", {}).update(per.get("held_out", {}))
 
 
 def _cell(value, spec: str = ".3f") -> str:
@@ -617,7 +643,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--hold-out", default="", help="(4): only these units, e.g. tool:bashsmash,engine:case")
     parser.add_argument("--markdown-key", default="", help="suffix of the BENCHMARKS.md block key (e.g. ' before')")
-    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "sectune-bench-cmdline"))
+    parser.add_argument(
+        "--work",
+        default=str(Path(tempfile.gettempdir()) / "sectune-bench-cmdline"),
+        help="working folder; (4) keeps each finished unit's result there and a rerun resumes after it "
+        "(use a new folder after changing the code or the data)",
+    )
     parser.add_argument("--markdown", help="update this file's section (e.g. BENCHMARKS.md)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

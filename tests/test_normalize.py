@@ -181,6 +181,22 @@ def test_benign_lines_normalise_to_themselves(line, shell):
     assert normalize(line).shell == shell
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        'for %f in (*.ps1) do move "%f" C:\\Logs',  # a file set is known only when the loop runs
+        "set PATH=%PATH%;C:\\Tools\\bin & gpresult /scope user /v",  # a setting, used by no command of the line
+        "dotnet build & set JAVA_HOME=C:\\Java\\jdk-17",
+    ],
+)
+def test_cmd_loops_over_files_and_plain_settings_are_not_reported_as_unrolled_or_hidden(line):
+    n = normalize(line, "cmd")
+    assert not n.steps and sorted(n.normal.lower().replace('"', "").split()) == sorted(
+        line.lower().replace('"', "").split()
+    ), n
+    assert normalize("set a=who&&set b=ami&&call %a%%b%", "cmd").steps[0] == "set variable"
+
+
 def _cosmetic(text: str) -> str:
     return re.sub(r"""[\s"'&;]|\.exe\b""", "", text.lower())
 

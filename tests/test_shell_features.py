@@ -15,8 +15,11 @@ from sectune.methods.shell_features import (
     ALL_SHELL_FEATURES,
     SHELL_FEATURE_NAMES,
     ShellFeaturesLogreg,
+    obscured_names,
     shell_features,
+    unnatural_case,
 )
+from sectune.tasks.cmdline.normalize import normalize
 from sectune.testing import check_method
 
 BENIGN = ["net user", "whoami /all", "ipconfig /all", "cat /etc/passwd", "ls -la /tmp", "Get-Process", "echo hi"]
@@ -49,6 +52,40 @@ def test_features_have_names_descriptions_and_shape():
     assert rows[0, col["changed"]] == 1 and rows[1, col["changed"]] == 0
     enc = shell_features(["powershell -ec RwBlAHQALQBQAHIAbwBjAGUAcwBzAA=="])[0]
     assert enc[col["encoded_payload"]] == 1 and enc[col["layers"]] >= 1
+
+
+def test_case_no_one_types_by_hand_is_told_from_the_case_people_use():
+    typed = ["net", "NET", "Get-ChildItem", "IPConfig", "GetADUser", "CertUtil", "PSExec", "MpCmdRun", "URLs", "AsJob"]
+    typed += ["hToken", "appId", "dQUIET"]
+    random_case = ["reN", "coMpacT", "ROUTe", "sQLCMd", "PrOceSs", "WrITe", "ReSOlVe"]
+    assert not any(map(unnatural_case, typed)) and all(map(unnatural_case, random_case))
+
+
+def test_names_obscured_is_one_feature_for_every_disguise_of_a_name():
+    """A program or option the shell runs but the line does not write plainly, whatever the technique: the
+    family-independent signal that carries to techniques training never saw."""
+    disguised = {
+        'g""rep -rl listen .': ["grep"],
+        'tas"k"kil""l /im w3wp.exe': ["taskkill"],
+        "ROUTe print": ["route"],
+        "t=TERRAFORM;${t,,} apply": ["terraform"],
+        "Stop-PrOceSs -Name explorer": ["stop-process"],
+        "netstat \u2014ano": ["-ano"],
+        'certutil /u"p"dateIns""talled': ["/updateinstalled"],
+    }
+    for line, names in disguised.items():
+        assert obscured_names(normalize(line)) == names, line
+    plain = [
+        "grep -rl listen .",
+        "Stop-Process -Name explorer -Force",
+        "Get-Process | where {$_.CPU -gt 1} | select Name",
+        '"C:\\Program Files\\Foo\\bar.exe" /x',
+        "cut -d' ' -f1 log | sort | uniq -c",
+        'cmd /c "dir & echo hi"',
+    ]
+    assert all(obscured_names(normalize(line)) == [] for line in plain)
+    col = SHELL_FEATURE_NAMES.index("names_obscured")
+    assert shell_features(['g""rep x'])[0, col] > 0 and shell_features(["grep x"])[0, col] == 0
 
 
 def test_explain_gives_readable_reasons():

@@ -74,6 +74,10 @@ RISKY = frozenset(
 )
 _TOKEN = re.compile(r"[A-Za-z/\-][\w./:\-]*")
 _NAME_TOKEN = re.compile(r"(?:(?<=^)|(?<=[\s|&;(]))[-/]?[A-Za-z][\w-]*")
+_SEGMENTS = re.compile(r"[|;&\n]+")
+_OPTION = re.compile(r"(?:(?<=^)|(?<=\s))[-/\u2010-\u2015\u2212]{1,2}[A-Za-z][\w-]*(?=[\s:='\"|;&)]|$)")
+_COMMAND = re.compile(r"[a-z][\w.+-]{1,40}")
+_LETTER_RUNS = re.compile(r"(?<![\dA-Za-z])[A-Za-z]{2,}(?![\dA-Za-z])")  # whole words: no base64 or IPv4 pieces
 
 SHELL_FEATURES: list[tuple[str, str]] = [
     ("removed_share", "share of the literal line's characters removed by normalisation"),
@@ -92,6 +96,8 @@ SHELL_FEATURES: list[tuple[str, str]] = [
     ("risky_normal", "log(1 + risky names in the normal form)"),
     ("name_case_switches", "case switches per letter inside command names and options of the literal line"),
     ("name_case_entropy", "entropy (bits) of upper vs lower letters inside command names and options"),
+    ("case_unnatural", "log(1 + words whose case no writer types: reN, tRee, coMpacT, ROUTe, PrOceSs)"),
+    ("names_obscured", "log(1 + commands and options of the normal form not written plainly in the line)"),
     *[(f"shell:{s}", f"1 if the line was read as {s}") for s in SHELLS],
 ]
 ALL_SHELL_FEATURES: list[tuple[str, str]] = SHELL_FEATURES + [
@@ -118,6 +124,61 @@ def _case_stats(line: str) -> tuple[float, float]:
     p = upper / letters
     entropy = 0.0 if p in (0.0, 1.0) else -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
     return switches / letters, entropy
+
+
+def unnatural_case(word: str) -> bool:
+    """Case no one types by hand: a capital ending a lower-case run (reN, coMpacT), one small letter ending a
+    capital run (ROUTe, WrITe), a small letter opening capitals that do not start a word (sQLCMd), or case
+    flipping on most letters (PrOceSs). lower, UPPER, Title, camelCase, PascalCase with acronyms (IPConfig,
+    GetADUser, URLs) and Hungarian prefixes (hToken, appId) pass, and so, at that price, do attrIb and tRee."""
+    if len(word) < 3 or word.islower() or word.isupper() or word[1:].islower():
+        return False
+    if word[-1].isupper() and word[-2].islower():
+        return True
+    if word[-1].islower() and word[-1] != "s" and word[-2].isupper() and not word[-3].islower():  # not URLs
+        return True
+    if word[0].islower() and word[1].isupper() and not word[1:].isupper() and not word[2:].islower():
+        return True
+    return sum(a.isupper() != b.isupper() for a, b in zip(word, word[1:])) / len(word) > 0.65
+
+
+def _command_words(text: str) -> list[str]:
+    """The program or cmdlet of each command of ``text``: the first word of each segment, path and .exe cut."""
+    words = []
+    for segment in _SEGMENTS.split(text[:4000]):
+        first = segment.split(maxsplit=1)[0].strip("\"'`@") if segment.strip() else ""
+        word = re.split(r"[\\/]", first)[-1].lower().removesuffix(".exe")
+        if _COMMAND.fullmatch(word):
+            words.append(word)
+    return words
+
+
+def _options(text: str, natural_only: bool = False) -> set[str]:
+    """The options of ``text`` (-Name, /c, --force), lower-cased; with ``natural_only``, those typed in natural case."""
+    found = _OPTION.findall(text[:4000])
+    return {o.lower() for o in found if not natural_only or not any(map(unnatural_case, _LETTER_RUNS.findall(o)))}
+
+
+def _plain_words(line: str) -> set[str]:
+    """Words written plainly in the literal line: natural case, lower-cased, with path and .exe cut, plus the
+    cmdlets of PowerShell aliases written there (an alias is a habit, not a disguise)."""
+    from sectune.tasks.cmdline.obfuscate.powershell import ALIASES
+
+    plain = set()
+    for token in re.split(r"[\s|;&]+", line[:4000]):
+        token = token.strip("\"'`@,;()|&{}")
+        if not any(unnatural_case(w) for w in _LETTER_RUNS.findall(token)):
+            plain.add(re.split(r"[\\/]", token)[-1].lower().removesuffix(".exe"))
+    alias_of = {alias: cmdlet.lower() for cmdlet, aliases in ALIASES.items() for alias in aliases}
+    return plain | {alias_of[w] for w in plain if w in alias_of}
+
+
+def obscured_names(n: Normalized) -> list[str]:
+    """Commands and options the shell will see that the line does not write plainly (caret, quotes, escapes,
+    variables, random case, Unicode dashes, encodings: any disguise of a name, the same feature for all)."""
+    plain = _plain_words(n.line)
+    commands = {w for w in _command_words(n.normal) if w not in plain}
+    return sorted(commands | (_options(n.normal) - _options(n.line, natural_only=True)))
 
 
 def shell_row(n: Normalized) -> list[float]:
@@ -151,6 +212,8 @@ def shell_row(n: Normalized) -> list[float]:
         math.log1p(len(normal_names & RISKY)),
         case_switches,
         case_entropy,
+        math.log1p(sum(unnatural_case(w) for w in _LETTER_RUNS.findall(line[:4000]))),
+        math.log1p(len(obscured_names(n))),
     ]
     row += [1.0 if n.shell == s else 0.0 for s in SHELLS]
     return row
@@ -178,6 +241,10 @@ def reasons(text: str, feature: str) -> str | None:
         names = sorted(_names(n.normal) - _names(text))
         wanted = KNOWN_NAMES if feature == "hidden_known_names" else RISKY
         picked = [f"{name} appears only after normalisation" for name in names if name in wanted]
+    elif feature == "case_unnatural":
+        picked = [f"case of {w} is not typed by hand" for w in _LETTER_RUNS.findall(text[:4000]) if unnatural_case(w)]
+    elif feature == "names_obscured":
+        picked = [f"{w} is not written plainly" for w in obscured_names(n)]
     elif feature in ("name_case_switches", "name_case_entropy"):
         return None
     else:
@@ -203,4 +270,12 @@ class ShellFeaturesLogreg(FeatureLogregBase):
         return (reasons(text, feature) or value) if value else value
 
 
-__all__ = ["ShellFeaturesLogreg", "shell_features", "SHELL_FEATURES", "ALL_SHELL_FEATURES", "FEATURE_NAMES"]
+__all__ = [
+    "ShellFeaturesLogreg",
+    "shell_features",
+    "obscured_names",
+    "unnatural_case",
+    "SHELL_FEATURES",
+    "ALL_SHELL_FEATURES",
+    "FEATURE_NAMES",
+]

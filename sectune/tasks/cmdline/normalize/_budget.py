@@ -102,6 +102,13 @@ def note(step: str) -> None:
         b.notes.append(step)
 
 
+def unnote(step: str) -> None:
+    """Take back a step noted while parsing, once the whole line shows it hid nothing."""
+    b = _CURRENT.get()
+    if b is not None and step in b.notes:
+        b.notes.remove(step)
+
+
 def payload(text: str) -> None:
     b = _CURRENT.get()
     if b is not None and len(b.payloads) < 16:

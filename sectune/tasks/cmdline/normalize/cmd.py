@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from sectune.tasks.cmdline.normalize._budget import NotStatic, TooComplex, check_size, deeper, note, tick
+from sectune.tasks.cmdline.normalize._budget import NotStatic, TooComplex, check_size, deeper, note, tick, unnote
 from sectune.tasks.cmdline.obfuscate.cmd import BUILTINS
 from sectune.tasks.cmdline.obfuscate.cmd import ENV as REFERENCE_ENV
 
@@ -152,6 +152,9 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
         m = re.match(r"(/l\s+)?(%\w)\s+in\s+\(([^)]*)\)\s*do\s+(.*)", rest, re.S | re.I)
         counting, var, items, body = m.groups()
         values = re.split(r"[\s,;=]+", items.strip())
+        if not counting and any(c in items for c in "*?"):  # a file set: known only when it runs, kept as typed
+            trace.append(" ".join(["for", *rest.replace('"', "").split()]))
+            return
         if counting:  # FOR /L %x in (start,step,end): integers, end included
             start, step, end = (
                 int(v) for v in re.sub(r"(-)\s+", r"\1", items).replace(";", ",").replace(" ", ",").split(",") if v
@@ -240,9 +243,28 @@ def normalize_cmd(line: str) -> str:
     if re.match(r"^[\s,;=]+", line):
         note("leading , ; delimiters removed")
     try:
-        return join_trace(trace_of(line))
+        normal = join_trace(trace_of(line))
     except TooComplex:
         raise
     except Exception:  # syntax the model does not cover: the simple rules
         note("cmd model could not parse the line: carets, quotes and %VAR% only")
         return _fallback(line)
+    settings = _settings_only(line)
+    if settings:  # set PATH=...& gpresult: an environment setting, not a variable that builds a command
+        unnote("set variable")
+        normal = " & ".join([*settings, normal] if normal else settings)
+    return normal
+
+
+_SET = re.compile(r'(?i)(?:^|[&|(]\s*)set\s+"?([^\s=&|"/]+)=([^&|"]*)"?')
+
+
+def _settings_only(line: str) -> list[str]:
+    """The ``set name=value`` statements of ``line`` when none of their variables is used in it, else []."""
+    found = _SET.findall(line)
+    if not found or re.search(r"(?i)\bset\s+/[ap]", line):
+        return []
+    rest = _SET.sub(" ", line)  # set PATH=%PATH%;C:\bin uses PATH's old value, not the one it sets
+    if any(re.search(rf"(?i)[%!]{re.escape(name)}[%!:]", rest) for name, _ in found):
+        return []
+    return [f"set {name}={value.strip()}" for name, value in found]
