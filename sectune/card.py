@@ -355,6 +355,50 @@ def _task_section(run: dict, metrics: dict) -> list[str]:
     return [*section.rstrip("\n").split("\n"), ""] if section else []
 
 
+def _export_section(info: dict) -> list[str]:
+    """What ``sectune export`` made of the model (``export`` in sectune.json): runtime, and the check against the
+    original on the same rows (metric change, probability difference, speed-up), so a reader sees what it cost."""
+    export = _dig(info, "export")
+    if not isinstance(export, dict):
+        return []
+    runtime = export.get("runtime")
+    what = "ONNX model run by onnxruntime" if runtime == "onnxruntime" else f"{runtime} model"
+    if export.get("quantize"):
+        what += f" ({export['quantize']} dynamic quantization)"
+    out = ["## Export", "", f"This directory is an export of `{export.get('source')}`: a {what}, loaded without torch."]
+    if export.get("exporter"):
+        out.append(f"Exported with {export['exporter']} (opset {format_value(export.get('opset'))}).")
+    check = export.get("check")
+    if isinstance(check, dict):
+        out += [
+            "",
+            f"Checked against the original on {check.get('rows')} rows of {check.get('data')}:",
+            "",
+            "| Metric | Original | Exported | Change |",
+            "|---|---|---|---|",
+        ]
+        for name, row in (check.get("metrics") or {}).items():
+            if isinstance(row, dict):
+                out.append(
+                    f"| {_cell(name)} | {_cell(row.get('original'))} | {_cell(row.get('exported'))} "
+                    f"| {_cell(row.get('change'))} |"
+                )
+        speed = check.get("texts_per_second") or {}
+        out += [
+            "",
+            f"- Largest difference of a probability: {_number(check.get('max_abs_proba_diff'), '.1e')}",
+            f"- Speed on those rows: {_number(speed.get('original'), ',.0f')} -> {_number(speed.get('exported'), ',.0f')} "
+            f"texts/s ({_number(check.get('speedup'), '.2f')}x), measured on the machine that exported it",
+            f"- Largest drop allowed: {format_value(check.get('max_delta'))}"
+            + (" (exceeded; kept with --force)" if check.get("forced") else ""),
+        ]
+    return out + [""]
+
+
+def _number(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else format_value(value)
+
+
 def render_model_card(info: dict, metrics: dict) -> str:
     """Render README.md for a model directory from ``sectune.json`` content (format 2: provenance under ``run``)
     and test metrics."""
@@ -371,6 +415,7 @@ def render_model_card(info: dict, metrics: dict) -> str:
         *_about(info, run, metrics),
         *_data(run),
         *_metrics_section(metrics),
+        *_export_section(info),
         *_task_section(run, metrics),
         *_usage(),
         *_limitations(info, run, metrics),

@@ -18,10 +18,15 @@ from typing import Any, Sequence
 from sectune import __version__
 from sectune.calibrate import add_calibrate_parser, run_calibrate_command
 from sectune.config import TrainConfig
+from sectune.distributed import is_main_process
+from sectune.engines import add_engine_flags, check_engine, engine_options
+from sectune.engines import predictions as scored_rows
 from sectune.errors import SectuneError, shorten
+from sectune.export import add_export_parser, run_export_command
 from sectune.methods.base import REGISTRY
 from sectune.scan import add_scan_parser, run_scan_command
 from sectune.security import add_switch_flags, switches
+from sectune.serving.cli import add_serve_parser, run_serve_command
 from sectune.settings import add_flags, method_settings, restricted, task_settings
 from sectune.tasks import TASKS, Task, task_class
 
@@ -74,6 +79,111 @@ def _train_parser(sub) -> None:
     )
 
 
+# Real command lines for each command's --help, by its path. ``data``'s sub-commands are added by the tasks, and
+# every parser, at any depth, takes its epilog from this one table (a test checks that none is missing).
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "": (
+        "sectune data cmdline --n 20000 --output cmdlines.jsonl",
+        "sectune train cmdlines.jsonl --task cmdline --method features-logreg --output cmd-model/",
+        "sectune scan cmd-model/ process-log.jsonl --output alerts.jsonl",
+    ),
+    "train": (
+        "sectune train alerts.csv --text-column message --label-column verdict --output model/",
+        "sectune train cmdlines.jsonl --task cmdline --method features-logreg --output cmd-model/",
+        "sectune train cve.jsonl.gz --task cwe --method tfidf-logreg --rollup 1003 --min-examples 5 --output cwe-model/",
+    ),
+    "evaluate": (
+        "sectune evaluate model/ holdout.csv",
+        "sectune evaluate cmd-model/ real-lines.jsonl --json",
+        "sectune evaluate --method causal-llm --zero-shot cmdlines.jsonl --task cmdline   # the untouched LLM",
+    ),
+    "merge": ("sectune merge llm/ --output llm-merged/",),
+    "predict": (
+        "sectune predict model/ new.txt --top-k 3                  # one text a line",
+        "cat new.txt | sectune predict cmd-model/ - --output predictions.jsonl",
+        "sectune predict cwe-model/ cves/2024/ --top-k 3 --format text   # raw CVE records: the triage queue",
+    ),
+    "compare": (
+        "sectune compare cmdlines.jsonl --methods rules,features-logreg,tfidf-logreg",
+        "sectune compare cmdlines.jsonl --methods features-logreg,encoder --set encoder.max_steps=600",
+        "sectune compare cmdlines.jsonl --test-data real-lines.jsonl --leave-one-out rules,features-logreg",
+    ),
+    "scan": (
+        "sectune scan cmd-model/ process-log.jsonl.gz --output alerts.jsonl",
+        "sectune scan cmd-model/ sysmon.xml --format sysmon-xml --threshold 0.9",
+        "sectune scan cmd-model/ /var/log/audit/audit.log --follow",
+    ),
+    "calibrate": ("sectune calibrate cmd-model/ benign-week.jsonl --field process.command_line --target-fpr 0.001",),
+    "export": (
+        "sectune export model/ --format onnx --quantize int8 --output model-int8/",
+        "sectune export cmd-model/ --format onnx --eval-data real-lines.jsonl --output cmd-model-onnx/",
+    ),
+    "explain": ("sectune explain cmd-model/ 'powershell -e UwBlAGwAZQBjAHQA'",),
+    "serve": (
+        "sectune serve cwe-model/ cmd-model/                 # http://127.0.0.1:8080/ (page, /v2, /metrics)",
+        "SECTUNE_SERVE_TOKEN=$(openssl rand -hex 24) sectune serve cmd-model/ --host 0.0.0.0 --port 9000",
+    ),
+    "data": (
+        "sectune data cmdline --n 20000 --output cmdlines.jsonl",
+        "sectune data cve cvelistV5-main.zip --output cve.jsonl.gz",
+        "sectune data cwe-examples --output cwe-examples.jsonl",
+    ),
+    "data cve": (
+        "sectune data cve cvelistV5-main.zip --output cve.jsonl.gz",
+        "sectune data cve --fetch --output cve.jsonl.gz               # downloads the CVE List, resumes",
+        "sectune data cve cves/ --since 2024-11-01 --output new.jsonl",
+    ),
+    "data cwe-examples": ("sectune data cwe-examples --output cwe-examples.jsonl --min-examples 5",),
+    "data cmdline": (
+        "sectune data cmdline --shells bash,cmd,powershell --n 20000 --obfuscated 0.5 --output cmdlines.jsonl",
+        "sectune data cmdline --from my_process_log.txt --output mine.jsonl   # your own benign lines as seeds",
+        "sectune data cmdline --list-techniques",
+    ),
+    "demo": ("sectune demo", "sectune demo --output demo-output --max-steps 60   # quicker, weaker models"),
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written, and every option's default in its help unless the help already states it.
+
+    Options whose default is None or off say nothing: argparse's ArgumentDefaultsHelpFormatter would print
+    "default: None" on every flag whose real default belongs to the chosen method or task (which its help names).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            default is None
+            or default is False
+            or default == argparse.SUPPRESS
+            or default == []
+            or not action.option_strings
+            or "%(default)" in text
+            or states_default(text, default)
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+def states_default(text: str, default: Any) -> bool:
+    """Whether a help text already names ``default`` as the default (written by hand: "default 1024")."""
+    squeezed = "".join(text.split())
+    return "default" in squeezed.lower() and "".join(str(default).split()) in squeezed
+
+
+def finish_help(parser: argparse.ArgumentParser, path: str = "") -> None:
+    """Every parser, at any depth, gets the formatter, and its examples (``EXAMPLES[path]``) as the epilog."""
+    parser.formatter_class = HelpFormatter
+    examples = EXAMPLES.get(path)
+    if examples and not parser.epilog:
+        parser.epilog = "Examples:\n" + "\n".join(f"  {line}" for line in examples)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                finish_help(sub, f"{path} {name}".strip())
+
+
 # What shapes an untouched causal LM at inference: the flags of ``evaluate --zero-shot``.
 ZERO_SHOT_PARAMS = ("model", "max_length", "precision", "prompt_template", "chat", "quantize")
 
@@ -89,9 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a model on a labelled data file (or an untouched LLM: --zero-shot DATA)")
     p.add_argument("model_dir", help="a model directory (with --zero-shot: the data file)")
-    p.add_argument("data", nargs="?")
-    p.add_argument("--text-column")
-    p.add_argument("--label-column")
+    p.add_argument("data", nargs="?", help="labelled data (.csv, .tsv, .jsonl, .parquet, optionally .gz)")
+    p.add_argument("--text-column", help="column holding the text (default: the one the model was trained on)")
+    p.add_argument("--label-column", help="column holding the label (default: the one the model was trained on)")
     p.add_argument(
         "--output",
         "-o",
@@ -102,20 +212,20 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument(
         "--zero-shot", action="store_true", help="evaluate an untouched model; the labels come from the data"
     )
-    z.add_argument("--method", default="causal-llm")
+    z.add_argument("--method", default="causal-llm", help="the method to run untouched")
     z.add_argument("--task", choices=list(TASKS), default="generic", help=TASK_HELP)
     add_flags(z, restricted("causal-llm", ZERO_SHOT_PARAMS))
     add_switch_flags(p)
 
     p = sub.add_parser("merge", help="merge a causal-llm model's LoRA adapter into full weights")
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="a causal-llm model directory holding a LoRA adapter")
     p.add_argument("--output", "-o", required=True, help="the merged model directory (loadable without peft)")
     add_switch_flags(p)
 
     p = sub.add_parser("predict", help="top-k predictions for texts, as JSONL")
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="a model directory")
     p.add_argument("input", help="a data file, a text file (one text a line) or - for stdin")
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--top-k", type=int, default=3, help="labels suggested per text, best first")
     p.add_argument("--output", "-o", help="JSONL file to write (default: stdout)")
     p.add_argument(
         "--text-column", help="column holding the text (default: the one the model was trained on, else text)"
@@ -129,9 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="raw input of the model's task (CVE records): which source's labels are the stated ones",
     )
     add_switch_flags(p)
+    add_engine_flags(p)
 
     p = sub.add_parser("compare", help="train several methods on one split and compare them (binary detection)")
-    p.add_argument("data")
+    p.add_argument("data", help="labelled data: text and a 0/1 label (e.g. from sectune data cmdline)")
     p.add_argument("--methods", default="rules,features-logreg,charcnn,encoder", help="comma-separated method names")
     p.add_argument(
         "--task",
@@ -153,11 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
         "rules,features-logreg; each listed method is retrained once per technique family in the test rows "
         "(about 15 times), so keep it to cheap methods",
     )
-    p.add_argument("--text-column")
-    p.add_argument("--label-column")
-    p.add_argument("--max-steps", type=int, help="budget for the fine-tuned methods")
-    p.add_argument("--target-fpr", type=float)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--text-column", help="column holding the text (default: the task's, cmdline: text)")
+    p.add_argument("--label-column", help="column holding the label (default: the task's, cmdline: label)")
+    p.add_argument("--max-steps", type=int, help="budget for the fine-tuned methods (default: each method's own)")
+    p.add_argument(
+        "--target-fpr", type=float, help="choose each threshold for this false-positive rate (default 0.001)"
+    )
+    p.add_argument("--seed", type=int, help="random seed for the split and every method (default 42)")
     p.add_argument(
         "--set",
         action="append",
@@ -168,12 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML with shared training settings")
 
     add_scan_parser(sub)
+    add_serve_parser(sub)
     add_calibrate_parser(sub)
+    add_export_parser(sub)
 
     p = sub.add_parser("explain", help="why a model scores a line as it does (methods that can explain)")
-    p.add_argument("model_dir")
+    p.add_argument("model_dir", help="a model directory of a method that explains (rules, features-logreg, ...)")
     p.add_argument("text", help="the line to explain")
-    p.add_argument("--top", type=int, default=8)
+    p.add_argument("--top", type=int, default=8, help="the largest contributions to show")
     add_switch_flags(p)
 
     p = sub.add_parser("data", help="build data sets")
@@ -185,8 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="the CWE demo (fine-tune the default encoder, evaluate, predict) and a short ladder of command-line detectors",
     )
-    p.add_argument("--output", "-o", default="demo-output")
-    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--output", "-o", default="demo-output", help="folder for the demo's models and reports")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="cap every neural training at this many steps (default: the demo's)"
+    )
+    finish_help(parser)
     return parser
 
 
@@ -220,6 +338,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.config and (not args.data or not args.output):
         raise SectuneError("train needs DATA and --output (or a --config that names them)")
     result = train(args.data, output=args.output, config=args.config, verbose=not args.quiet, **settings)
+    if not is_main_process():  # `accelerate launch`: the main process wrote the model and reports the results
+        return 0
     print(format_metrics_table(result.metrics))
     print(f"model written to {result.output}")
     return 0
@@ -269,18 +389,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from sectune.api import iter_predictions
-    from sectune.io import atomic_write, read_texts
+    from sectune.io import atomic_write, progress_bar, read_texts
     from sectune.methods.base import load
     from sectune.outputs import check_output_file
 
     if args.top_k < 1:
         raise SectuneError("--top-k must be at least 1")
+    engine = engine_options(args)
+    check_engine(engine["engine"])  # a missing engine package: one line, before any work
     if args.output:
         check_output_file(args.output, inputs=[args.input, args.model_dir])
-    clf = load(args.model_dir, verbose=False, **switches(args))
+    clf = load(args.model_dir, verbose=not args.quiet, **switches(args))  # a slow model's own bar, per batch
     task = Task.for_model(clf)
     raw = (
         task.read_raw(args.input, labels=args.labels, progress=not args.quiet)
@@ -294,16 +413,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         table = read_texts(args.input, text_column=column, id_column=args.id_column)
         ids, texts, stated = table.columns.get("id") or table.rows, table.texts, None
     started = time.perf_counter()
-    progress = tqdm(
-        total=len(texts),
-        desc="predicting",
-        unit="text",
-        disable=args.quiet or len(texts) < 2 * args.batch_size,
-        file=sys.stderr,
+    progress = progress_bar(
+        not args.quiet and len(texts) >= 2 * args.batch_size, total=len(texts), desc="predicting", unit="text"
     )
 
     def write(handle) -> None:
-        for i, scored in enumerate(iter_predictions(clf, texts, top_k=args.top_k, batch_size=args.batch_size)):
+        kw = {"top_k": args.top_k, "batch_size": args.batch_size, "switches": switches(args), **engine}
+        for i, scored in enumerate(scored_rows(clf, args.model_dir, texts, progress=not args.quiet, **kw)):
             predictions = scored["predictions"]
             row: dict[str, Any] = {"id": ids[i]}
             if raw is not None:  # disagrees: the record's labels (as the model's labels map them) are not in the top-k
@@ -417,7 +533,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "scan": lambda args: run_scan_command(args),
+    "serve": run_serve_command,
     "calibrate": run_calibrate_command,
+    "export": run_export_command,
     "compare": cmd_compare,
     "explain": cmd_explain,
     "train": cmd_train,

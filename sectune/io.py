@@ -156,20 +156,23 @@ def _decode(data: bytes, display: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+def progress_bar(enabled: bool, **kwargs: Any):
+    """A tqdm bar on stderr, or a silent one when not ``enabled`` (``--quiet``, ``verbose=False``).
+
+    An enabled bar leaves ``disable`` to tqdm, so ``TQDM_DISABLE`` (which the CLI sets when stderr is not a
+    terminal) still holds: an explicit ``disable=False`` would override it and leave bar debris in log files.
+    """
+    from tqdm.auto import tqdm
+
+    if not enabled:
+        kwargs["disable"] = True
+    kwargs.setdefault("file", sys.stderr)
+    return tqdm(**kwargs)
+
+
 def _bar(total: int | None, desc: str, enabled: bool, unit: str):
     """A reading bar that shows only when reading takes a while (``delay``): no ``0row`` flash on every small file."""
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        file=sys.stderr,
-        disable=not enabled,
-        leave=False,
-        mininterval=0.5,
-        delay=BAR_DELAY,
-    )
+    return progress_bar(enabled, total=total, desc=desc, unit=unit, leave=False, mininterval=0.5, delay=BAR_DELAY)
 
 
 @dataclass

@@ -182,6 +182,12 @@ def _locked(folder: Path, shown: StrPath) -> Iterator[None]:
         os.close(fd)
 
 
+def staging_path(final: StrPath) -> Path:
+    """Where :func:`staged_dir` builds ``final``: ``.NAME.partial`` beside it (every training process agrees)."""
+    final = Path(os.path.abspath(os.path.expanduser(os.fspath(final))))
+    return final.with_name(f".{final.name}.partial")
+
+
 @contextlib.contextmanager
 def staged_dir(
     final: StrPath, *, markers: tuple[str, ...] = MODEL_MARKERS, what: str = "sectune model"
@@ -193,7 +199,7 @@ def staged_dir(
     deleted only after the new one is in place.
     """
     final = Path(os.path.abspath(os.path.expanduser(os.fspath(final))))
-    staging = final.with_name(f".{final.name}.partial")
+    staging = staging_path(final)
     try:
         staging.mkdir(parents=True, exist_ok=True)
     except FileExistsError:

@@ -11,6 +11,9 @@ will actually run (:func:`sectune.tasks.cmdline.normalize.normalize`: static, bo
 the log's extra fields (host, user, process, time, ...) follow. The threshold is
 ``--threshold``, else the model's own ``threshold_``, else 0.5.
 
+With ``progress`` (the CLI's default, off with ``--quiet``) a bar on stderr counts the lines read, per batch; its
+total and ETA come from a fast count of the file's lines first (none for stdin or ``--follow``).
+
 ``--output`` is written atomically (temp file renamed at the end); with ``--follow`` it is written directly,
 line-buffered and flushed after every batch, since a followed scan never ends on its own. A followed scan
 scores what it has whenever the file goes idle (every 0.2 s), so alerts appear within a poll of the line.
@@ -19,16 +22,20 @@ scores what it has whenever the file goes idle (every 0.2 s), so alerts appear w
 from __future__ import annotations
 
 import argparse
+import gzip
+import os
 import sys
 import threading
 import time
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import orjson
 
+from sectune.engines import add_engine_flags, engine_options
 from sectune.errors import SectuneError
 from sectune.outputs import check_output_file
 from sectune.security import add_switch_flags, switches
@@ -89,11 +96,12 @@ def _first_per_reason(examples: list[tuple[int, str]]) -> list[tuple[str, int]]:
     return list(first.items())
 
 
-def _load_model(model: Any, switches: dict[str, bool]):
+def _load_model(model: Any, switches: dict[str, bool], verbose: bool = False):
+    """``verbose``: the model's own progress bars, within a batch (an LLM scores a batch of 1024 for minutes)."""
     from sectune.methods.base import load
 
     if isinstance(model, (str, Path)):
-        clf = load(model, verbose=False, **switches)
+        clf = load(model, verbose=verbose, **switches)
         name = str(model)
     else:
         clf = model
@@ -162,18 +170,38 @@ def scan(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     max_line_chars: int = MAX_LINE_CHARS,  # a longer log line is skipped (counted), never held in memory
+    progress: bool = False,
+    engine: str = "local",
+    address: str | None = None,
+    concurrency: int | None = None,
 ) -> ScanSummary:
     """Score every command line of a log; write an alert (JSONL) per line at or above the threshold.
 
     ``model``: a model directory or a loaded binary Classifier. ``output``: alerts file (default stdout).
     ``follow``: keep tailing ``path`` until ``stop`` is set or Ctrl-C (then the summary is returned as
-    ``interrupted``). ``stop`` also ends a plain scan early, between batches.
+    ``interrupted``). ``stop`` also ends a plain scan early, between batches. ``progress``: a bar with an ETA
+    on stderr, updated per batch (tqdm's ``TQDM_DISABLE`` still turns it off); the alerts never share its stream.
+
+    ``path`` may be a glob (``logs/*.jsonl.gz``): its files are scanned in sorted order, and each alert then names
+    its ``file``. ``engine="ray"`` scores on a Ray cluster (``address``; None starts a local one) with
+    ``concurrency`` model-holding actors; it also reads fsspec URLs (``s3://bucket/logs/*.gz``). Alerts, their
+    order and the summary are the same as with ``engine="local"`` (:mod:`sectune.engines.ray_engine`).
     """
+    from sectune.io import progress_bar
+
     if batch_size < 1:
         raise SectuneError("--batch-size must be at least 1")
+    files = input_files(path, engine)
+    if engine == "ray" and follow:
+        raise SectuneError("--follow scans one growing file in this process; it cannot run with --engine ray")
     if output is not None:  # before any work: alerts must never replace the log they come from
-        check_output_file(output, inputs=[path, model if isinstance(model, (str, Path)) else None])
-    clf = _load_model(model, {"trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle})
+        local = [f for f in files if not is_url(f)]
+        check_output_file(output, inputs=[*local, model if isinstance(model, (str, Path)) else None])
+    clf = _load_model(
+        model,
+        {"trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle},
+        verbose=progress and engine == "local",
+    )
     cut = _threshold(clf, threshold)
     guess = clf.guess_technique if clf.tags.guesses_technique else None
     normal = _normaliser(clf)
@@ -187,35 +215,46 @@ def scan(
     )
     started = time.perf_counter()
 
-    def score(batch: list[LogLine], sink: IO[str]) -> None:
-        proba = clf.predict_proba([item.command_line for item in batch])
-        scores = proba[:, 1]
-        lines = []
-        for item, p in zip(batch, scores.tolist()):
-            if p >= cut:
-                alert = {
-                    "line": item.line_no,
-                    "command_line": item.command_line,
-                    "score": round(p, 6),
-                    "technique": guess(item.command_line) if guess is not None else None,
-                }
-                if normal is not None:
-                    alert["normalized"] = normal(item.command_line).normal
-                for k, v in item.extra.items():
-                    alert.setdefault(k, v)
-                lines.append(orjson.dumps(alert, option=orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
+    def score(batch: list[tuple[str | None, LogLine]], sink: IO[str]) -> None:
+        proba = clf.predict_proba([item.command_line for _, item in batch])
+        lines = alert_lines(batch, proba[:, 1].tolist(), cut, guess, normal)
         if lines:
             sink.write("".join(lines))
             summary.alerts += len(lines)
         sink.flush()
         summary.command_lines += len(batch)
         summary.batches += 1
+        bar.set_postfix(alerts=summary.alerts, refresh=False)
+        bar.update(counts.lines_read - bar.n)
+
+    bar = progress_bar(progress and engine == "local", desc="scanning", unit="line", leave=False)
+    if not bar.disable and not follow:  # counted only for a bar that shows: the total makes the ETA
+        bar.total = sum(_count_lines(f) or 0 for f in files) or None
+        bar.refresh()
 
     with _alert_sink(output, follow) as sink:
-        batch: list[LogLine] = []
-        events = iter_command_lines(
-            path, fmt, field, counts, follow=follow, stop=stop, idle_ticks=follow, max_line_chars=max_line_chars
-        )
+        if engine == "ray":  # the one branch: the same parsing and alerts, scored by Ray Data actors
+            from sectune.engines.ray_engine import ray_scan
+
+            ray_scan(
+                model,
+                files,
+                sink,
+                summary,
+                counts,
+                fmt=fmt,
+                field=field,
+                cut=cut,
+                batch_size=batch_size,
+                max_line_chars=max_line_chars,
+                switches={"trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle},
+                address=address,
+                concurrency=concurrency,
+                progress=progress,
+            )
+            files = []  # nothing left for the local loop below
+        batch: list[tuple[str | None, LogLine]] = []
+        events = _events(files, fmt, field, counts, follow, stop, max_line_chars)
         try:
             for item in events:
                 if item is None:  # a followed file is idle: score what we have now
@@ -240,6 +279,7 @@ def scan(
                 score(batch, sink)
         finally:
             events.close()
+            bar.close()
     summary.seconds = time.perf_counter() - started
     summary.format = counts.format
     summary.lines_read = counts.lines_read
@@ -248,6 +288,124 @@ def scan(
     summary.examples = list(counts.examples)
     summary.skipped_examples = list(counts.skipped_examples)
     return summary
+
+
+def alert_lines(
+    batch: list[tuple[str | None, LogLine]],
+    scores: list[float],
+    cut: float,
+    guess: Callable[[str], str | None] | None,
+    normal: Callable[[str], Any] | None,
+) -> list[str]:
+    """The JSON lines of the scored ``(file, line)`` pairs at or above ``cut``: the one alert format, written by
+    the local loop and by each Ray actor alike. ``file`` is None for a one-file scan (no ``file`` key then)."""
+    lines = []
+    for (file, item), p in zip(batch, scores):
+        if p >= cut:
+            alert: dict[str, Any] = {} if file is None else {"file": file}
+            alert.update(
+                line=item.line_no,
+                command_line=item.command_line,
+                score=round(p, 6),
+                technique=guess(item.command_line) if guess is not None else None,
+            )
+            if normal is not None:
+                alert["normalized"] = normal(item.command_line).normal
+            for k, v in item.extra.items():
+                alert.setdefault(k, v)
+            lines.append(orjson.dumps(alert, option=orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
+    return lines
+
+
+def is_url(path: str | Path) -> bool:
+    """``s3://...``, ``gs://...``, ``file://...``: a path for fsspec rather than the local file system."""
+    return "://" in str(path)
+
+
+def input_files(path: str | Path, engine: str = "local") -> list[str]:
+    """The files a scan reads, in order: ``path`` itself, or the sorted matches of a glob (local or fsspec URL).
+
+    A glob that matches nothing is one error line; URLs need ``--engine ray`` (the local loop reads local files)."""
+    from sectune.engines import check_engine
+
+    check_engine(engine)
+    text = str(path)
+    globbed = any(ch in text for ch in "*?[")
+    if is_url(text):
+        if engine != "ray":
+            raise SectuneError(f"{text}: reading a URL needs --engine ray (the local engine reads local files)")
+        return _url_files(text) if globbed else [text]
+    if text == "-":
+        if engine == "ray":
+            raise SectuneError("--engine ray reads files, not stdin (-)")
+        return [text]
+    if globbed and not Path(text).exists():
+        import glob
+
+        found = sorted(glob.glob(os.path.expanduser(text), recursive=True))
+        found = [f for f in found if os.path.isfile(f)]
+        if not found:
+            raise SectuneError(f"{text}: no file matches this pattern")
+        return found
+    return [text]
+
+
+def _url_files(pattern: str) -> list[str]:
+    """The sorted files an fsspec URL glob matches (``s3://bucket/logs/*.gz``)."""
+    try:
+        import fsspec
+    except ImportError:  # pragma: no cover - a dependency of the ray extra
+        raise SectuneError("reading URLs needs fsspec: pip install 'sectune[ray]'") from None
+    try:
+        fs, stripped = fsspec.core.url_to_fs(pattern)
+        found = sorted(fs.glob(stripped))
+    except (ImportError, ValueError, OSError) as exc:
+        raise SectuneError(f"{pattern}: cannot list ({' '.join(str(exc).split())})") from None
+    if not found:
+        raise SectuneError(f"{pattern}: no file matches this pattern")
+    return [fs.unstrip_protocol(f) for f in found]
+
+
+def _events(
+    files: list[str],
+    fmt: str,
+    field: str | None,
+    counts: ScanCounts,
+    follow: bool,
+    stop: threading.Event | None,
+    max_line_chars: int,
+) -> Iterator[tuple[str | None, LogLine] | None]:
+    """(file, LogLine) for each command line of each file in turn (file None for a one-file scan), and None for
+    a followed file's idle ticks; ``counts`` adds up over the files."""
+    if follow and len(files) > 1:
+        raise SectuneError(f"--follow watches one file; the pattern matches {len(files)}")
+    for path in files:
+        key = path if len(files) > 1 else None
+        events = iter_command_lines(
+            path, fmt, field, counts, follow=follow, stop=stop, idle_ticks=follow, max_line_chars=max_line_chars
+        )
+        try:
+            for item in events:
+                yield None if item is None else (key, item)
+        finally:
+            events.close()
+
+
+def _count_lines(path: str | Path) -> int | None:
+    """The physical lines of a log file (a .gz one decompressed), in one binary pass that costs a small share of
+    scoring them; None for stdin or a file that cannot be read (the scan itself then says why)."""
+    if str(path) == "-":
+        return None
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    lines, last = 0, b"\n"
+    try:
+        with opener(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+    except (OSError, EOFError, zlib.error):
+        return None
+    return lines + (last != b"\n")  # a last line without its newline
 
 
 def add_scan_parser(subparsers) -> argparse.ArgumentParser:
@@ -261,7 +419,12 @@ def add_scan_parser(subparsers) -> argparse.ArgumentParser:
         "log's host/user/process/time fields. A summary goes to stderr.",
     )
     p.add_argument("model_dir", metavar="MODEL", help="a binary model directory (obfuscated or not)")
-    p.add_argument("logfile", metavar="LOGFILE", help="the log to scan (optionally .gz), or - for stdin")
+    p.add_argument(
+        "logfile",
+        metavar="LOGFILE",
+        help="the log to scan (optionally .gz), - for stdin, or a quoted glob ('logs/*.jsonl.gz': alerts name their "
+        "file); with --engine ray also an fsspec URL (s3://bucket/logs/*.gz)",
+    )
     p.add_argument(
         "--format",
         dest="log_format",
@@ -287,9 +450,10 @@ def add_scan_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=MAX_LINE_CHARS,
         help=f"skip (and count) log lines longer than this many characters, read past without holding "
-        f"them in memory (default {MAX_LINE_CHARS:,}: 1 MiB of ASCII)",
+        f"them in memory (default {MAX_LINE_CHARS}: 1 MiB of ASCII)",
     )
     add_switch_flags(p)
+    add_engine_flags(p)
     return p
 
 
@@ -309,6 +473,8 @@ def run_scan_command(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         **switches(args),
         max_line_chars=args.max_line_chars,
+        progress=not getattr(args, "quiet", False),
+        **engine_options(args),
     )
     if not getattr(args, "quiet", False):
         print(summary.text(), file=sys.stderr)

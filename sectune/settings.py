@@ -140,13 +140,19 @@ def _yaml_value(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
 
 
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else "none" if value is None else str(value)
+
+
 def _default_text(setting: Setting) -> str:
-    values = {repr(v) if isinstance(v, str) else str(v) for v in setting.defaults.values()}
+    """``default X`` (or X per owner); empty when no owner has one to show: None (not set, the help says what
+    happens then) or False (a switch that is off) would only be noise on every such flag."""
+    if all(v is None or v is False for v in setting.defaults.values()):
+        return ""
+    values = {_shown(v) for v in setting.defaults.values()}
     if len(values) == 1:
         return f"default {values.pop()}"
-    return "default " + ", ".join(
-        f"{owner} {v!r}" if isinstance(v, str) else f"{owner} {v}" for owner, v in setting.defaults.items()
-    )
+    return "default " + ", ".join(f"{owner} {_shown(v)}" for owner, v in setting.defaults.items())
 
 
 def add_flags(group: argparse._ActionsContainer, settings: list[Setting]) -> None:
@@ -155,7 +161,8 @@ def add_flags(group: argparse._ActionsContainer, settings: list[Setting]) -> Non
     for setting in settings:
         bare = _bare(setting.annotations[0])
         owners = ", ".join(setting.defaults)
-        text = f"{setting.help} ({_default_text(setting)}; {setting.kind}: {owners})".replace("%", "%%").lstrip()
+        where = "; ".join(part for part in (_default_text(setting), f"{setting.kind}: {owners}") if part)
+        text = f"{setting.help} ({where})".replace("%", "%%").lstrip()
         kwargs: dict[str, Any] = {"dest": setting.name, "default": None, "help": text}
         if bare is bool:
             kwargs["action"] = (

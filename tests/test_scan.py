@@ -338,3 +338,60 @@ def test_a_huge_line_keeps_peak_memory_flat(model_dir, tmp_path):
     growth, scored, too_long = map(int, result.stdout.split())
     assert growth < 16 << 20, f"peak RSS grew by {growth:,} bytes scanning a {size:,}-byte line"
     assert (scored, too_long) == (2, 1)
+
+
+def _scan_with_a_terminal(argv: list[str]) -> tuple[str, str]:
+    """``sectune scan`` in a subprocess whose stderr is a terminal (a pty), as a user runs it; (stdout, stderr)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}  # in-process CLI tests may have set it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sectune", "scan", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=env,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        out = proc.stdout.read() if proc.stdout else b""
+        assert proc.wait(timeout=60) == 0, b"".join(chunks)[-2000:]
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return out.decode(), b"".join(chunks).decode(errors="replace")
+
+
+def test_scan_draws_a_progress_bar_on_a_terminal_and_never_on_stdout(model_dir):
+    """Issue 19: a slow model's scan shows a bar with its total (the file's lines) on stderr; --quiet has none,
+    and the alerts on stdout are the same either way."""
+    log = str(LOGS / "commands.txt")
+    out, err = _scan_with_a_terminal([str(model_dir), log, "--batch-size", "2"])
+    assert "scanning" in err and "/9 " in err  # the bar, its total counted from the file
+    assert "sectune: scanned 9 lines" in err
+    assert [json.loads(line)["line"] for line in out.splitlines()] == [4, 8]  # results only: no bar debris
+    assert "scanning" not in out and "\r" not in out
+
+    quiet_out, quiet_err = _scan_with_a_terminal([str(model_dir), log, "--batch-size", "2", "--quiet"])
+    assert quiet_out == out and "scanning" not in quiet_err and "sectune:" not in quiet_err

@@ -73,3 +73,44 @@ def test_a_token_pattern_edited_in_the_model_directory_is_refused(tmp_path) -> N
     (tmp_path / "m" / TOKENS_FILE).write_text(json.dumps({"token_pattern": "(a+)+$"}))
     with pytest.raises(SectuneError, match="tokens.json: is not a token pattern this sectune writes"):
         TfidfLogreg.from_pretrained(tmp_path / "m")
+
+
+def _words_csv(tmp_path) -> str:
+    data = tmp_path / "words.csv"
+    rows = [(f"open the door number {i}", "calm") for i in range(12)] + [
+        (f"rm -rf / now {i}", "loud") for i in range(12)
+    ]
+    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows), encoding="utf-8")
+    return str(data)
+
+
+def test_training_logs_both_fits_and_their_time_to_stderr(tmp_path) -> None:
+    """Issue 19: on CVE data the fit is minutes in one scikit-learn call; the user sees what runs and how long it
+    took, on stderr (not a terminal here: log lines stay, bars go), and stdout keeps only the results."""
+    import os
+    import subprocess
+    import sys
+
+    argv = ["train", _words_csv(tmp_path), "--method", "tfidf-logreg", "--min-df", "1", "--output", str(tmp_path / "m")]
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sectune", *argv], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr[-1000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("sectune: tfidf-logreg:")]
+    assert len(lines) == 4, done.stderr
+    assert "building the word 1-2-gram vocabulary of 19 texts" in lines[0]  # the training side of the split
+    assert "terms in" in lines[1] and lines[1].rstrip().endswith(" s")
+    assert "fitting LogisticRegression on 19 x " in lines[2] and "2 classes" in lines[2]
+    assert "LogisticRegression fitted in" in lines[3] and "iterations of at most 1000" in lines[3]
+    assert "tfidf-logreg:" not in done.stdout and "\r" not in done.stderr
+
+
+def test_quiet_training_logs_nothing_about_the_fits(tmp_path, capsys, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="sectune"):
+        code = main(
+            ["--quiet", "train", _words_csv(tmp_path), "--method", "tfidf-logreg", "--output", str(tmp_path / "m")]
+        )
+    assert code == 0
+    assert not [r for r in caplog.records if "tfidf-logreg:" in r.getMessage()]
+    assert capsys.readouterr().err == ""

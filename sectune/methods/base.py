@@ -371,6 +371,10 @@ def read_info(directory: str | Path) -> dict[str, Any]:
 def load(directory: str | Path, **runtime: Any) -> Classifier:
     """Load any sectune model directory, whatever its method."""
     info = read_info(directory)
+    if info.get("export"):  # written by `sectune export`: its own runtime (onnxruntime or numpy), never torch
+        from sectune.export import load_exported
+
+        return load_exported(directory, info, **runtime)
     return method_class(info["method"]).from_pretrained(directory, **runtime)
 
 

@@ -369,12 +369,13 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         self.net_ = trainer.model.lm if self.head == "lm" else trainer.model
 
     # --- scoring --------------------------------------------------------------------------
-    def _answer_log_probs(self, lm, prompts: Sequence[list[int]]) -> np.ndarray:
+    def _answer_log_probs(self, lm, prompts: Sequence[list[int]], bar: Any = None) -> np.ndarray:
         """(n, n_labels) log P(answer | prompt), normalised over the labels.
 
         One-token answers: one forward pass per batch, left-padded with explicit positions so a
         text scores the same alone or in a batch. Longer answers: the prompt once, then every
-        label's continuation in one batch over a copy of its key/value cache.
+        label's continuation in one batch over a copy of its key/value cache. ``bar``: a progress bar
+        advanced by the texts scored (none inside the Trainer's evaluation, which has its own).
         """
         import torch
 
@@ -395,9 +396,13 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
                         input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **keep
                     ).logits[:, -1]
                     out[idx] = logits.float().log_softmax(-1)[:, first].cpu().numpy()
+                    if bar is not None:
+                        bar.update(len(idx))
             else:
                 for i, prompt in enumerate(prompts):
                     out[i] = self._multi_token_scores(lm, prompt, target, keep)
+                    if bar is not None:
+                        bar.update(1)
         return out - _logsumexp(out)
 
     def _multi_token_scores(self, lm, prompt: list[int], target, keep: dict) -> np.ndarray:
@@ -435,19 +440,28 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
 
         net = self._ready()
         prompts = [self.encoder_.prompt_ids(t) for t in texts]
-        if self.head == "lm":
-            return np.exp(self._answer_log_probs(net, prompts))
-        out = np.zeros((len(texts), len(self.labels_)), dtype=np.float64)
-        target = next(net.parameters()).device
-        order = np.argsort([-len(p) for p in prompts], kind="stable")
-        with torch.inference_mode():
-            for start in range(0, len(order), self.predict_batch_size):
-                idx = order[start : start + self.predict_batch_size]
-                ids, mask = _left_pad([prompts[i] for i in idx], self.tokenizer_.pad_token_id, target)
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = net(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
-                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
-        return out
+        with self._progress(len(texts), "scoring") as bar:
+            if self.head == "lm":
+                return np.exp(self._answer_log_probs(net, prompts, bar))
+            out = np.zeros((len(texts), len(self.labels_)), dtype=np.float64)
+            target = next(net.parameters()).device
+            order = np.argsort([-len(p) for p in prompts], kind="stable")
+            with torch.inference_mode():
+                for start in range(0, len(order), self.predict_batch_size):
+                    idx = order[start : start + self.predict_batch_size]
+                    ids, mask = _left_pad([prompts[i] for i in idx], self.tokenizer_.pad_token_id, target)
+                    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                    logits = net(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+                    out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+                    bar.update(len(idx))
+            return out
+
+    def _progress(self, total: int, what: str):
+        """A bar with an ETA over the texts, per batch, when verbose: on a CPU an LLM scores a few texts a second,
+        so 500 lines are minutes that would otherwise pass without a word."""
+        from sectune.io import progress_bar
+
+        return progress_bar(self.verbose, total=total, desc=f"{self.name} {what}", unit="text", leave=False)
 
     def generate(self, texts: Sequence[str], max_new_tokens: int = 1) -> list[str | None]:
         """The common recipe, for comparison: greedy generation, then the answer parsed back to a
@@ -462,7 +476,7 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         words = [w.lower() for w in self.encoder_.words]
         first_tokens = [self.tokenizer_.decode(a[:1]).strip().lower() for a in self.answers_]
         parsed: list[str | None] = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self._progress(len(texts), "generating") as bar:
             for start in range(0, len(texts), self.predict_batch_size):
                 prompts = [self.encoder_.prompt_ids(t) for t in texts[start : start + self.predict_batch_size]]
                 ids, mask = _left_pad(prompts, self.tokenizer_.pad_token_id, target)
@@ -476,6 +490,7 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
                 for row in new:
                     answer = self.tokenizer_.decode(row, skip_special_tokens=True).strip().lower()
                     parsed.append(_parse_answer(answer, words, first_tokens, self.labels_))
+                bar.update(len(prompts))
         return parsed
 
     def extra_metrics(self, texts: Sequence[str], labels: Sequence[str | None]) -> dict[str, float]:

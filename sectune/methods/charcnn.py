@@ -172,9 +172,9 @@ class CharCNN(Classifier):
     def _train(self, texts, labels, eval_texts, eval_labels) -> None:
         import torch
         from sklearn.metrics import f1_score
-        from tqdm.auto import tqdm
 
         from sectune import training
+        from sectune.io import progress_bar
 
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -199,7 +199,7 @@ class CharCNN(Classifier):
         has_eval = bool(eval_texts)
         best_f1, best_state, bad_epochs, step, epoch = -1.0, None, 0, 0, 0
         self.log_history_: list[dict] = []
-        bar = tqdm(total=total, desc="charcnn", unit="step", disable=not self.verbose)
+        bar = progress_bar(self.verbose, total=total, desc="charcnn", unit="step")
         try:
             while step < total:
                 epoch += 1

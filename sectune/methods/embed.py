@@ -60,7 +60,8 @@ class EmbedLogreg(Classifier):
     def embed(self, texts) -> np.ndarray:
         """Mean-pooled (optionally L2-normalised) last hidden states, one row per text."""
         import torch
-        from tqdm.auto import tqdm
+
+        from sectune.io import progress_bar
 
         texts = check_texts(texts)
         target = device()
@@ -69,8 +70,8 @@ class EmbedLogreg(Classifier):
         batches = length_sorted_batches(self.tokenizer_, texts, self.batch_size, self.max_length)
         total = -(-len(texts) // self.batch_size)
         with torch.inference_mode():
-            for idx, batch in tqdm(
-                batches, total=total, desc="embedding", unit="batch", disable=not self.verbose or total < 20
+            for idx, batch in progress_bar(
+                self.verbose and total >= 20, iterable=batches, total=total, desc="embedding", unit="batch"
             ):
                 batch = {k: v.to(target) for k, v in batch.items()}
                 hidden = encoder(**batch).last_hidden_state.float()

@@ -69,6 +69,8 @@ class ModelInfo(BaseModel):
     )  # the method's own facts (Classifier._save_state), read back as is
     run: RunRecord = Field(default_factory=RunRecord)
     calibration: Calibration | None = None  # every method's: applied after its scores (Classifier.predict_proba)
+    # set by `sectune export` (sectune.export): the directory holds an exported model, loaded by its runtime
+    export: dict[str, Any] | None = None
 
     @field_validator("labels")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Annotated, Any, Mapping
 
@@ -69,6 +70,16 @@ class TfidfLogreg(Classifier):
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
         # Each try keeps more terms: min_df can prune every term of a tiny set, and texts without a word of two
         # or more characters leave nothing to prune; scikit-learn raises ValueError for both.
+        if self.verbose:  # both fits are single scikit-learn calls: say what runs and how long it took
+            log.info(
+                "%s: building the word 1-%d-gram vocabulary of %s texts (min_df %d, at most %s terms) ...",
+                self.name,
+                self.ngram_max,
+                f"{len(texts):,}",
+                self.min_df,
+                "all" if self.max_features is None else f"{self.max_features:,}",
+            )
+        started = time.perf_counter()
         for pattern, min_df in ((WORD_PATTERN, self.min_df), (WORD_PATTERN, 1), (FALLBACK_PATTERN, 1)):
             self.vectorizer_ = self._vectorizer(pattern, min_df)
             try:
@@ -88,8 +99,21 @@ class TfidfLogreg(Classifier):
                 self.name,
             )
         self.token_pattern_ = pattern
+        if self.verbose:
+            log.info(
+                "%s: vocabulary of %s terms in %.1f s",
+                self.name,
+                f"{features.shape[1]:,}",
+                time.perf_counter() - started,
+            )
         self.head_ = fit_logreg(
-            features, labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, seed=self.seed
+            features,
+            labels,
+            C=self.C,
+            max_iter=self.max_iter,
+            class_weight=self.class_weight,
+            seed=self.seed,
+            log_as=self.name if self.verbose else None,
         )
 
     def _predict_proba(self, texts: list[str]) -> np.ndarray:

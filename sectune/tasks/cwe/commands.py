@@ -34,8 +34,8 @@ def add_data_parsers(data_subparsers) -> None:
     d = data_subparsers.add_parser(
         "cwe-examples", help="MITRE's CWE Observed_Example descriptions labelled with their CWE"
     )
-    d.add_argument("--output", "-o", required=True)
-    d.add_argument("--min-examples", type=int, default=5)
+    d.add_argument("--output", "-o", required=True, help=".jsonl, .jsonl.gz or .parquet (written atomically)")
+    d.add_argument("--min-examples", type=int, default=5, help="leave out CWEs with fewer observed examples than this")
     d.add_argument("--cwe-xml", help="a CWE catalogue XML (default: the one the cwe2 package ships)")
     d.set_defaults(run_data=run_cwe_examples)
 
