@@ -18,6 +18,7 @@ from sectune.methods.shell_features import (
     obscured_names,
     shell_features,
     unnatural_case,
+    unreadable_commands,
 )
 from sectune.tasks.cmdline.normalize import normalize
 from sectune.testing import check_method
@@ -86,6 +87,16 @@ def test_names_obscured_is_one_feature_for_every_disguise_of_a_name():
     assert all(obscured_names(normalize(line)) == [] for line in plain)
     col = SHELL_FEATURE_NAMES.index("names_obscured")
     assert shell_features(['g""rep x'])[0, col] > 0 and shell_features(["grep x"])[0, col] == 0
+
+
+def test_a_command_with_no_readable_name_is_counted_whatever_the_tool():
+    unreadable = ["$__ -c id", "${_} x", "a=$1; $a /etc/passwd", "/???/?[a-z]??/[!x]* -l", "echo $($y)"]
+    readable = ["[[ -f a ]] && cat a", "x=1; echo $x", "$(date +%F)", "find . -name '*.log' | xargs rm"]
+    assert all(unreadable_commands(normalize(line, "bash")) for line in unreadable)
+    assert not any(unreadable_commands(normalize(line, "bash")) for line in readable)
+    assert (
+        unreadable_commands(normalize("$x = Get-Date; $x.AddDays(1)", "powershell")) == []
+    )  # how PowerShell is written
 
 
 def test_explain_gives_readable_reasons():
