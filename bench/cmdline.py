@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -427,6 +428,8 @@ def run_setup4(
             print(f"[{time.strftime('%H:%M:%S')}] setup 4: {name} done before, kept", file=sys.stderr, flush=True)
             continue
         unit_started = time.perf_counter()
+        if output.exists():  # a unit cut before its result was kept: start it again from nothing
+            shutil.rmtree(output)
         print(f"[{time.strftime('%H:%M:%S')}] setup 4: holding out {name} ...", file=sys.stderr, flush=True)
         train_file, test_file, info = loto_files(rows, base_test, unit, work, cap, seed)
         result = compare(
