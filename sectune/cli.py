@@ -112,6 +112,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "sectune scan cmd-model/ process-log.jsonl.gz --output alerts.jsonl",
         "sectune scan cmd-model/ sysmon.xml --format sysmon-xml --threshold 0.9",
         "sectune scan cmd-model/ /var/log/audit/audit.log --follow",
+        "sectune scan cmd-model/ 'logs/*.jsonl.gz' --engine ray --output alerts.jsonl",
     ),
     "calibrate": ("sectune calibrate cmd-model/ benign-week.jsonl --field process.command_line --target-fpr 0.001",),
     "export": (
