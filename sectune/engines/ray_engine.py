@@ -96,6 +96,17 @@ def _sectune_cause(exc: BaseException | None) -> BaseException | None:
     return None
 
 
+def _on_actors(ray: Any, ds: Any, scorer: type, kwargs: dict[str, Any], batch_size: int, concurrency: int | None):
+    """``ds`` mapped through ``scorer`` on a pool of one-CPU actors, each building it (loading the model) once."""
+    return ds.map_batches(
+        scorer,
+        fn_constructor_kwargs=kwargs,
+        batch_size=batch_size,
+        compute=ray.data.ActorPoolStrategy(size=_actors(ray, concurrency)),
+        num_cpus=1,
+    )
+
+
 def _actors(ray, concurrency: int | None) -> int:
     """``concurrency``, else one actor per CPU of the cluster."""
     if concurrency is not None:
@@ -240,12 +251,8 @@ def ray_scan(
                 "keyed": keyed,
             },
         )
-        ds = ds.map_batches(
-            _ScanScorer,
-            fn_constructor_kwargs={"model_dir": model_dir, "switches": switches, "cut": cut},
-            batch_size=batch_size,
-            compute=ray.data.ActorPoolStrategy(size=_actors(ray, concurrency)),
-            num_cpus=1,
+        ds = _on_actors(
+            ray, ds, _ScanScorer, {"model_dir": model_dir, "switches": switches, "cut": cut}, batch_size, concurrency
         )
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             lines = []
@@ -298,12 +305,8 @@ def ray_predictions(
         return
     with ray_session(address, progress) as ray:
         ds = ray.data.from_items([{"text": t} for t in texts])
-        ds = ds.map_batches(
-            _Predictor,
-            fn_constructor_kwargs={"model_dir": model_dir, "switches": switches, "top_k": top_k},
-            batch_size=batch_size,
-            compute=ray.data.ActorPoolStrategy(size=_actors(ray, concurrency)),
-            num_cpus=1,
+        ds = _on_actors(
+            ray, ds, _Predictor, {"model_dir": model_dir, "switches": switches, "top_k": top_k}, batch_size, concurrency
         )
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for row in batch["row"]:

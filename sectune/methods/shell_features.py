@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -153,11 +153,17 @@ def unnatural_case(word: str) -> bool:
     return sum(a.isupper() != b.isupper() for a, b in zip(word, word[1:])) / len(word) > 0.65
 
 
+def _segment_heads(text: str, quotes: str) -> Iterator[str]:
+    """The first word of each command of ``text`` (split at | ; & and newlines), ``quotes`` stripped; "" if none."""
+    for segment in _SEGMENTS.split(text):
+        words = segment.split(maxsplit=1)
+        yield words[0].strip(quotes) if words else ""
+
+
 def _command_words(text: str) -> list[str]:
     """The program or cmdlet of each command of ``text``: the first word of each segment, path and .exe cut."""
     words = []
-    for segment in _SEGMENTS.split(text[:4000]):
-        first = segment.split(maxsplit=1)[0].strip("\"'`@") if segment.strip() else ""
+    for first in _segment_heads(text[:4000], "\"'`@"):
         word = re.split(r"[\\/]", first)[-1].lower().removesuffix(".exe")
         if _COMMAND.fullmatch(word):
             words.append(word)
@@ -181,9 +187,7 @@ def unreadable_commands(n: Normalized) -> list[str]:
     if n.shell == "powershell":
         return []
     found = []
-    for segment in _SEGMENTS.split(_NESTED.sub(" ; ", n.normal[:4000])):
-        words = segment.split()
-        first = words[0].strip("\"'") if words else ""
+    for first in _segment_heads(_NESTED.sub(" ; ", n.normal[:4000]), "\"'"):
         if re.search(r"\w", first) and not re.match(r"[A-Za-z_]\w*\+?=", first) and _UNREADABLE.search(first):
             found.append(first)
     return found
