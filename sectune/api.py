@@ -21,7 +21,7 @@ import numpy as np
 from sectune import distributed
 from sectune.config import TrainConfig, load_config
 from sectune.errors import SectuneError
-from sectune.io import Table, atomic_write, read_table
+from sectune.io import Table, atomic_write, read_table, read_tables
 from sectune.methods.base import Classifier, load, method_class, read_info
 from sectune.outputs import check_output_dir
 from sectune.run import RunRecord
@@ -43,20 +43,24 @@ class TrainResult:
 
 # --- training -------------------------------------------------------------------------------
 def train(
-    data: str | Path | None = None,
+    data: str | Path | Sequence[str | Path] | None = None,
     *,
     output: str | Path | None = None,
     config: str | Path | None = None,
     verbose: bool = True,
     **settings: Any,
 ) -> TrainResult:
-    """Train a method on a data file and write a complete model directory.
+    """Train a method on a data file (or several, read as one) and write a complete model directory.
 
     ``settings`` are the keys of :class:`sectune.config.TrainConfig` (the CLI flags), e.g.
     ``method="tfidf-logreg"``, ``split="group:orig"``, ``max_steps=200``; any other key is a parameter of the
     method (``C=4``, ``quantize="4bit"``), as ``--param`` on the command line.
     """
-    given = {"data": str(data) if data is not None else None, "output": str(output) if output is not None else None}
+    if isinstance(data, (list, tuple)):
+        files: str | list[str] | None = [str(d) for d in data] or None
+    else:
+        files = str(data) if data is not None else None
+    given = {"data": files, "output": str(output) if output is not None else None}
     distributed.quiet_followers()
     verbose = verbose and distributed.is_main_process()  # one progress bar and log for a multi-process run
     cfg = load_config(config, {**given, **settings})
@@ -80,7 +84,7 @@ def check_method_params(cfg: TrainConfig) -> None:
 
 def run_inputs(cfg: TrainConfig) -> list[str | None]:
     """Every file or folder a run reads, none of which its output may be or contain."""
-    return [cfg.data, cfg.eval_data, *Task.for_config(cfg).inputs(), *cfg.params.values()]
+    return [*cfg.data_files, cfg.eval_data, *Task.for_config(cfg).inputs(), *cfg.params.values()]
 
 
 @dataclass
@@ -94,7 +98,8 @@ class Split:
     test: Table
     task: Task
     task_report: dict[str, Any]
-    dropped: dict[str, int]
+    dropped: dict[str, int]  # by --min-examples (rows, classes) and, from several files, as duplicates
+    files: list[dict[str, Any]] | None = None  # several data files: each one's path, sha256 and rows
 
     @property
     def n_classes(self) -> int:
@@ -107,10 +112,23 @@ def load_split(
     """Read the data, prepare labels for the task, split off test (and validation) rows."""
     _, split_column = parse_split(cfg.split)
     extra = list(dict.fromkeys([*([split_column] if split_column and not cfg.eval_data else []), *extra_columns]))
-    table = read_table(cfg.data, cfg.text_column, cfg.label_column, extra, progress=verbose)
     task = Task.for_config(cfg)
+    several = len(cfg.data_files) > 1
+    tables = read_tables(
+        cfg.data_files,
+        cfg.text_column,
+        cfg.label_column,
+        extra,
+        optional_columns=task.merge_columns if several else (),
+        progress=verbose,
+    )
+    table, duplicates = task.combine(tables) if several else (tables[0], 0)
     table, task_report = task.prepare(table)
     table, dropped = _drop_rare(table, cfg.min_examples)
+    files = None
+    if several:
+        dropped["duplicate_rows"] = duplicates
+        files = [{"path": t.path, "sha256": t.sha256, "rows": len(t)} for t in tables]
 
     if cfg.eval_data:
         train_part = table
@@ -123,10 +141,10 @@ def load_split(
     test_part = task.drop_seen(train_part, test_part, task_report)
     n_classes = len(set(train_part.labels))
     if n_classes < 2:
-        raise SectuneError(f"need at least 2 classes to train, found {n_classes} in the training rows", path=cfg.data)
+        raise SectuneError(f"need at least 2 classes to train, found {n_classes} in the training rows", path=table.path)
     if not len(test_part):
         raise SectuneError(
-            "the test side is empty (too few rows, or every test description also stands in training)", path=cfg.data
+            "the test side is empty (too few rows, or every test description also stands in training)", path=table.path
         )
 
     val_part = None
@@ -134,7 +152,7 @@ def load_split(
     if (binary or needs_validation) and cfg.validation_size > 0 and len(train_part) >= 20:
         fit_idx, val_idx = split_indices(train_part, "stratified", cfg.validation_size, cfg.seed, side="validation")
         train_part, val_part = train_part.subset(fit_idx), train_part.subset(val_idx)
-    return Split(table, train_part, val_part, test_part, task, task_report, dropped)
+    return Split(table, train_part, val_part, test_part, task, task_report, dropped, files)
 
 
 def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> TrainResult:
@@ -192,9 +210,10 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
                 base_model=model.base_model(),
                 training={
                     "data": {
-                        "path": str(cfg.data),
+                        "path": table.path,
                         "sha256": table.sha256,
-                        "rows": len(table) + dropped["rows"],
+                        "rows": len(table) + dropped["rows"] + dropped.get("duplicate_rows", 0),
+                        **({"files": split.files} if split.files else {}),
                         "text_column": cfg.text_column,
                         "label_column": cfg.label_column,
                     },
@@ -240,7 +259,7 @@ def _record_run(stage: Path, cfg: TrainConfig, table: Table, labels: Sequence[st
     many of them, silently swap classes, so they are refused before any work. Another file with the
     same labels may continue the run; that is said and returned, for sectune.json to record.
     """
-    this = {"data": str(cfg.data), "sha256": table.sha256, "labels": sorted(set(labels))}
+    this = {"data": table.path, "sha256": table.sha256, "labels": sorted(set(labels))}
     path = stage / RUN_FILE
     if not (cfg.resume and path.is_file()):
         with atomic_write(path) as handle:

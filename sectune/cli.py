@@ -42,7 +42,12 @@ def _train_parser(sub) -> None:
         help="train a classifier on a data file and write a model directory",
         description="Train a method on CSV/TSV/JSONL/Parquet data (text + label columns).",
     )
-    p.add_argument("data", nargs="?", help="training data (.csv, .tsv, .jsonl, .parquet, optionally .gz)")
+    p.add_argument(
+        "data",
+        nargs="*",
+        help="training data (.csv, .tsv, .jsonl, .parquet, optionally .gz); several files are read as one (--task cwe "
+        "keeps one row per CVE id: NVD's label, else the CNA's, else ADP's; the file named first among equals)",
+    )
     p.add_argument("--config", help="YAML file with the same keys as these flags (flags override it)")
     p.add_argument("--output", "-o", help="model directory to write (written atomically)")
     p.add_argument("--method", help=f"{', '.join(REGISTRY)} (default encoder)")
@@ -91,6 +96,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "sectune train alerts.csv --text-column message --label-column verdict --output model/",
         "sectune train cmdlines.jsonl --task cmdline --method features-logreg --output cmd-model/",
         "sectune train cve.jsonl.gz --task cwe --method tfidf-logreg --rollup 1003 --min-examples 5 --output cwe-model/",
+        "sectune train cve.jsonl.gz nvd.jsonl.gz --task cwe --method tfidf-logreg --output cwe-model/  # CNA + NVD labels",
     ),
     "evaluate": (
         "sectune evaluate model/ holdout.csv",

@@ -179,16 +179,13 @@ def _method_config(
 
 
 def _available_columns(cfg: TrainConfig, wanted: list[str]) -> list[str]:
-    """The optional per-row columns the task's breakdowns read (technique, shell) that the file really has."""
-    from sectune.io import read_table
+    """The optional per-row columns the task's breakdowns read (technique, shell) that every data file really has."""
+    from sectune.io import read_tables
 
-    have = []
-    for column in wanted:
-        try:
-            read_table(cfg.data, cfg.text_column, cfg.label_column, [column])
-            have.append(column)
-        except SectuneError:
-            log.info("compare: no '%s' column: its breakdown is left out", column)
+    tables = read_tables(cfg.data_files, cfg.text_column, cfg.label_column, optional_columns=wanted)
+    have = [column for column in wanted if all(column in t.columns for t in tables)]
+    for column in sorted(set(wanted) - set(have)):
+        log.info("compare: no '%s' column: its breakdown is left out", column)
     return have
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sectune.errors import SectuneError, first_problem, shorten
 from sectune.security import SECURITY_SWITCHES, flag
@@ -29,7 +29,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    data: str
+    data: str | list[str] = Field(
+        description="one data file, or several read as one (the task says which of two rows for the same record is kept)"
+    )
     output: str
     method: str = "encoder"
     task: str = "generic"
@@ -86,6 +88,20 @@ class TrainConfig(BaseModel):
             "task_settings": {k: getattr(checked, k) for k in tasks},
         }
 
+    @field_validator("data")
+    @classmethod
+    def _one_or_more_files(cls, data: str | list[str]) -> str | list[str]:
+        """A list of one file is that file (so a run records it the same way); an empty list is no data."""
+        if isinstance(data, list):
+            if not data:
+                raise ValueError("names no data file")
+            return data[0] if len(data) == 1 else data
+        return data
+
+    @property
+    def data_files(self) -> list[str]:
+        return self.data if isinstance(self.data, list) else [self.data]
+
     @model_validator(mode="after")
     def _task_defaults(self) -> "TrainConfig":
         """Each task's natural columns and split, unless the user named others."""
@@ -105,11 +121,15 @@ class TrainConfig(BaseModel):
         run = self.model_dump(exclude={"params", "task_settings", *SECURITY_SWITCHES})
         flat = {**run, **self.task_settings, **self.params}
         # absolute paths: the file is read again from wherever the user is (the model card's "How to reproduce")
-        absolute = {
-            k: os.path.abspath(v) if k == "output" or (isinstance(v, str) and os.path.exists(v)) else v
-            for k, v in flat.items()
-        }
+        absolute = {k: os.path.abspath(v) if k == "output" else _absolute_if_exists(v) for k, v in flat.items()}
         return yaml.safe_dump(absolute, sort_keys=False)
+
+
+def _absolute_if_exists(value: Any) -> Any:
+    """A value that names an existing file (or a list of them, ``data``) made absolute; any other value as it is."""
+    if isinstance(value, list):
+        return [_absolute_if_exists(v) for v in value]
+    return os.path.abspath(value) if isinstance(value, str) and os.path.exists(value) else value
 
 
 def flatten(values: dict[str, Any]) -> dict[str, Any]:

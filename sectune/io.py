@@ -49,7 +49,7 @@ _MISSING: Any = object()  # a JSONL record that lacks a field (distinct from an 
 
 @dataclass
 class Table:
-    """Records read from one source, with enough provenance to point users back at the file."""
+    """Records read from one source (or several read as one), with enough provenance to point users back at the file."""
 
     path: str
     texts: list[str]
@@ -59,6 +59,8 @@ class Table:
     columns: dict[str, list]
     sha256: str | None
     unit: str = "row"  # "line" when rows are physical line numbers (JSONL, text), else "row"
+    files: list[str] | None = None  # several files read as one: their paths, and each record's index into them
+    file_of_row: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -75,15 +77,43 @@ class Table:
             columns={k: [v[i] for i in idx] for k, v in self.columns.items()},
             sha256=self.sha256,
             unit=self.unit,
+            files=self.files,
+            file_of_row=None if self.file_of_row is None else [self.file_of_row[i] for i in idx],
         )
+
+    def _file(self, location_index: int) -> str:
+        return self.path if self.files is None else self.files[self.file_of_row[location_index]]
 
     def where(self, location_index: int) -> str:
         """Where record ``location_index`` came from, e.g. "data.csv row 12", for messages."""
-        return f"{display_name(self.path)} {self.unit} {self.rows[location_index]}"
+        return f"{display_name(self._file(location_index))} {self.unit} {self.rows[location_index]}"
 
     def error(self, location_index: int, message: str) -> SectuneError:
         """A SectuneError about one record, worded like the errors raised while reading."""
-        return _err(self.path, self.unit, self.rows[location_index], message)
+        return _err(self._file(location_index), self.unit, self.rows[location_index], message)
+
+
+def concat_tables(tables: Sequence[Table]) -> Table:
+    """Several files' records as one table, in file order; each record still says which file and line it came from.
+
+    Its ``sha256`` is that of the files' digests joined, so a run on the same files in the same order records
+    the same one."""
+    if len(tables) == 1:
+        return tables[0]
+    labelled = all(t.labels is not None for t in tables)
+    lists = all(t.label_lists is not None for t in tables)
+    return Table(
+        path=", ".join(t.path for t in tables),
+        texts=[x for t in tables for x in t.texts],
+        labels=[x for t in tables for x in t.labels] if labelled else None,
+        label_lists=[x for t in tables for x in t.label_lists] if lists else None,
+        rows=[x for t in tables for x in t.rows],
+        columns={c: [x for t in tables for x in t.columns.get(c, [None] * len(t))] for c in tables[0].columns},
+        sha256=hashlib.sha256(" ".join(str(t.sha256) for t in tables).encode()).hexdigest(),
+        unit=tables[0].unit if len({t.unit for t in tables}) == 1 else "row",
+        files=[t.path for t in tables],
+        file_of_row=[i for i, t in enumerate(tables) for _ in range(len(t))],
+    )
 
 
 def display_name(path: str) -> str:
@@ -439,9 +469,12 @@ def read_table(
     label_column: str | None = "label",
     extra_columns: Sequence[str] = (),
     *,
+    optional_columns: Sequence[str] = (),
     progress: bool = False,
 ) -> Table:
-    """Training/evaluation data: a text column, usually a label column, and any extra columns asked for."""
+    """Training/evaluation data: a text column, usually a label column, and any extra columns asked for.
+
+    ``optional_columns`` are read when the file has them (missing values are None) and left out when it has not."""
     p, display, fmt = _open_data(path)
     if fmt == "text":
         raise SectuneError(
@@ -449,7 +482,7 @@ def read_table(
             path=display,
         )
     names = [text_column, *([label_column] if label_column else []), *extra_columns]
-    loaded = _load(p, display, fmt, names, progress)
+    loaded = _load(p, display, fmt, [*names, *optional_columns], progress)
     if not loaded.rows:
         raise SectuneError("no records", path=display)
     for name in names:
@@ -458,7 +491,24 @@ def read_table(
     texts = _texts(loaded, display, text_column)
     labels, label_lists = _labels(loaded, display, label_column) if label_column else (None, None)
     columns = {c: _raw_column(loaded, display, c, required=True) for c in extra_columns}
+    columns.update({c: _raw_column(loaded, display, c, required=False) for c in optional_columns if c in loaded.values})
     return Table(display, texts, labels, label_lists, loaded.rows, columns, loaded.sha256, loaded.unit)
+
+
+def read_tables(
+    paths: Sequence[str | Path],
+    text_column: str = "text",
+    label_column: str | None = "label",
+    extra_columns: Sequence[str] = (),
+    *,
+    optional_columns: Sequence[str] = (),
+    progress: bool = False,
+) -> list[Table]:
+    """:func:`read_table` of each file, every one checked for the same columns."""
+    return [
+        read_table(p, text_column, label_column, extra_columns, optional_columns=optional_columns, progress=progress)
+        for p in paths
+    ]
 
 
 def read_texts(path: str | Path, text_column: str = "text", id_column: str | None = None) -> Table:

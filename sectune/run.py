@@ -24,11 +24,12 @@ class _Record(BaseModel):
 
 
 class DataFile(_Record):
-    path: str | None = None
-    sha256: str | None = None
+    path: str | None = None  # several files read as one: their paths, comma-separated
+    sha256: str | None = None  # several files: of their digests joined
     rows: int | None = Field(None, ge=0)  # read from the file, before --min-examples dropped any
     text_column: str | None = None
     label_column: str | None = None
+    files: list["DataFile"] | None = None  # several files read as one: each one's path, sha256 and rows
 
 
 class Resumed(_Record):

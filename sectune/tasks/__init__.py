@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sectune.errors import SectuneError, first_problem, shorten
-from sectune.io import Table
+from sectune.io import Table, concat_tables
 
 if TYPE_CHECKING:
     from sectune.config import TrainConfig
@@ -96,6 +96,7 @@ class Task:
         dict[str, str]
     ] = {}  # compare row cell -> column title ("{}": one column per key of a mapping)
     compare_tables: ClassVar[dict[str, RecallTable]] = {}  # Breakdowns.tables key -> how the report shows it
+    merge_columns: ClassVar[tuple[str, ...]] = ()  # read, where a file has them, to combine several data files
 
     class Settings(BaseModel):
         """The task's own settings; each field's description is its help text."""
@@ -142,6 +143,11 @@ class Task:
         return []
 
     # --- data -----------------------------------------------------------------------------
+    def combine(self, tables: Sequence[Table]) -> tuple[Table, int]:
+        """Several data files as one table, and how many rows were dropped as duplicates: the generic task keeps
+        every row (it cannot know that two rows are one record)."""
+        return concat_tables(tables), 0
+
     def prepare(self, table: Table) -> tuple[Table, dict[str, Any]]:
         """Labels as the task wants them, and a report of what changed (recorded in sectune.json)."""
         return table, {}

@@ -9,16 +9,24 @@ import json
 
 def add_data_parsers(data_subparsers) -> None:
     """Add ``sectune data cve`` and ``sectune data cwe-examples``, each knowing how it runs."""
+    from sectune.tasks.cwe.ingest import LABEL_MODES
+
     d = data_subparsers.add_parser(
-        "cve", help="CVE JSON 5 records (cvelistV5 dir or zip, single files) or NVD API 2.0 JSON -> labelled CWE data"
+        "cve",
+        help="CVE JSON 5 records (cvelistV5 dir or zip, single files), NVD API 2.0 JSON or NVD JSON 1.1 feeds "
+        "(nvdcve-1.1-YYYY.json.gz) -> labelled CWE data",
     )
-    d.add_argument("sources", nargs="*", help="directories, .zip, .json, .json.gz")
+    d.add_argument("sources", nargs="*", help="directories, .zip, .json, .json.gz (any mix of the three formats)")
     d.add_argument("--output", "-o", required=True, help=".jsonl, .jsonl.gz or .parquet")
     d.add_argument(
         "--labels",
         default="cna-then-adp",
-        choices=["cna-then-adp", "cna", "adp"],
-        help="which container's problemTypes label a record",
+        choices=LABEL_MODES,
+        help="whose CWEs label a record. cna-then-adp: the CNA's, else an ADP's (CISA-ADP); NVD API 2.0 "
+        "records: all their weaknesses. cna: the CNA's only (in NVD 2.0, weaknesses not from nvd@nist.gov; "
+        "none in NVD 1.1 feeds). adp: an ADP's only. nvd-then-cna: NVD analysts' (nvd@nist.gov weaknesses, "
+        "NVD 1.1 feeds), else the CNA's; several sources are then merged to one record per CVE id, NVD's "
+        "label first (held in memory, about 1 KB a record). nvd: NVD analysts' only",
     )
     d.add_argument("--since", metavar="YYYY-MM-DD", help="keep only records published on or after this date")
     d.add_argument(

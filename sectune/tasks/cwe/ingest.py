@@ -1,4 +1,8 @@
-"""CVE records (CVE JSON 5 or NVD API 2.0) -> labelled (description, CWE) records, streamed.
+"""CVE records -> labelled (description, CWE) records, streamed.
+
+Three formats are read: CVE JSON 5 (the CVE List, cvelistV5), NVD API 2.0 responses and 2.0 feeds
+({"vulnerabilities": [...]}), and NVD JSON 1.1 feeds (nvdcve-1.1-YYYY.json[.gz], {"CVE_Items": [...]},
+the format most archives hold).
 
 Sources can be the size of the whole CVE List (hundreds of thousands of files), so records are read,
 parsed and written one at a time; nothing grows with the number of records except counters.
@@ -31,12 +35,14 @@ from sectune.tasks.cwe.catalog import normalize_cwe
 
 log = logging.getLogger("sectune")
 
-LABEL_MODES = ("cna-then-adp", "cna", "adp")
+LABEL_MODES = ("cna-then-adp", "cna", "adp", "nvd-then-cna", "nvd")
+NVD_SOURCE = "nvd@nist.gov"  # the source of NVD analysts' weaknesses in NVD API 2.0 records
 COLUMNS = ("cve_id", "description", "cwe", "label_source", "assigner", "published")
 MAX_EXAMPLES = 20
 
 # Record files inside a directory or zip; everything else (delta.json, deltaLog.json, README...) is ignored.
-_RECORD_NAME = re.compile(r"(?:CVE-\d{4}-\d+|nvdcve-[\w.-]*)\.json$", re.IGNORECASE)
+# NVD feeds (nvdcve-1.1-2019.json, nvdcve-2.0-2024.json) may also be gzipped.
+_RECORD_NAME = re.compile(r"(?:CVE-\d{4}-\d+\.json|nvdcve-[\w.-]*\.json(?:\.gz)?)$", re.IGNORECASE)
 _NOINFO = re.compile(r"\s*(?:NVD-CWE-(?:noinfo|Other)|CWE-noinfo)\b", re.IGNORECASE)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}$")
 _BATCH = 1_000  # records per write call and progress update: small, so memory stays flat
@@ -50,7 +56,7 @@ class CveRecord:
     cve_id: str
     description: str
     cwe: list[str]
-    label_source: str  # "cna" | "adp" | "nvd"
+    label_source: str  # "cna" | "adp" | "nvd" | "" (unlabelled)
     assigner: str | None
     published: str | None  # YYYY-MM-DD
     state: str = "PUBLISHED"
@@ -76,7 +82,7 @@ class SkipReason(str, Enum):
 
 
 class MalformedRecord(ValueError):
-    """A record that is not valid CVE JSON 5 / NVD 2.0; the message says what is wrong."""
+    """A record that is not valid CVE JSON 5 / NVD 2.0 / NVD 1.1; the message says what is wrong."""
 
 
 @dataclass
@@ -94,6 +100,7 @@ class IngestStats:
     skipped_noinfo: int = 0
     skipped_no_cwe: int = 0
     skipped_before_since: int = 0
+    skipped_duplicate: int = 0  # same CVE id from another source, dropped when sources are merged
     malformed: int = 0
     malformed_examples: list[tuple[str, str]] = field(default_factory=list)
     by_label_source: dict[str, int] = field(default_factory=dict)
@@ -113,6 +120,9 @@ class IngestStats:
     def summary_line(self) -> str:
         sources = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_label_source.items()))
         since = f", {self.skipped_before_since:,} published before {self.since}" if self.since else ""
+        if self.skipped_duplicate:
+            plural = "" if self.skipped_duplicate == 1 else "s"
+            since += f", {self.skipped_duplicate:,} duplicate CVE id{plural}"
         return (
             f"read {self.records_read:,} records from {self.files_read:,} file{'' if self.files_read == 1 else 's'}: "
             f"wrote {self.written:,}"
@@ -160,7 +170,7 @@ def iter_sources(
 
     A source is a directory (searched recursively, e.g. a cvelistV5 checkout), a .zip of one
     (nested zips such as CVEProject's release "cves.zip" included), a .json or a .json.gz file.
-    In directories and zips only ``CVE-*.json`` and ``nvdcve-*.json`` files are records.
+    In directories and zips only ``CVE-*.json`` and ``nvdcve-*.json(.gz)`` files are records.
     A file that cannot be read is passed to ``on_error(name, reason)``; without it, SectuneError.
     """
 
@@ -204,7 +214,7 @@ def _iter_dir(top: Path, fail: Callable[[str, str], None]) -> Iterator[tuple[str
     for folder, dirs, files in os.walk(top, onerror=walk_error):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # skip .git, deterministic order
         for f in sorted(files):
-            if _RECORD_NAME.match(f) or (f.lower().startswith("nvdcve-") and f.lower().endswith(".json.gz")):
+            if _RECORD_NAME.match(f):
                 data = _read_file(Path(folder, f), fail)
                 if data is not None:
                     yield os.path.join(folder, f), data
@@ -224,6 +234,12 @@ def _iter_zip(zf: zipfile.ZipFile, label: str, fail: Callable[[str, str], None])
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as e:
                 fail(name, f"cannot read zip member ({e})")
                 continue
+            if base.lower().endswith(".gz"):
+                try:
+                    data = gzip.decompress(data)
+                except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+                    fail(name, f"not a valid gzip file ({e})")
+                    continue
             yield name, data
 
 
@@ -343,8 +359,9 @@ def parse_cve_json5(obj: dict, labels: str = "cna-then-adp", require_cwe: bool =
     """One CVE JSON 5 record -> a labelled record, or why it has none; MalformedRecord if invalid.
 
     ``labels``: "cna-then-adp" (the CNA's CWEs, else those of the first ADP container that has
-    any, e.g. CISA-ADP), "cna" or "adp" only. ``require_cwe=False`` keeps unlabelled records (with
-    ``cwe=[]``): they are what a triage queue most needs suggestions for.
+    any, e.g. CISA-ADP), "cna" or "adp" only. A CVE JSON 5 record has no NVD container, so
+    "nvd-then-cna" reads it as "cna-then-adp" and "nvd" finds no label. ``require_cwe=False`` keeps
+    unlabelled records (with ``cwe=[]``): they are what a triage queue most needs suggestions for.
     """
     if type(obj) is not dict:
         raise MalformedRecord("not a JSON object")
@@ -368,10 +385,10 @@ def parse_cve_json5(obj: dict, labels: str = "cna-then-adp", require_cwe: bool =
     cwes: list[str] = []
     source = ""
     noinfo = False
-    if labels != "adp":
+    if labels in ("cna-then-adp", "nvd-then-cna", "cna"):
         cwes, noinfo = _container_cwes(cna, "containers.cna")
         source = "cna"
-    if not cwes and labels != "cna":
+    if not cwes and labels in ("cna-then-adp", "nvd-then-cna", "adp"):
         for i, adp in enumerate(_arr(containers, "adp", "containers.adp")):
             if type(adp) is not dict:
                 raise MalformedRecord("containers.adp holds a non-object entry")
@@ -404,7 +421,57 @@ def parse_cve_json5(obj: dict, labels: str = "cna-then-adp", require_cwe: bool =
     )
 
 
-def _parse_nvd_item(item: object, require_cwe: bool = True) -> CveRecord | SkipReason:
+def _value_cwes(entries: list, where: str) -> tuple[list[str], bool]:
+    """CWE ids of NVD description entries ({"lang", "value": "CWE-79"}) in listed order, and whether a
+    noinfo marker (NVD-CWE-noinfo, NVD-CWE-Other) was seen: the same shape in the 2.0 and 1.1 formats."""
+    cwes: list[str] = []
+    noinfo = False
+    for d in entries:
+        if type(d) is not dict:
+            raise MalformedRecord(f"{where} holds a non-object entry")
+        cwe, marker = _entry_cwe(None, d.get("value"))
+        if cwe is not None:
+            cwes.append(cwe)
+        noinfo = noinfo or marker
+    return cwes, noinfo
+
+
+def _nvd_weaknesses(cve: dict, labels: str) -> tuple[list[str], str, bool]:
+    """(CWEs, label source, noinfo seen) of an NVD 2.0 record's weaknesses under a label mode.
+
+    A weakness's source is nvd@nist.gov for NVD's analysts, the CNA's address otherwise.
+    "nvd-then-cna": NVD's CWEs, else the other sources' (label "cna"); "nvd" or "cna": that side
+    only; "adp": none (an NVD record has no ADP container, as for NVD 1.1). "cna-then-adp", the
+    default, keeps the behaviour from before sources were told apart: every weakness, label "nvd".
+    Primary comes before Secondary within the chosen weaknesses, listed order otherwise.
+    """
+    found: list[tuple[int, bool, str]] = []  # (rank, by NVD, cwe) in listed order
+    noinfo = {True: False, False: False}  # by NVD -> marker seen
+    for w in _arr(cve, "weaknesses", "cve.weaknesses"):
+        if type(w) is not dict:
+            raise MalformedRecord("cve.weaknesses holds a non-object entry")
+        by_nvd = (_str(w, "source", "cve.weaknesses[].source") or "").lower() == NVD_SOURCE
+        rank = {"Primary": 0, "Secondary": 1}.get(w.get("type"), 2)
+        where = "cve.weaknesses[].description"
+        cwes, marker = _value_cwes(_arr(w, "description", where), where)
+        found.extend((rank, by_nvd, c) for c in cwes)
+        noinfo[by_nvd] = noinfo[by_nvd] or marker
+
+    def pick(by_nvd: bool | None) -> list[str]:
+        chosen = sorted((f for f in found if by_nvd is None or f[1] is by_nvd), key=lambda f: f[0])  # stable
+        return list(dict.fromkeys(c for _, _, c in chosen))
+
+    if labels == "cna-then-adp":
+        return pick(None), "nvd", noinfo[True] or noinfo[False]
+    if labels == "nvd-then-cna":
+        cwes = pick(True)
+        return (cwes, "nvd", False) if cwes else (pick(False), "cna", noinfo[True] or noinfo[False])
+    if labels in ("nvd", "cna"):
+        return pick(labels == "nvd"), labels, noinfo[labels == "nvd"]
+    return [], "", False
+
+
+def _parse_nvd_item(item: object, require_cwe: bool = True, labels: str = "cna-then-adp") -> CveRecord | SkipReason:
     if type(item) is not dict:
         raise MalformedRecord("not an object")
     cve = _obj(item, "cve", "cve", required=True)
@@ -416,47 +483,95 @@ def _parse_nvd_item(item: object, require_cwe: bool = True) -> CveRecord | SkipR
     description = _english(_arr(cve, "descriptions", "cve.descriptions"), "value", "cve.descriptions")
     if description is None:
         return SkipReason.NO_DESCRIPTION
-    ranked: list[tuple[int, str]] = []
-    noinfo = False
-    for w in _arr(cve, "weaknesses", "cve.weaknesses"):
-        if type(w) is not dict:
-            raise MalformedRecord("cve.weaknesses holds a non-object entry")
-        rank = {"Primary": 0, "Secondary": 1}.get(w.get("type"), 2)
-        for d in _arr(w, "description", "cve.weaknesses[].description"):
-            if type(d) is not dict:
-                raise MalformedRecord("cve.weaknesses[].description holds a non-object entry")
-            cwe, marker = _entry_cwe(None, d.get("value"))
-            if cwe is not None:
-                ranked.append((rank, cwe))
-            noinfo = noinfo or marker
-    if not ranked and require_cwe:
+    cwes, source, noinfo = _nvd_weaknesses(cve, labels)
+    if not cwes and require_cwe:
         return SkipReason.NOINFO if noinfo else SkipReason.NO_CWE
-    ranked.sort(key=lambda x: x[0])  # stable: listed order within Primary, then Secondary
     published = _str(cve, "published", "cve.published")
     return CveRecord(
         cve_id=cve_id,
         description=description,
-        cwe=list(dict.fromkeys(c for _, c in ranked)),
-        label_source="nvd" if ranked else "",
+        cwe=cwes,
+        label_source=source if cwes else "",
         assigner=_str(cve, "sourceIdentifier", "cve.sourceIdentifier"),
         published=published[:10] if published else None,
     )
 
 
-def parse_nvd(obj: dict, require_cwe: bool = True) -> Iterator[CveRecord | SkipReason | MalformedRecord]:
+def _parse_nvd11_item(item: object, require_cwe: bool = True, labels: str = "cna-then-adp") -> CveRecord | SkipReason:
+    if type(item) is not dict:
+        raise MalformedRecord("not an object")
+    cve = _obj(item, "cve", "cve", required=True)
+    meta = _obj(cve, "CVE_data_meta", "cve.CVE_data_meta", required=True)
+    cve_id = _str(meta, "ID", "cve.CVE_data_meta.ID")
+    if cve_id is None:
+        raise MalformedRecord("cve.CVE_data_meta.ID is missing")
+    where = "cve.description.description_data"
+    description = _english(_arr(_obj(cve, "description", "cve.description"), "description_data", where), "value", where)
+    if description is not None and description.startswith("** REJECT **"):  # 1.1 has no state field
+        return SkipReason.REJECTED
+    if description is None:
+        return SkipReason.NO_DESCRIPTION
+    cwes: list[str] = []
+    noinfo = False
+    where = "cve.problemtype.problemtype_data"
+    for pt in _arr(_obj(cve, "problemtype", "cve.problemtype"), "problemtype_data", where):
+        if type(pt) is not dict:
+            raise MalformedRecord(f"{where} holds a non-object entry")
+        found, marker = _value_cwes(_arr(pt, "description", f"{where}[].description"), f"{where}[].description")
+        cwes.extend(found)
+        noinfo = noinfo or marker
+    if labels in ("cna", "adp"):  # the feed holds NVD's problemtype only
+        cwes, noinfo = [], False
+    cwes = list(dict.fromkeys(cwes))
+    if not cwes and require_cwe:
+        return SkipReason.NOINFO if noinfo else SkipReason.NO_CWE
+    published = _str(item, "publishedDate", "publishedDate")
+    return CveRecord(
+        cve_id=cve_id,
+        description=description,
+        cwe=cwes,
+        label_source="nvd" if cwes else "",
+        assigner=_str(meta, "ASSIGNER", "cve.CVE_data_meta.ASSIGNER"),
+        published=published[:10] if published else None,
+    )
+
+
+def _parse_items(
+    obj: object, key: str, parse_item: Callable[[object], CveRecord | SkipReason]
+) -> Iterator[CveRecord | SkipReason | MalformedRecord]:
+    """parse_item on each entry of obj[key]; a bad entry is yielded as a MalformedRecord naming its
+    index instead of raised, so it does not end the file. A missing list raises (the whole file is bad)."""
+    items = obj.get(key) if type(obj) is dict else None
+    if type(items) is not list:
+        raise MalformedRecord(f"'{key}' is not a list")
+    for i, item in enumerate(items):
+        try:
+            yield parse_item(item)
+        except MalformedRecord as e:
+            yield MalformedRecord(f"{key}[{i}]: {e}")
+
+
+def parse_nvd(
+    obj: dict, require_cwe: bool = True, labels: str = "cna-then-adp"
+) -> Iterator[CveRecord | SkipReason | MalformedRecord]:
     """Records of an NVD API 2.0 response or 2.0 feed ({"vulnerabilities": [{"cve": {...}}]}).
 
-    CWEs come from weaknesses (Primary first, then Secondary); a bad entry is yielded as a
-    MalformedRecord instead of raised, so it does not end the file.
+    CWEs come from weaknesses (Primary first, then Secondary), chosen by source under ``labels``
+    (see _nvd_weaknesses); a bad entry is yielded as a MalformedRecord, so it does not end the file.
     """
-    vulns = obj.get("vulnerabilities") if type(obj) is dict else None
-    if type(vulns) is not list:
-        raise MalformedRecord("'vulnerabilities' is not a list")
-    for i, item in enumerate(vulns):
-        try:
-            yield _parse_nvd_item(item, require_cwe)
-        except MalformedRecord as e:
-            yield MalformedRecord(f"vulnerabilities[{i}]: {e}")
+    return _parse_items(obj, "vulnerabilities", lambda item: _parse_nvd_item(item, require_cwe, labels))
+
+
+def parse_nvd11(
+    obj: dict, require_cwe: bool = True, labels: str = "cna-then-adp"
+) -> Iterator[CveRecord | SkipReason | MalformedRecord]:
+    """Records of an NVD JSON 1.1 feed (nvdcve-1.1-YYYY.json, {"CVE_Items": [{"cve": {...}}]}).
+
+    CWEs come from the problemtype in feed order, deduplicated; they are NVD's, so label "nvd" in
+    every mode except "cna" and "adp", where the record has no label. A description starting
+    "** REJECT **" marks a rejected CVE. A bad entry is yielded as a MalformedRecord.
+    """
+    return _parse_items(obj, "CVE_Items", lambda item: _parse_nvd11_item(item, require_cwe, labels))
 
 
 # ---------------------------------------------------------------- the pipeline
@@ -512,7 +627,9 @@ def _stream(
                 continue
             results: Iterable
             if "cveMetadata" not in obj and "vulnerabilities" in obj:
-                results = parse_nvd(obj, require_cwe)  # a generator: a bad top level raises in the loop below
+                results = parse_nvd(obj, require_cwe, labels)  # a generator: a bad top level raises in the loop below
+            elif "cveMetadata" not in obj and "CVE_Items" in obj:
+                results = parse_nvd11(obj, require_cwe, labels)
             else:
                 try:
                     results = (parse_cve_json5(obj, labels, require_cwe),)
@@ -542,7 +659,7 @@ def _stream(
                             stats.skipped_no_cwe += 1
                         else:
                             stats.skipped_no_description += 1
-            except MalformedRecord as e:  # an NVD file without a 'vulnerabilities' list
+            except MalformedRecord as e:  # an NVD file without its 'vulnerabilities' / 'CVE_Items' list
                 stats.add_malformed(name, str(e))
             if stats.records_read - shown >= _BATCH:
                 bar.update(stats.records_read - shown)

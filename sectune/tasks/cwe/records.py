@@ -14,13 +14,22 @@ import orjson
 from sectune.errors import SectuneError
 from sectune.outputs import check_output_file
 from sectune.tasks.cwe.catalog import check_labels, load_catalog
-from sectune.tasks.cwe.ingest import CveRecord, ingest, output_format, write_manifest, write_records
+from sectune.tasks.cwe.ingest import (
+    CveRecord,
+    IngestStats,
+    ingest,
+    output_format,
+    write_manifest,
+    write_records,
+)
+from sectune.tasks.cwe.merge import LABEL_PRECEDENCE, keep_preferred
 
 log = logging.getLogger("sectune")
 
 
 def is_cve_source(path: str | Path) -> bool:
-    """A directory, a zip, or a JSON document holding CVE JSON 5 / NVD 2.0 records (not a data table)."""
+    """A directory, a zip, or a JSON document holding CVE JSON 5 / NVD API 2.0 / NVD JSON 1.1 records
+    (not a data table)."""
     if str(path) == "-":
         return False
     p = Path(path)
@@ -34,7 +43,7 @@ def is_cve_source(path: str | Path) -> bool:
         obj = orjson.loads(raw)
     except (OSError, orjson.JSONDecodeError, EOFError):
         return False  # JSON Lines or not JSON: the table reader will say what is wrong
-    return isinstance(obj, dict) and ("cveMetadata" in obj or "vulnerabilities" in obj)
+    return isinstance(obj, dict) and ("cveMetadata" in obj or "vulnerabilities" in obj or "CVE_Items" in obj)
 
 
 def read_cve_records(source: str | Path, *, labels: str = "cna-then-adp", progress: bool = True) -> list[CveRecord]:
@@ -58,7 +67,12 @@ def build_cve_dataset(
     cwe_xml: str | None = None,
     progress: bool = True,
 ) -> str:
-    """Ingest sources (after downloading the CVE List when asked) into a labelled file + manifest."""
+    """Ingest sources (after downloading the CVE List when asked) into a labelled file + manifest.
+
+    With ``labels="nvd-then-cna"`` and more than one source (a cvelistV5 zip and NVD feeds describe
+    the same CVEs), the records are held in memory (about 1 KB a record) and merged to one per CVE id
+    by LABEL_PRECEDENCE (NVD's label first); otherwise they stream straight to the file.
+    """
     output_format(output)  # fail on a bad output name before any download or reading
     sources = list(sources)
     for written in (output, f"{output}.manifest.json"):
@@ -73,6 +87,9 @@ def build_cve_dataset(
         raise SectuneError("data cve needs a SOURCE (directory, .zip, .json) or --fetch")
     catalog = load_catalog(cwe_xml)
     records, stats = ingest(sources, labels=labels, since=since, progress=progress)
+    merged = labels == "nvd-then-cna" and len(sources) > 1
+    if merged:
+        records = iter(_merge(records, stats))
     primaries: Counter[str] = Counter()
 
     def counted(stream: Iterator[CveRecord]) -> Iterator[CveRecord]:
@@ -82,10 +99,33 @@ def build_cve_dataset(
 
     write_records(counted(records), output)
     report = check_labels(catalog, primaries.elements())
-    write_manifest(stats, output, extra={"cwe_labels": report})
+    extra: dict = {"cwe_labels": report}
+    merge_line = ""
+    if merged:
+        extra["deduplication"] = {
+            "by": "cve_id",
+            "label_precedence": list(LABEL_PRECEDENCE),
+            "duplicates_dropped": stats.skipped_duplicate,
+        }
+        merge_line = (
+            f"\nmerged {len(sources)} sources by CVE id (label precedence {' > '.join(LABEL_PRECEDENCE)}): "
+            f"dropped {stats.skipped_duplicate:,} duplicate{'' if stats.skipped_duplicate == 1 else 's'}"
+        )
+    write_manifest(stats, output, extra=extra)
     counts = report["counts"]
     return (
-        f"{stats.summary_line()}\nprimary CWE labels: {counts['ok']:,} fine for mapping, {counts['discouraged']:,} discouraged "
+        f"{stats.summary_line()}{merge_line}\nprimary CWE labels: {counts['ok']:,} fine for mapping, {counts['discouraged']:,} discouraged "
         f"and {counts['prohibited']:,} prohibited by MITRE (e.g. categories), {counts['deprecated']:,} deprecated, "
         f"{counts['unknown']:,} unknown to CWE {catalog.version}\nwritten {output} and {output}.manifest.json"
     )
+
+
+def _merge(records: Iterator[CveRecord], stats: IngestStats) -> list[CveRecord]:
+    """All records read, one per CVE id (keep_preferred); the stats then count the kept ones as
+    written and the rest as duplicates, so they still add up."""
+    kept, dropped = keep_preferred(records, cve_id=lambda r: r.cve_id, label_source=lambda r: r.label_source)
+    stats.skipped_duplicate = dropped
+    stats.written = len(kept)
+    stats.by_label_source.clear()
+    stats.by_label_source.update(Counter(r.label_source or "unlabelled" for r in kept))
+    return kept

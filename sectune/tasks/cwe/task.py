@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 from pydantic import Field
 
-from sectune.io import Table
+from sectune.io import Table, concat_tables
 from sectune.metrics import format_value
 from sectune.prompts import PromptTemplate
 from sectune.tasks import RawInput, Task
@@ -122,6 +122,7 @@ class CweTask(Task):
     text_column = "description"
     label_column = "cwe"
     default_split = "time:published"
+    merge_columns = ("cve_id", "label_source")
     prompt_template = "cwe"
     prompts = {
         "cwe": PromptTemplate(
@@ -154,6 +155,22 @@ class CweTask(Task):
 
     def inputs(self) -> list[str]:
         return [self.options.cwe_xml] if self.options.cwe_xml else []
+
+    def combine(self, tables: Sequence[Table]) -> tuple[Table, int]:
+        """Several files (the CVE List's CNA labels and NVD's, say) as one: a CVE that stands in more than one keeps
+        one row, NVD's label first, then the CNA's, then ADP's (:data:`LABEL_PRECEDENCE`), the file named first
+        among equals. Rows without a ``cve_id`` are all kept."""
+        from sectune.tasks.cwe.merge import keep_preferred
+
+        table = concat_tables(tables)
+        ids = table.columns.get("cve_id") or [None] * len(table)
+        sources = table.columns.get("label_source") or [None] * len(table)
+        kept, dropped = keep_preferred(
+            range(len(table)), cve_id=lambda i: ids[i] or f"\0row {i}", label_source=lambda i: sources[i]
+        )
+        if dropped:
+            log.info("%d rows dropped: their CVE id stands in another row with a preferred label", dropped)
+        return (table.subset(kept), dropped) if dropped else (table, 0)
 
     def prepare(self, table: Table) -> tuple[Table, dict[str, Any]]:
         return prepare(table, self.catalog, rollup=self.options.rollup, allowed_only=self.options.allowed_only)
