@@ -41,6 +41,7 @@ REGISTRY: dict[str, str] = {
     "shell-features": "sectune.methods.shell_features:ShellFeaturesLogreg",
     "charcnn": "sectune.methods.charcnn:CharCNN",
     "causal-llm": "sectune.methods.causal_llm:CausalLLMClassifier",
+    "ensemble": "sectune.methods.ensemble:Ensemble",
 }
 
 
