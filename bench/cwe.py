@@ -1,11 +1,20 @@
-"""CVE description -> CWE on the real CVE set: every method, with and without --rollup 1003.
+"""CVE description -> CWE on real CVE records: the methods, two training sets, two test sets, with and without
+--rollup 1003.
 
-Train on records published before 2024-08-01, test on 2024-08-01..2024-10-31 (the split of
-../shared/notes/cwe-baselines.md). Each cell runs in a fresh subprocess (clean peak memory) and
-the table is rewritten after every cell, so a long run that is cut keeps what it finished.
+Training sets, all published before 2024-08-01 (so both test sets lie in their future):
+- ``cna``: the shared CVE List records (CNA labels, else CISA ADP's);
+- ``cna+nvd``: those plus the NVD-labelled records (NVD 1.1 feeds, 2002-2018 and part of 2021), one row per CVE
+  id, NVD's label first (``sectune train a b``); ``cna+nvd-allowed`` drops the rows whose labels MITRE all
+  prohibits for mapping (old NVD categories such as CWE-264, CWE-399: ``--allowed-only``).
+Test sets, scored strictly against the gold CWE as given (a rollup maps predictions only):
+- (a) the shared records published 2024-08-01..2024-10-31 (CNA labels);
+- (b) ``nvd_2025_cwe.jsonl.gz``: NVD's labels on CVEs published Jan-May 2025.
+Test descriptions that also stand in the training files are dropped. Each cell runs in a fresh subprocess (clean
+peak memory) and the table is rewritten after every cell, so a long run that is cut keeps what it finished. An
+ensemble cell also scores each of its members (trained inside it, on the same rows).
 
     python bench/cwe.py --markdown BENCHMARKS.md
-    python bench/cwe.py --methods tfidf-logreg --rollups none --max-train 5000   # quick look
+    python bench/cwe.py --methods tfidf-word --train cna --rollups none --max-train 5000   # quick look
 """
 
 from __future__ import annotations
@@ -17,16 +26,22 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED, machine_line, peak_rss_mib, source_digest, subprocess_cell, update_markdown, versions  # noqa: E402
 
-CVE = SHARED / "data" / "cve" / "cve_cwe.jsonl.gz"
-RAW_ZIP = SHARED / "data" / "cve" / "raw_json5_10k.zip"
+from sectune.tasks.cwe.commands import run_cwe_examples  # noqa: E402
+
+DATA = SHARED / "data" / "cve"
+CVE = DATA / "cve_cwe.jsonl.gz"
+NVD = DATA / "nvd_cwe.jsonl.gz"
+NVD_2025 = DATA / "nvd_2025_cwe.jsonl.gz"
+RAW_ZIP = DATA / "raw_json5_10k.zip"
 TRAIN_END, TEST_END = "2024-08-01", "2024-10-31"
+SCORES = ("top1", "top3", "macro_f1", "hierarchy_top1", "rare_half_recall")
 SECTION = "## CVE -> CWE (bench/cwe.py)"
-METHODS = ("tfidf-logreg", "encoder", "embed-logreg")
 ENCODER = {
     "batch_size": 16,
     "group_by_length": True,
@@ -36,64 +51,124 @@ ENCODER = {
     "eval_steps": 500,
     "early_stopping_patience": 3,
 }
+# bench name -> (method, its parameters); the encoder's step budget is added per run
+METHODS = {
+    "tfidf-word": ("tfidf-logreg", {}),
+    "tfidf-word+char": ("tfidf-logreg", {"analyzer": "word+char"}),
+    "encoder": ("encoder", ENCODER),
+    "ensemble": ("ensemble", {"members": "tfidf-logreg,encoder", "member_params": {"encoder": ENCODER}}),
+    "embed-logreg": ("embed-logreg", {}),
+}
+TRAIN_SETS = ("cna", "cna+nvd", "cna+nvd-allowed", "cna+nvd+catalogue")
 
 
-def split_files(work: Path, max_train: int | None) -> tuple[Path, Path, dict]:
-    """The time split as two JSONL files that every cell reads (made once per work dir)."""
-    train, test = work / "train.jsonl", work / "test.jsonl"
+def _read(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def split_files(work: Path, max_train: int | None) -> dict:
+    """The training and test files every cell reads (made once per work dir), and their sizes."""
     info_path = work / "split.json"
     if not info_path.exists():
-        rows = [json.loads(line) for line in gzip.open(CVE, "rt", encoding="utf-8")]
-        train_rows = [r for r in rows if r["published"] < TRAIN_END]
-        test_rows = [r for r in rows if TRAIN_END <= r["published"] <= TEST_END]
-        if max_train and len(train_rows) > max_train:
-            train_rows = train_rows[-max_train:]  # the most recent ones: closest to the test period
-        for path, part in ((train, train_rows), (test, test_rows)):
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8")
-        info_path.write_text(json.dumps({"train": len(train_rows), "test": len(test_rows), "max_train": max_train}))
-    return train, test, json.loads(info_path.read_text())
+        rows = _read(CVE)
+        cna = [r for r in rows if r["published"] < TRAIN_END]
+        if max_train and len(cna) > max_train:
+            cna = cna[-max_train:]  # the most recent ones: closest to the test period
+        nvd = [r for r in _read(NVD) if r["published"] < TRAIN_END] if NVD.exists() else []
+        _write(work / "train-cna.jsonl", cna)
+        _write(work / "train-nvd.jsonl", nvd)
+        _write(work / "test-a.jsonl", [r for r in rows if TRAIN_END <= r["published"] <= TEST_END])
+        _write(work / "test-b.jsonl", _read(NVD_2025) if NVD_2025.exists() else [])
+        catalogue = work / "train-catalogue.jsonl"
+        run_cwe_examples(argparse.Namespace(output=str(catalogue), min_examples=1, cwe_xml=None))
+        rows = [json.loads(line) for line in catalogue.open(encoding="utf-8")]
+        _write(catalogue, [r for r in rows if r["published"] < TRAIN_END])
+        info_path.write_text(json.dumps({"cna": len(cna), "nvd": len(nvd), "max_train": max_train}))
+    return json.loads(info_path.read_text())
 
 
-def run_cell(method: str, rollup: str, work: Path, steps: int) -> dict:
-    """Train one method (in this process) and return its figures."""
+def train_files(work: Path, train_set: str) -> list[Path]:
+    nvd = [work / "train-nvd.jsonl"] if train_set.startswith("cna+nvd") else []
+    catalogue = [work / "train-catalogue.jsonl"] if train_set.endswith("+catalogue") else []
+    return [work / "train-cna.jsonl", *nvd, *catalogue]
+
+
+def strict_rows(model, rows: list[dict], seen: set[str], train_counts: Counter, catalog) -> dict:
+    """Strict top-1/top-3/macro-F1 and hierarchy-aware top-1 against the gold as given, on the rows whose
+    description the training files do not hold; macro recall over the rarer half of the gold classes (by training
+    rows; the catalogue's examples are meant for them); and the prediction speed."""
+    from sectune.tasks.cwe.catalog import normalize_cwe
+    from sectune.tasks.cwe.task import strict_scores
+
+    kept = [r for r in rows if r["description"] not in seen]
+    started = time.perf_counter()
+    proba = model.predict_proba([r["description"] for r in kept])
+    seconds = time.perf_counter() - started
+    gold = [normalize_cwe(r["cwe"][0]) or r["cwe"][0] for r in kept]
+    top1 = [model.labels_[k] for k in proba.argmax(axis=1)]
+    classes = sorted(set(gold), key=lambda c: (train_counts[c], c))
+    rare = classes[: len(classes) // 2]
+    recall = [sum(p == g for p, g in zip(top1, gold) if g == c) / gold.count(c) for c in rare]
+    return {
+        **strict_scores(gold, proba, model.labels_, catalog),
+        "rare_half_recall": sum(recall) / len(recall) if recall else None,
+        "n": len(kept),
+        "texts_per_second": len(kept) / seconds,
+    }
+
+
+def run_cell(name: str, train_set: str, rollup: str, work: Path, steps: int) -> dict:
+    """Train one method (in this process) and score it, and an ensemble's members, on both test sets."""
     import sectune
+    from sectune.tasks.cwe.catalog import load_catalog, normalize_cwe
 
-    train, test, _ = split_files(work, None)
-    settings = dict(ENCODER, max_steps=steps) if method == "encoder" else {}
+    method, params = METHODS[name]
+    if method == "encoder":
+        params = dict(params, max_steps=steps)
+    if method == "ensemble":
+        params = dict(params, member_params={"encoder": dict(ENCODER, max_steps=steps)})
+    files = train_files(work, train_set)
     started = time.perf_counter()
     result = sectune.train(
-        train,
-        eval_data=str(test),
-        output=work / f"model-{method}-{rollup}",
+        [str(f) for f in files],
+        eval_data=str(work / "test-a.jsonl"),
+        output=work / f"model-{name}-{train_set}-{rollup}",
         task="cwe",
         method=method,
         rollup=None if rollup == "none" else rollup,
+        allowed_only=train_set.endswith("-allowed"),
         min_examples=5,
         verbose=False,
-        **settings,
+        **params,
     )
     wall = time.perf_counter() - started
-    m = result.metrics
-    steps_done = max((h.get("step", 0) for h in result.model.training_history()), default=None)
+    catalog = load_catalog()
+    training = [json.loads(line) for f in files for line in f.open(encoding="utf-8")]
+    seen = {r["description"] for r in training}
+    train_counts = Counter(normalize_cwe(r["cwe"][0]) or r["cwe"][0] for r in training)
+    tests = {part: [json.loads(line) for line in (work / f"test-{part}.jsonl").open(encoding="utf-8")] for part in "ab"}
+    models = {name: result.model}
+    if method == "ensemble":
+        models.update(
+            {f"{m} (in the ensemble)": member for m, member in zip(result.model.member_names_, result.model.members_)}
+        )
+    rows = []
+    for label, model in models.items():
+        scores = {
+            part: strict_rows(model, tests[part], seen, train_counts, catalog) if tests[part] else None for part in "ab"
+        }
+        rows.append({"method": label, "classes": len(model.labels_), "a": scores["a"], "b": scores["b"]})
     return {
-        "method": method,
-        "rollup": rollup,
-        "classes": len(result.model.labels_),
-        "test_rows": m["n"],
-        "top1": m["top1"],
-        "top3": m["top3"],
-        "top1_any": m.get("top1_any"),
-        "top3_any": m.get("top3_any"),
-        "macro_f1": m["macro_f1"],
-        "near_miss_share": m["hierarchy"]["near_miss_share"],
-        "recall_top20": m["recall_frequent"]["top20_macro_recall"],
-        "recall_rest": m["recall_frequent"]["rest_macro_recall"],
-        "rest_classes": m["recall_frequent"]["rest_classes"],
-        "unseen_test_rows": m.get("n_unseen", 0),
-        "train_seconds": m["train_seconds"],
-        "texts_per_second": m["predict_texts_per_second"],
+        "rows": rows,
+        "train_rows": result.model.run.training.train_rows,
+        "train_seconds": result.metrics["train_seconds"],
         "wall_seconds": round(wall, 1),
-        "steps": steps_done if method == "encoder" else None,
+        "weights": getattr(result.model, "weights_", None),
         "peak_rss_mib": round(peak_rss_mib()),
     }
 
@@ -128,34 +203,57 @@ def render(results: list[dict], ingest: dict | None, split: dict, command: str, 
         f"- command: `{command}`",
         f"- date: {started}; machine: {machine_line()}",
         f"- versions: {versions()}; sectune source sha256 {source_digest()}",
-        f"- data: `../shared/data/cve/cve_cwe.jsonl.gz`; train: published < {TRAIN_END} ({split['train']:,} records"
-        f"{', the most recent ' + format(split['max_train'], ',') if split.get('max_train') else ''}), test: {TRAIN_END}..{TEST_END} "
-        f"({split['test']:,} records; test descriptions that also stand in training are dropped); primary CWE is the class; "
-        "classes with < 5 training rows dropped from training (their test rows stay and count as errors)",
+        f"- training (published < {TRAIN_END}): cna = `cve_cwe.jsonl.gz` ({split['cna']:,} records"
+        f"{', the most recent ' + format(split['max_train'], ',') if split.get('max_train') else ''}); cna+nvd = those "
+        f"+ `nvd_cwe.jsonl.gz` ({split['nvd']:,} records), one row per CVE id, NVD's label first; -allowed: "
+        "rows whose CWEs MITRE all prohibits for mapping dropped (--allowed-only); classes with < 5 training rows "
+        "dropped from training",
+        f"- test (a): `cve_cwe.jsonl.gz` published {TRAIN_END}..{TEST_END} (CNA labels); test (b): "
+        "`nvd_2025_cwe.jsonl.gz` (NVD labels, Jan-May 2025); test descriptions that stand in the training files are "
+        "dropped; every score is strict against the primary CWE as given (a rollup maps predictions only; a class "
+        "the model never saw counts as an error); hier. top-1: the prediction is the gold CWE, its parent or its "
+        "child in view 1000; rare-half recall: macro recall over the half of the test's gold classes with the fewest "
+        "training rows; +catalogue: MITRE's Observed_Examples (`sectune data cwe-examples`, 2,014 texts over 548 "
+        "CWEs) as extra training rows",
         *(
             []
-            if not any(r["method"] == "encoder" for r in results)
+            if not any(r.get("method") in ("encoder", "ensemble") for r in results)
             else [
                 f"- encoder: all-MiniLM-L6-v2 (mean pooling), CPU budget {steps} optimiser steps (batch {ENCODER['batch_size']} grouped by length, "
                 f"max length {ENCODER['max_length']}, lr {ENCODER['lr']}, head lr x10, sqrt class weights, 10% of train held out for "
-                f"early stopping, evaluated every {ENCODER['eval_steps']} steps), fp32, 2 threads"
+                f"early stopping and the ensemble's weights, evaluated every {ENCODER['eval_steps']} steps), fp32, 2 threads"
             ]
         ),
-        "- near miss: share of wrong top-1 predictions that are the true CWE's parent, child or sibling in view 1000; "
-        "recall top-20 / rest: macro recall over the 20 most frequent training classes / over the other classes with test rows",
         "",
-        "| method | rollup | classes | top-1 | top-3 | top-1 any | macro-F1 | near miss | recall top-20 | recall rest | train s | steps | texts/s | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| train | method | rollup | classes | (a) top-1 | (a) top-3 | (a) macro-F1 | (a) hier. top-1 | (a) rare-half recall "
+        "| (b) top-1 | (b) top-3 | (b) macro-F1 | (b) hier. top-1 | (b) rare-half recall | train s | peak RSS MiB | texts/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        head = f"| {r['train']} | {r['method']} | {r['rollup']} |"
         if "error" in r:
-            lines.append(f"| {r['method']} | {r['rollup']} | {r['error']} |" + " |" * 11)
+            lines.append(f"{head} {r['error']} |" + " |" * 13)
             continue
-        lines.append(
-            f"| {r['method']} | {r['rollup']} | {r['classes']} | {fmt(r['top1'])} | {fmt(r['top3'])} | {fmt(r['top1_any'])} | "
-            f"{fmt(r['macro_f1'])} | {fmt(r['near_miss_share'])} | {fmt(r['recall_top20'])} | {fmt(r['recall_rest'])} | "
-            f"{fmt(r['train_seconds'], ',.0f')} | {fmt(r['steps'], 'd')} | {fmt(r['texts_per_second'], ',.0f')} | {fmt(r['peak_rss_mib'], ',.0f')} |"
-        )
+        for i, row in enumerate(r["rows"]):
+            a, b = row["a"] or {}, row["b"] or {}
+            cost = (
+                f"{fmt(r['train_seconds'], ',.0f')} | {fmt(r['peak_rss_mib'], ',.0f')} | {fmt(b.get('texts_per_second'), ',.0f')}"
+                if i == 0
+                else f" |  | {fmt(b.get('texts_per_second'), ',.0f')}"
+            )
+            lines.append(
+                f"| {r['train']} | {row['method']} | {r['rollup']} | {row['classes']} | "
+                + " | ".join(fmt(s.get(k)) for s in (a, b) for k in SCORES)
+                + f" | {cost} |"
+            )
+    weights = [r for r in results if r.get("weights")]
+    if weights:
+        lines.append("")
+        lines += [
+            f"- ensemble weights ({r['train']}, rollup {r['rollup']}), chosen on validation: "
+            + ", ".join(f"{row['method'].split(' ')[0]} {w:.2f}" for row, w in zip(r["rows"][1:], r["weights"]))
+            for r in weights
+        ]
     if ingest:
         lines += [
             "",
@@ -169,15 +267,17 @@ def render(results: list[dict], ingest: dict | None, split: dict, command: str, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default="tfidf-word,tfidf-word+char,ensemble", help=f"of {', '.join(METHODS)}")
+    parser.add_argument("--train", default="cna,cna+nvd", help=f"training sets, of {', '.join(TRAIN_SETS)}")
     parser.add_argument("--rollups", default="none,1003")
     parser.add_argument(
-        "--encoder-steps", type=int, default=2000, help="CPU budget of each encoder run, in optimiser steps"
+        "--encoder-steps", type=int, default=3500, help="CPU budget of each encoder run, in optimiser steps"
     )
-    parser.add_argument("--max-train", type=int, help="use only the most recent N training records (quick runs)")
+    parser.add_argument("--max-train", type=int, help="use only the most recent N CNA training records (quick runs)")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "sectune-bench-cwe"))
-    parser.add_argument("--timeout", type=int, default=5400, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=3 * 3600, help="seconds per cell")
     parser.add_argument("--markdown", help="update this file's section (e.g. BENCHMARKS.md)")
+    parser.add_argument("--markdown-key", default="", help="a suffix that keeps this run's block apart from others")
     parser.add_argument("--no-ingest", action="store_true")
     parser.add_argument("--cell", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
@@ -189,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         result = (
             ingest_cell(work)
             if args.cell[0] == "ingest"
-            else run_cell(args.cell[0], args.cell[1], work, args.encoder_steps)
+            else run_cell(args.cell[0], args.cell[1], args.cell[2], work, args.encoder_steps)
         )
         Path(args.json_out).write_text(json.dumps(result))
         return 0
@@ -198,25 +298,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {CVE} is not here (../shared is absent)")
         return 0
     work.mkdir(parents=True, exist_ok=True)
-    _, _, split = split_files(work, args.max_train)
+    split = split_files(work, args.max_train)
     command = "python bench/cwe.py " + " ".join(argv if argv is not None else sys.argv[1:])
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results: list[dict] = []
     ingest = None
     if not args.no_ingest and RAW_ZIP.exists():
         ingest = subprocess_cell(__file__, ["ingest"], args.timeout)
-    for method in args.methods.split(","):
-        for rollup in args.rollups.split(","):
-            print(f"[{time.strftime('%H:%M:%S')}] {method}, rollup {rollup} ...", file=sys.stderr, flush=True)
-            cell = subprocess_cell(
-                __file__,
-                [method, rollup, "--encoder-steps", str(args.encoder_steps), "--work", str(work)],
-                args.timeout,
-            )
-            results.append({"method": method, "rollup": rollup, **cell})
-            table = render(results, ingest, split, command, args.encoder_steps, started)
-            if args.markdown:
-                update_markdown(Path(args.markdown), SECTION, f"bench/cwe.py rollup={args.rollups}", table)
+    for train_set in args.train.split(","):
+        for method in args.methods.split(","):
+            for rollup in args.rollups.split(","):
+                print(
+                    f"[{time.strftime('%H:%M:%S')}] {train_set}: {method}, rollup {rollup} ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                cell = subprocess_cell(
+                    __file__,
+                    [method, train_set, rollup, "--encoder-steps", str(args.encoder_steps), "--work", str(work)],
+                    args.timeout,
+                )
+                results.append({"train": train_set, "method": method, "rollup": rollup, **cell})
+                table = render(results, ingest, split, command, args.encoder_steps, started)
+                if args.markdown:
+                    update_markdown(Path(args.markdown), SECTION, f"bench/cwe.py{args.markdown_key}", table)
     print(render(results, ingest, split, command, args.encoder_steps, started))
     return 0
 

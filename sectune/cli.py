@@ -140,7 +140,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "sectune data cve --fetch --output cve.jsonl.gz               # downloads the CVE List, resumes",
         "sectune data cve cves/ --since 2024-11-01 --output new.jsonl",
     ),
-    "data cwe-examples": ("sectune data cwe-examples --output cwe-examples.jsonl --min-examples 5",),
+    "data cwe-examples": (
+        "sectune data cwe-examples --output cwe-examples.jsonl --min-examples 1",
+        "sectune train cve.jsonl.gz cwe-examples.jsonl --task cwe --method tfidf-logreg --output cwe-model/",
+    ),
     "data cmdline": (
         "sectune data cmdline --shells bash,cmd,powershell --n 20000 --obfuscated 0.5 --output cmdlines.jsonl",
         "sectune data cmdline --from my_process_log.txt --output mine.jsonl   # your own benign lines as seeds",

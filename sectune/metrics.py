@@ -316,6 +316,13 @@ def format_metrics_table(metrics: dict) -> str:
                 f"{h['near_miss']} of {h['n_wrong']} ({h['near_miss_share']:.1%}: parent, child or sibling)",
             )
         )
+        if "hierarchy_top1" in h:
+            rows.append(("hierarchy-aware top-1", h["hierarchy_top1"]))
+    for key, value in (metrics.get("strict") or {}).items():  # a rolled-up CWE model against the gold as given
+        rows.append((f"strict {key.replace('_', '-')}", value))
+    if "members_accuracy" in metrics:  # an ensemble is worth its cost only when it beats each member
+        for name, value in metrics["members_accuracy"].items():
+            rows.append((f"accuracy of member {name}", value))
     if "generation_accuracy" in metrics:  # causal-llm: the generate-one-token-and-parse recipe, beside the scores
         rows.append(("generation accuracy", metrics["generation_accuracy"]))
         rows.append(("generation unparsed", metrics.get("generation_unparsed")))

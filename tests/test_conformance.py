@@ -47,7 +47,7 @@ class _Forgetful(TfidfLogreg):
 
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
         super()._fit(texts, labels, eval_texts, eval_labels)
-        self.C = self.C * 2
+        self.max_iter = self.max_iter * 2
 
 
 @pytest.mark.parametrize(

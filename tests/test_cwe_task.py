@@ -111,6 +111,12 @@ def test_train_cwe_task_with_rollup_time_split_and_named_predictions(capsys, tmp
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert {"hierarchy", "recall_frequent", "top1_any", "top3_any"} <= set(metrics)
     assert metrics["top1_any"] >= metrics["top1"]
+    # rolled up, the strict scores compare with the CWEs as given: CWE-121 rows predicted CWE-787 count as wrong
+    strict, hierarchy = metrics["strict"], metrics["hierarchy"]
+    assert set(strict) == {"top1", "top3", "macro_f1", "hierarchy_top1"}
+    assert strict["top1"] < metrics["top1"] and strict["top3"] <= metrics["top3"]
+    assert strict["hierarchy_top1"] >= strict["top1"] and hierarchy["hierarchy_top1"] >= metrics["top1"]
+    assert "strict top1" in out and "hierarchy-aware top-1" in out
 
     texts = tmp_path / "in.txt"
     texts.write_text("stored XSS in the comment field of a forum\n", encoding="utf-8")

@@ -128,3 +128,21 @@ def test_a_config_naming_no_data_file_is_one_line(capsys, tmp_path) -> None:
     config.write_text(yaml.safe_dump({"data": [], "output": str(tmp_path / "m"), "method": "tfidf-logreg"}))
     code, _, err = run(capsys, "train", "--config", str(config))
     assert code != 0 and "data" in err and "names no data file" in err
+
+
+def test_catalogue_examples_train_beside_cve_records(capsys, tmp_path) -> None:
+    examples = tmp_path / "cwe-examples.jsonl"
+    code, out, err = run(capsys, "data", "cwe-examples", "--min-examples", "8", "--output", str(examples))
+    assert code == 0, err
+    rows = [json.loads(line) for line in examples.read_text().splitlines()]
+    assert rows and all(set(r) == {"cve_id", "description", "cwe", "label_source", "published"} for r in rows)
+    assert all(
+        r["published"] == f"{r['cve_id'].split('-')[1]}-01-01" and r["label_source"] == "catalogue" for r in rows
+    )
+    cna = write_jsonl(tmp_path / "cna.jsonl", cve_rows("cna", range(0, 90)))
+    code, _, err = run(
+        capsys, "train", str(cna), str(examples), "--task", "cwe", "--method", "tfidf-logreg", "-o", str(tmp_path / "m")
+    )
+    assert code == 0, err
+    files = json.loads((tmp_path / "m" / "sectune.json").read_text())["run"]["training"]["data"]["files"]
+    assert [f["rows"] for f in files] == [90, len(rows)]

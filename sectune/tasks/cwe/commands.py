@@ -40,7 +40,9 @@ def add_data_parsers(data_subparsers) -> None:
     d.add_argument("--cwe-xml", help="a CWE catalogue XML for the label report (default: the cwe2 package's)")
     d.set_defaults(run_data=run_cve)
     d = data_subparsers.add_parser(
-        "cwe-examples", help="MITRE's CWE Observed_Example descriptions labelled with their CWE"
+        "cwe-examples",
+        help="MITRE's CWE Observed_Example descriptions as CVE records labelled with their CWE (extra training rows "
+        "for rare CWEs: sectune train cve.jsonl.gz cwe-examples.jsonl --task cwe); published = the CVE id's year",
     )
     d.add_argument("--output", "-o", required=True, help=".jsonl, .jsonl.gz or .parquet (written atomically)")
     d.add_argument("--min-examples", type=int, default=5, help="leave out CWEs with fewer observed examples than this")
@@ -66,6 +68,10 @@ def run_cve(args: argparse.Namespace) -> int:
 
 
 def run_cwe_examples(args: argparse.Namespace) -> int:
+    """The examples as CVE records (``description``, ``cwe``, ``cve_id``, ``published``), so they train beside CVE
+    data with ``sectune train cve.jsonl.gz cwe-examples.jsonl --task cwe``: extra rows for rare CWEs."""
+    import re
+
     from sectune.io import atomic_write
     from sectune.outputs import check_output_file
     from sectune.tasks.cwe.catalog import load_catalog, observed_examples
@@ -73,10 +79,24 @@ def run_cwe_examples(args: argparse.Namespace) -> int:
     check_output_file(args.output, inputs=[args.cwe_xml])
     catalog = load_catalog(args.cwe_xml)
     rows = observed_examples(catalog, args.min_examples)
+    # the cited CVE's year stands for its publication date, so a time split keeps these old CVEs on the training side
+    cited = [(row, re.fullmatch(r"CVE-(\d{4})-\d+", str(row["reference"]))) for row in rows]
+    kept = [
+        {
+            "cve_id": row["reference"],
+            "description": row["text"],
+            "cwe": row["label"],
+            "label_source": "catalogue",
+            "published": f"{match.group(1)}-01-01",
+        }
+        for row, match in cited
+        if match
+    ]
     with atomic_write(args.output) as handle:
-        for row in rows:
+        for row in kept:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(
-        f"{len(rows)} distinct descriptions citing {len({c for r in rows for c in r['label']})} CWEs (CWE {catalog.version}) written to {args.output}"
+        f"{len(kept)} distinct descriptions citing {len({c for r in kept for c in r['cwe']})} CWEs (CWE {catalog.version}) "
+        f"written to {args.output}; {len(rows) - len(kept)} left out: their reference is not a CVE id"
     )
     return 0

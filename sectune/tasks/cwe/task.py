@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sectune")
 
 FREQUENT = 20  # per-class recall is reported for the 20 most frequent classes and for the rest
+GIVEN = "given_cwe"  # the primary CWE as the data gave it, before a rollup mapped it
 
 
 def prepare(
@@ -66,6 +67,7 @@ def prepare(
         keep.append(i)
         new_lists.append(mapped)
     out = table.subset(keep)
+    out.columns[GIVEN] = [primaries[i] for i in keep]  # the strict scores compare with the gold as given
     out.label_lists = new_lists
     out.labels = [cwes[0] for cwes in new_lists]
     report.update(
@@ -112,6 +114,23 @@ def cwe_metrics(
             f"top{FREQUENT}_classes": len(top),
             "rest_classes": len(rest),
         },
+    }
+
+
+def strict_scores(given: Sequence[str], proba: np.ndarray, labels: Sequence[str], catalog: Catalog) -> dict[str, Any]:
+    """Top-1, top-3, macro-F1 and hierarchy-aware top-1 of a rolled-up model against the gold CWEs as given: a
+    rollup makes the task easier (CWE-121 -> CWE-787), and an analyst is judged on the CWE itself."""
+    from sklearn.metrics import f1_score
+
+    order = np.argsort(-proba, axis=1)[:, :3]
+    names = np.asarray(labels)
+    gold = np.asarray([str(g) for g in given])
+    top = names[order]
+    return {
+        "top1": float(np.mean(top[:, 0] == gold)),
+        "top3": float(np.mean((top == gold[:, None]).any(axis=1))),
+        "macro_f1": float(f1_score(gold, top[:, 0], average="macro", zero_division=0)),
+        "hierarchy_top1": near_miss_share(list(gold), list(top[:, 0]), catalog)["hierarchy_top1"],
     }
 
 
@@ -194,6 +213,9 @@ class CweTask(Task):
         metrics.update(
             cwe_metrics(table.labels, y_pred, metrics["per_class"], train_labels or model.labels_, self.catalog)
         )
+        given = table.columns.get(GIVEN)
+        if self.options.rollup and given is not None:
+            metrics["strict"] = strict_scores(given, proba, model.labels_, self.catalog)
         return metrics
 
     def map_labels(self, labels: Sequence[str]) -> list[str]:
@@ -259,6 +281,17 @@ def card_section(settings: Any, metrics: dict[str, Any]) -> str:
         out.append(
             f"- near misses: {hierarchy.get('near_miss')} of {hierarchy.get('n_wrong')} wrong top-1 predictions "
             f"({format_value(hierarchy.get('near_miss_share'))}) are the true CWE's parent, child or sibling in view 1000"
+        )
+        if hierarchy.get("hierarchy_top1") is not None:
+            out.append(
+                f"- hierarchy-aware top-1 (the true CWE, its parent or its child in view 1000): "
+                f"{format_value(hierarchy['hierarchy_top1'])}"
+            )
+    strict = metrics.get("strict")
+    if isinstance(strict, dict):
+        out.append(
+            "- against the CWEs as given, before the rollup: "
+            + ", ".join(f"{k} {format_value(strict.get(k))}" for k in ("top1", "top3", "macro_f1", "hierarchy_top1"))
         )
     recall = metrics.get("recall_frequent")
     if isinstance(recall, dict):
