@@ -7,6 +7,8 @@ import os
 import platform
 import re
 import resource
+import threading
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -57,9 +59,34 @@ def source_digest() -> str:
     return digest.hexdigest()[:12]
 
 
+_tree_peak = [0.0]  # MiB: this process and its children together, sampled (see _sample_tree)
+
+
+def _sample_tree(interval: float = 0.25) -> None:
+    """Keep the peak of the summed resident memory of this process and its descendants: worker processes (joblib,
+    data loaders) hold their own copies, which this process's own high-water mark does not count."""
+    try:
+        import psutil
+    except ImportError:  # the kernel's figure for this process alone then stands
+        return
+    me = psutil.Process()
+    while True:
+        try:
+            total = me.memory_info().rss + sum(
+                child.memory_info().rss for child in me.children(recursive=True) if child.is_running()
+            )
+        except psutil.Error:
+            total = 0
+        _tree_peak[0] = max(_tree_peak[0], total / 2**20)
+        time.sleep(interval)
+
+
+threading.Thread(target=_sample_tree, daemon=True, name="rss-sampler").start()
+
+
 def peak_rss_mib() -> float:
-    """This process's resident-memory high-water mark (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The resident-memory high-water mark of this process with its worker processes (Linux reports KiB)."""
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _tree_peak[0])
 
 
 def update_markdown(path: Path, section: str, key: str, block: str) -> None:

@@ -88,6 +88,7 @@ def assert_balanced(stats) -> None:
         + stats.skipped_noinfo
         + stats.skipped_no_cwe
         + stats.skipped_before_since
+        + stats.skipped_duplicate
     )
     assert stats.records_read == stats.written + skipped + stats.malformed
     assert sum(stats.by_label_source.values()) == stats.written

@@ -32,6 +32,7 @@ from sectune.tasks.cwe.ingest import (
 )
 from sectune.tasks.cwe.merge import LABEL_PRECEDENCE, keep_preferred
 from sectune.tasks.cwe.records import build_cve_dataset, is_cve_source
+from tests.test_cwe_ingest import assert_balanced
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cve"
 NVD11 = FIXTURES / "nvd_feed11_sample.json"
@@ -53,19 +54,6 @@ def run(sources, **kw) -> tuple[list[CveRecord], object]:
 
 def rows(records) -> list[tuple]:
     return [(r.cve_id, r.cwe, r.label_source, r.published, r.assigner) for r in records]
-
-
-def assert_balanced(stats) -> None:
-    skipped = (
-        stats.skipped_rejected
-        + stats.skipped_no_description
-        + stats.skipped_noinfo
-        + stats.skipped_no_cwe
-        + stats.skipped_before_since
-        + stats.skipped_duplicate
-    )
-    assert stats.records_read == stats.written + skipped + stats.malformed
-    assert sum(stats.by_label_source.values()) == stats.written
 
 
 # ---------------------------------------------------------------- NVD JSON 1.1

@@ -71,6 +71,23 @@ def test_prepare_rolls_up_and_filters_labels(cve_jsonl) -> None:
     assert report["catalog"]["counts"]["discouraged"] == 0  # primaries here are all fine; CWE-20 is secondary
 
 
+def test_drop_prohibited_drops_categories_and_keeps_discouraged_cwes(tmp_path) -> None:
+    """Old NVD labels are often categories (CWE-264); CNAs often use CWE-20, which MITRE only discourages."""
+    rows = [
+        {"description": "permissions issue", "cwe": ["CWE-264"]},
+        {"description": "input validation", "cwe": ["CWE-20"]},
+        {"description": "category then a weakness", "cwe": ["CWE-264", "CWE-284"]},
+        {"description": "xss", "cwe": ["CWE-79"]},
+    ]
+    path = tmp_path / "old.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    table = read_table(path, "description", "cwe")
+    kept, report = prepare(table, load_catalog(), drop_prohibited=True)
+    assert kept.labels == ["CWE-20", "CWE-284", "CWE-79"] and report["dropped_prohibited"] == 1
+    allowed, _ = prepare(table, load_catalog(), allowed_only=True)
+    assert "CWE-20" not in allowed.labels
+
+
 def test_shared_descriptions_never_cross_the_split(cve_jsonl) -> None:
     from sectune.tasks import task_class
 

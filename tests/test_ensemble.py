@@ -190,10 +190,15 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_train_predict_and_export_through_the_cli(capsys, tmp_path) -> None:
-    texts, labels = make_texts(15)
+def data_file(tmp_path: Path, n: int) -> Path:
+    texts, labels = make_texts(n)
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)))
+    return data
+
+
+def test_train_predict_and_export_through_the_cli(capsys, tmp_path) -> None:
+    data = data_file(tmp_path, 15)
     out_dir = tmp_path / "m"
     code, out, err = run(
         capsys,
@@ -231,9 +236,7 @@ def test_train_predict_and_export_through_the_cli(capsys, tmp_path) -> None:
 
 
 def test_a_bad_member_param_on_the_cli_is_one_line(capsys, tmp_path) -> None:
-    texts, labels = make_texts(10)
-    data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)))
+    data = data_file(tmp_path, 10)
     code, _, err = run(
         capsys,
         "train",

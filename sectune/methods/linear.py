@@ -8,7 +8,7 @@ Shared by the methods whose last step is a linear classifier over fixed features
   554 CWEs x 98k terms (13.6 GB on the shared set with 200k terms), so it is for small heads only.
 - ``saga``: the same model by stochastic average gradient: memory of a few coefficient copies; slow to converge
   on many classes (a fixed number of passes stops it early, ``max_iter``).
-- ``linear-svm``: one-vs-rest linear SVMs (liblinear; the classes fitted in parallel), the most accurate top-1 on
+- ``linear-svm``: one-vs-rest linear SVMs (liblinear), the most accurate top-1 on
   CVE -> CWE of the three, turned into probabilities by a softmax over the margins with one temperature fitted on
   a held-out tenth of the rows (then the SVMs are refitted on every row). The head is stored as coefficients / T,
   so it loads and scores as a multinomial logistic regression: the same files, the same export.
@@ -18,7 +18,6 @@ Shared by the methods whose last step is a linear classifier over fixed features
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings
 from pathlib import Path
@@ -140,26 +139,19 @@ def _fit_svm(
 def _svm_head(
     features, y: np.ndarray, C: float, max_iter: int, class_weight: str | None, seed: int
 ) -> LogisticRegression:
-    """One-vs-rest LinearSVCs (classes fitted on both cores) as a LogisticRegression holding their coefficients."""
-    from sklearn.multiclass import OneVsRestClassifier
+    """liblinear's one-vs-rest LinearSVC as a LogisticRegression holding its coefficients.
+
+    One process on purpose: joblib workers over the classes halve the time on two cores but each holds a copy of
+    the features and its share of the coefficients (0.9 GB more on the CVE set, which breaks the 2 GB budget)."""
     from sklearn.svm import LinearSVC
 
     class_weight = None if class_weight == "none" else class_weight
     svm = LinearSVC(C=C, max_iter=max_iter, class_weight=class_weight, random_state=seed, tol=1e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = (
-            OneVsRestClassifier(svm, n_jobs=min(2, os.cpu_count() or 1)).fit(features, y)
-            if len(np.unique(y)) > 2
-            else svm.fit(features, y)
-        )
+        svm.fit(features, y)
     head = LogisticRegression()
-    if isinstance(fitted, OneVsRestClassifier):
-        head.coef_ = np.vstack([e.coef_ for e in fitted.estimators_])
-        head.intercept_ = np.concatenate([e.intercept_ for e in fitted.estimators_])
-    else:
-        head.coef_, head.intercept_ = fitted.coef_, fitted.intercept_
-    head.classes_ = fitted.classes_
+    head.coef_, head.intercept_, head.classes_ = svm.coef_, svm.intercept_, svm.classes_
     return head
 
 

@@ -114,6 +114,19 @@ class Catalog:
             return entry.usage in ALLOWED_USAGES
         return entry.status != "Deprecated" and entry.abstraction not in ("Category", "View")
 
+    def mapping_bucket(self, cwe_id: str) -> str:
+        """What MITRE's mapping guidance makes of this id, first match wins: ``unknown`` (not a CWE id such as
+        'NVD-CWE-Other', or not in this catalogue), ``deprecated``, ``prohibited`` (categories, views...),
+        ``discouraged`` (CWE-20, CWE-200...), else ``ok``."""
+        entry = self.weaknesses.get(_key(cwe_id))
+        if entry is None:
+            return "unknown"
+        if entry.status == "Deprecated":
+            return "deprecated"
+        if entry.usage == "Prohibited" or (entry.usage is None and entry.abstraction in ("Category", "View")):
+            return "prohibited"
+        return "discouraged" if entry.usage == "Discouraged" else "ok"
+
     # --- hierarchy ------------------------------------------------------------------------
     def parents(self, cwe_id: str, view: str = RESEARCH_VIEW) -> list[str]:
         return list(self.edges.get(_view_key(view), {}).get(_key(cwe_id), []))
@@ -296,19 +309,7 @@ def check_labels(catalog: Catalog, labels: Iterable[str]) -> dict:
         name: Counter() for name in ("unknown", "deprecated", "prohibited", "discouraged", "ok")
     }
     for label in labels:
-        key = _key(label)
-        entry = catalog.weaknesses.get(key)
-        if entry is None:
-            bucket = "unknown"
-        elif entry.status == "Deprecated":
-            bucket = "deprecated"
-        elif entry.usage == "Prohibited" or (entry.usage is None and entry.abstraction in ("Category", "View")):
-            bucket = "prohibited"
-        elif entry.usage == "Discouraged":
-            bucket = "discouraged"
-        else:
-            bucket = "ok"
-        buckets[bucket][key] += 1
+        buckets[catalog.mapping_bucket(label)][_key(label)] += 1
     counts = {name: sum(counter.values()) for name, counter in buckets.items()}
     report: dict = {
         "n": sum(counts.values()),

@@ -484,15 +484,31 @@ def _parse_nvd_item(item: object, require_cwe: bool = True, labels: str = "cna-t
     if description is None:
         return SkipReason.NO_DESCRIPTION
     cwes, source, noinfo = _nvd_weaknesses(cve, labels)
+    assigner = _str(cve, "sourceIdentifier", "cve.sourceIdentifier")
+    return _nvd_record(cve_id, description, cwes, source, noinfo, require_cwe, assigner, cve, "cve.published")
+
+
+def _nvd_record(
+    cve_id: str,
+    description: str,
+    cwes: list[str],
+    source: str,
+    noinfo: bool,
+    require_cwe: bool,
+    assigner: str | None,
+    dated: dict,
+    date_key: str,
+) -> CveRecord | SkipReason:
+    """The record both NVD formats end in, or why it has none; ``dated[date_key]`` holds its publication time."""
     if not cwes and require_cwe:
         return SkipReason.NOINFO if noinfo else SkipReason.NO_CWE
-    published = _str(cve, "published", "cve.published")
+    published = _str(dated, date_key.rpartition(".")[2], date_key)
     return CveRecord(
         cve_id=cve_id,
         description=description,
         cwe=cwes,
         label_source=source if cwes else "",
-        assigner=_str(cve, "sourceIdentifier", "cve.sourceIdentifier"),
+        assigner=assigner,
         published=published[:10] if published else None,
     )
 
@@ -523,17 +539,8 @@ def _parse_nvd11_item(item: object, require_cwe: bool = True, labels: str = "cna
     if labels in ("cna", "adp"):  # the feed holds NVD's problemtype only
         cwes, noinfo = [], False
     cwes = list(dict.fromkeys(cwes))
-    if not cwes and require_cwe:
-        return SkipReason.NOINFO if noinfo else SkipReason.NO_CWE
-    published = _str(item, "publishedDate", "publishedDate")
-    return CveRecord(
-        cve_id=cve_id,
-        description=description,
-        cwe=cwes,
-        label_source="nvd" if cwes else "",
-        assigner=_str(meta, "ASSIGNER", "cve.CVE_data_meta.ASSIGNER"),
-        published=published[:10] if published else None,
-    )
+    assigner = _str(meta, "ASSIGNER", "cve.CVE_data_meta.ASSIGNER")
+    return _nvd_record(cve_id, description, cwes, "nvd", noinfo, require_cwe, assigner, item, "publishedDate")
 
 
 def _parse_items(

@@ -35,7 +35,12 @@ GIVEN = "given_cwe"  # the primary CWE as the data gave it, before a rollup mapp
 
 
 def prepare(
-    table: Table, catalog: Catalog, *, rollup: str | None = None, allowed_only: bool = False
+    table: Table,
+    catalog: Catalog,
+    *,
+    rollup: str | None = None,
+    allowed_only: bool = False,
+    drop_prohibited: bool = False,
 ) -> tuple[Table, dict[str, Any]]:
     """Normalise, roll up and filter each row's CWE list; the primary (first) CWE is the class.
 
@@ -63,6 +68,11 @@ def prepare(
             if not mapped:
                 dropped["not_allowed"] += 1
                 continue
+        if drop_prohibited:
+            mapped = [c for c in mapped if c and catalog.mapping_bucket(c) not in ("prohibited", "deprecated")]
+            if not mapped:
+                dropped["prohibited"] += 1
+                continue
         mapped = list(dict.fromkeys(c for c in mapped if c))
         keep.append(i)
         new_lists.append(mapped)
@@ -75,12 +85,14 @@ def prepare(
         classes_out=len(set(out.labels)),
         dropped_no_rollup=dropped["no_rollup"],
         dropped_not_allowed=dropped["not_allowed"],
+        dropped_prohibited=dropped["prohibited"],
         rollup=rollup,
         allowed_only=allowed_only,
+        drop_prohibited=drop_prohibited,
     )
     counts = report["catalog"]["counts"]
     log.info(
-        "CWE labels: %d rows, %d classes -> %d rows, %d classes%s%s; primary labels MITRE discourages: %d, prohibits: %d, "
+        "CWE labels: %d rows, %d classes -> %d rows, %d classes%s%s%s; primary labels MITRE discourages: %d, prohibits: %d, "
         "deprecated: %d, unknown to CWE %s: %d",
         report["rows_in"],
         report["classes_in"],
@@ -88,6 +100,9 @@ def prepare(
         report["classes_out"],
         f" (rollup to view {rollup}: {dropped['no_rollup']} rows without an ancestor in it dropped)" if rollup else "",
         f" (allowed only: {dropped['not_allowed']} rows dropped)" if allowed_only else "",
+        f" (prohibited or deprecated CWEs dropped: {dropped['prohibited']} rows left without a label)"
+        if drop_prohibited
+        else "",
         counts["discouraged"],
         counts["prohibited"],
         counts["deprecated"],
@@ -157,7 +172,15 @@ class CweTask(Task):
         rollup: str | None = Field(
             None, description="map each CWE to its nearest ancestor in this CWE view, e.g. 1003 (NVD's)"
         )
-        allowed_only: bool = Field(False, description="keep only CWEs MITRE allows for vulnerability mapping")
+        allowed_only: bool = Field(
+            False,
+            description="keep only CWEs MITRE allows for vulnerability mapping (drops discouraged ones such as CWE-20)",
+        )
+        drop_prohibited: bool = Field(
+            False,
+            description="drop CWEs MITRE prohibits for mapping (categories such as CWE-264, deprecated entries) and "
+            "rows left without one; keep discouraged ones",
+        )
         cwe_xml: str | None = Field(None, description="a CWE catalogue XML (default: the one the cwe2 package ships)")
 
     @cached_property
@@ -170,6 +193,7 @@ class CweTask(Task):
             "catalog_version": self.catalog.version,
             "rollup": self.options.rollup,
             "allowed_only": self.options.allowed_only,
+            "drop_prohibited": self.options.drop_prohibited,
         }
 
     def inputs(self) -> list[str]:
@@ -192,7 +216,13 @@ class CweTask(Task):
         return (table.subset(kept), dropped) if dropped else (table, 0)
 
     def prepare(self, table: Table) -> tuple[Table, dict[str, Any]]:
-        return prepare(table, self.catalog, rollup=self.options.rollup, allowed_only=self.options.allowed_only)
+        return prepare(
+            table,
+            self.catalog,
+            rollup=self.options.rollup,
+            allowed_only=self.options.allowed_only,
+            drop_prohibited=self.options.drop_prohibited,
+        )
 
     def drop_seen(self, train: Table, test: Table, report: dict[str, Any]) -> Table:
         """A test description that also stands in training is dropped (CNAs reuse text across CVEs;
@@ -265,6 +295,7 @@ def card_section(settings: Any, metrics: dict[str, Any]) -> str:
         f"- CWE catalogue: {settings.get('catalog_version') or 'n/a'} ({settings.get('cwe_xml') or 'the cwe2 package'})",
         f"- rollup: {'view ' + str(settings['rollup']) + ' (each CWE mapped to its nearest ancestor in the view)' if settings.get('rollup') else 'none'}",
         f"- allowed only: {'yes (CWEs MITRE allows for vulnerability mapping)' if settings.get('allowed_only') else 'no'}",
+        f"- prohibited CWEs dropped: {'yes (categories, views, deprecated entries)' if settings.get('drop_prohibited') else 'no'}",
     ]
     if report:
         out.append(
