@@ -15,6 +15,10 @@ ensemble cell also scores each of its members (trained inside it, on the same ro
 
     python bench/cwe.py --markdown BENCHMARKS.md
     python bench/cwe.py --methods tfidf-word --train cna --rollups none --max-train 5000   # quick look
+    python bench/cwe.py --cells cna:ensemble:none,cna+nvd:tfidf-word:none   # chosen cells
+
+A cell whose model directory the work dir already holds is scored again, not retrained (its training time and peak
+memory come from its bench-cell.json).
 """
 
 from __future__ import annotations
@@ -288,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", default="cna,cna+nvd", help=f"training sets, of {', '.join(TRAIN_SETS)}")
     parser.add_argument("--rollups", default="none,1003")
     parser.add_argument(
+        "--cells",
+        help="instead of the grid of --train x --methods x --rollups: TRAIN:METHOD:ROLLUP,... (e.g. cna:ensemble:none)",
+    )
+    parser.add_argument(
         "--encoder-steps", type=int, default=3500, help="CPU budget of each encoder run, in optimiser steps"
     )
     parser.add_argument("--max-train", type=int, help="use only the most recent N CNA training records (quick runs)")
@@ -322,23 +330,27 @@ def main(argv: list[str] | None = None) -> int:
     ingest = None
     if not args.no_ingest and RAW_ZIP.exists():
         ingest = subprocess_cell(__file__, ["ingest"], args.timeout)
-    for train_set in args.train.split(","):
-        for method in args.methods.split(","):
-            for rollup in args.rollups.split(","):
-                print(
-                    f"[{time.strftime('%H:%M:%S')}] {train_set}: {method}, rollup {rollup} ...",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                cell = subprocess_cell(
-                    __file__,
-                    [method, train_set, rollup, "--encoder-steps", str(args.encoder_steps), "--work", str(work)],
-                    args.timeout,
-                )
-                results.append({"train": train_set, "method": method, "rollup": rollup, **cell})
-                table = render(results, ingest, split, command, args.encoder_steps, started)
-                if args.markdown:
-                    update_markdown(Path(args.markdown), SECTION, f"bench/cwe.py{args.markdown_key}", table)
+    cells = (
+        [tuple(cell.split(":")) for cell in args.cells.split(",")]
+        if args.cells
+        else [
+            (train_set, method, rollup)
+            for train_set in args.train.split(",")
+            for method in args.methods.split(",")
+            for rollup in args.rollups.split(",")
+        ]
+    )
+    for train_set, method, rollup in cells:
+        print(f"[{time.strftime('%H:%M:%S')}] {train_set}: {method}, rollup {rollup} ...", file=sys.stderr, flush=True)
+        cell = subprocess_cell(
+            __file__,
+            [method, train_set, rollup, "--encoder-steps", str(args.encoder_steps), "--work", str(work)],
+            args.timeout,
+        )
+        results.append({"train": train_set, "method": method, "rollup": rollup, **cell})
+        table = render(results, ingest, split, command, args.encoder_steps, started)
+        if args.markdown:
+            update_markdown(Path(args.markdown), SECTION, f"bench/cwe.py{args.markdown_key}", table)
     print(render(results, ingest, split, command, args.encoder_steps, started))
     return 0
 

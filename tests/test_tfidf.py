@@ -101,8 +101,8 @@ def test_training_logs_both_fits_and_their_time_to_stderr(tmp_path) -> None:
     assert len(lines) == 4, done.stderr
     assert "building the word 1-2-gram vocabulary of 19 texts" in lines[0]  # the training side of the split
     assert "terms in" in lines[1] and lines[1].rstrip().endswith(" s")
-    assert "fitting LogisticRegression on 19 x " in lines[2] and "2 classes" in lines[2]
-    assert "LogisticRegression fitted in" in lines[3] and "iterations of at most 1000" in lines[3]
+    assert "fitting LogisticRegression (lbfgs) on 19 x " in lines[2] and "2 classes" in lines[2]
+    assert "LogisticRegression (lbfgs) fitted in" in lines[3] and "iterations of at most 1000" in lines[3]
     assert "tfidf-logreg:" not in done.stdout and "\r" not in done.stderr
 
 

@@ -183,7 +183,7 @@ class TfidfLogreg(Classifier):
             (directory / CHAR_VOCAB_FILE).write_text(json.dumps(chars, ensure_ascii=False), encoding="utf-8")
             np.save(directory / CHAR_IDF_FILE, self.char_vectorizer_.idf_, allow_pickle=False)
         save_logreg(self.head_, directory)
-        return {"char_ngrams": self.char_vectorizer_ is not None}
+        return {"char_ngrams": True} if self.char_vectorizer_ is not None else {}
 
     def _load_state(self, directory: Path, state: Mapping[str, Any]) -> None:
         vocabulary = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
