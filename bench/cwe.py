@@ -63,7 +63,7 @@ METHODS = {
     "ensemble": ("ensemble", {"members": "tfidf-logreg,encoder", "member_params": {"encoder": ENCODER}}),
     "embed-logreg": ("embed-logreg", {}),
 }
-TRAIN_SETS = ("cna", "cna+nvd", "cna+nvd-allowed", "cna+nvd-no-prohibited", "cna+nvd+catalogue")
+TRAIN_SETS = ("cna", "cna+catalogue", "cna+nvd", "cna+nvd-allowed", "cna+nvd-no-prohibited", "cna+nvd+catalogue")
 
 
 def _read(path: Path) -> list[dict]:
