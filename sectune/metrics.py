@@ -86,7 +86,7 @@ def predicted_labels(
     return [labels[pos] if p >= thr else neg_label for p in proba[:, pos]]
 
 
-def _ranking(proba: np.ndarray) -> np.ndarray:
+def ranking(proba: np.ndarray) -> np.ndarray:
     """Column indices per row, best first; a stable sort breaks ties by label order."""
     return np.argsort(-proba, axis=1, kind="stable")
 
@@ -96,11 +96,11 @@ def top_k(proba: np.ndarray, labels: Sequence[str], k: int) -> list[list[tuple[s
     proba, labels = _check_proba(proba, labels)
     if k < 1:
         raise SectuneError(f"k must be at least 1, got {k}")
-    order = _ranking(proba)[:, : min(k, len(labels))]
+    order = ranking(proba)[:, : min(k, len(labels))]
     return [[(labels[j], float(row[j])) for j in idx] for row, idx in zip(proba, order)]
 
 
-def _topk_hits(order: np.ndarray, labels: list[str], wanted: list[set[str]], k: int) -> float:
+def topk_hits(order: np.ndarray, labels: list[str], wanted: list[set[str]], k: int) -> float:
     """Fraction of rows where any wanted label is among the k best columns."""
     k = min(k, len(labels))
     hits = sum(bool(want.intersection(labels[j] for j in idx[:k])) for idx, want in zip(order, wanted))
@@ -200,18 +200,18 @@ def evaluate_predictions(
     present = set(y_true) | set(y_pred)
     union = [label for label in labels if label in present] + sorted(unseen)
 
-    order = _ranking(proba)
+    order = ranking(proba)
     primary = [{y} for y in y_true]
     # accuracy scores the served prediction (thresholded for binary); top1 scores the ranking.
     metrics: dict = {"n": n, "accuracy": float(accuracy_score(y_true, y_pred))}
     for k in TOP_KS:
-        metrics[f"top{k}"] = _topk_hits(order, labels, primary, k)
+        metrics[f"top{k}"] = topk_hits(order, labels, primary, k)
     if true_label_sets is not None:
         if len(true_label_sets) != n:
             raise SectuneError(f"{n} true labels but {len(true_label_sets)} label sets")
         wanted = [{str(x) for x in s} | {y} for s, y in zip(true_label_sets, y_true)]
         for k in TOP_KS:
-            metrics[f"top{k}_any"] = _topk_hits(order, labels, wanted, k)
+            metrics[f"top{k}_any"] = topk_hits(order, labels, wanted, k)
 
     for avg in ("macro", "weighted"):
         metrics[f"{avg}_f1"] = float(f1_score(y_true, y_pred, labels=union, average=avg, zero_division=0))

@@ -200,6 +200,11 @@ def _fit_one(method: str, proba: np.ndarray, y_idx: np.ndarray) -> dict[str, Any
     return _params(method, result.x)
 
 
+def fit_temperature(proba: np.ndarray, y_idx: np.ndarray) -> float:
+    """The temperature T that makes ``softmax(log(proba) / T)`` fit ``y_idx`` best (maximum likelihood)."""
+    return _fit_one("temperature", proba, y_idx)["temperature"]
+
+
 def _params(method: str, x: np.ndarray) -> dict[str, Any]:
     if method == "temperature":
         return {"method": "temperature", "temperature": float(np.exp(x[0]))}

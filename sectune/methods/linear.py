@@ -88,15 +88,17 @@ def fit_logreg(
     log_as: str | None = None,
     solver: str = "lbfgs",
 ) -> LogisticRegression:
-    """``class_weight`` "none" (the CLI's spelling) is scikit-learn's None.
-
-    ``log_as``: a method name to log the fit under (its size before, its time after), for methods whose fit
+    """``log_as``: a method name to log the fit under (its size before, its time after), for methods whose fit
     can run for minutes without a word; scikit-learn's own ``verbose`` prints solver internals, not progress.
     """
-    class_weight = None if class_weight == "none" else class_weight
     tol = 1e-3 if solver == "saga" else 1e-4  # saga: a few passes reach the accuracy of the exact fit
     head = LogisticRegression(
-        C=C, max_iter=max_iter, class_weight=class_weight, random_state=seed, solver=solver, tol=tol
+        C=C,
+        max_iter=max_iter,
+        class_weight=_sklearn_class_weight(class_weight),
+        random_state=seed,
+        solver=solver,
+        tol=tol,
     )
     y = np.asarray(labels)
     with warnings.catch_warnings():
@@ -105,13 +107,19 @@ def fit_logreg(
         return _timed(log_as, f"LogisticRegression ({solver})", features, y, max_iter, lambda: head.fit(features, y))
 
 
+def _sklearn_class_weight(class_weight: str | None) -> str | None:
+    """The CLI's "none" is scikit-learn's None."""
+    return None if class_weight == "none" else class_weight
+
+
 def _fit_svm(
     features, y: np.ndarray, C: float, max_iter: int, class_weight: str | None, seed: int
 ) -> LogisticRegression:
     """One-vs-rest linear SVMs whose margins / T are the logits; T minimises the log-loss of a held-out tenth."""
-    from scipy.optimize import minimize_scalar
-    from scipy.special import log_softmax
+    from scipy.special import softmax
     from sklearn.model_selection import train_test_split
+
+    from sectune.operating import fit_temperature
 
     rows = np.arange(features.shape[0])
     counts = dict(zip(*np.unique(y, return_counts=True)))
@@ -124,11 +132,7 @@ def _fit_svm(
     index = {label: k for k, label in enumerate(first.classes_)}
     known = np.array([label in index for label in y[held_rows]])
     truth = np.array([index[label] for label in y[held_rows][known]])
-
-    def log_loss(temperature: float) -> float:
-        return float(-log_softmax(margins[known] / temperature, axis=1)[np.arange(len(truth)), truth].mean())
-
-    temperature = float(minimize_scalar(log_loss, bounds=(1e-3, 100.0), method="bounded").x)
+    temperature = fit_temperature(softmax(margins[known], axis=1), truth)
     head = _svm_head(features, y, C, max_iter, class_weight, seed)
     head.coef_ = (head.coef_ / temperature).astype(np.float32)
     head.intercept_ = (head.intercept_ / temperature).astype(np.float32)
@@ -145,8 +149,9 @@ def _svm_head(
     the features and its share of the coefficients (0.9 GB more on the CVE set, which breaks the 2 GB budget)."""
     from sklearn.svm import LinearSVC
 
-    class_weight = None if class_weight == "none" else class_weight
-    svm = LinearSVC(C=C, max_iter=max_iter, class_weight=class_weight, random_state=seed, tol=1e-3)
+    svm = LinearSVC(
+        C=C, max_iter=max_iter, class_weight=_sklearn_class_weight(class_weight), random_state=seed, tol=1e-3
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         svm.fit(features, y)

@@ -137,15 +137,17 @@ def strict_scores(given: Sequence[str], proba: np.ndarray, labels: Sequence[str]
     rollup makes the task easier (CWE-121 -> CWE-787), and an analyst is judged on the CWE itself."""
     from sklearn.metrics import f1_score
 
-    order = np.argsort(-proba, axis=1)[:, :3]
-    names = np.asarray(labels)
-    gold = np.asarray([str(g) for g in given])
-    top = names[order]
+    from sectune.metrics import ranking, topk_hits
+
+    labels, gold = list(labels), [str(g) for g in given]
+    order = ranking(proba)
+    top1 = [labels[idx[0]] for idx in order]
+    wanted = [{g} for g in gold]
     return {
-        "top1": float(np.mean(top[:, 0] == gold)),
-        "top3": float(np.mean((top == gold[:, None]).any(axis=1))),
-        "macro_f1": float(f1_score(gold, top[:, 0], average="macro", zero_division=0)),
-        "hierarchy_top1": near_miss_share(list(gold), list(top[:, 0]), catalog)["hierarchy_top1"],
+        "top1": topk_hits(order, labels, wanted, 1),
+        "top3": topk_hits(order, labels, wanted, 3),
+        "macro_f1": float(f1_score(gold, top1, average="macro", zero_division=0)),
+        "hierarchy_top1": near_miss_share(gold, top1, catalog)["hierarchy_top1"],
     }
 
 
