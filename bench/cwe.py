@@ -60,7 +60,13 @@ METHODS = {
     "tfidf-word": ("tfidf-logreg", {}),
     "tfidf-word+char": ("tfidf-logreg", {"analyzer": "word+char"}),
     "encoder": ("encoder", ENCODER),
+    # the head started from MITRE's name and description of each CWE (head_init='label-text')
+    "encoder-label": ("encoder", {**ENCODER, "head_init": "label-text"}),
     "ensemble": ("ensemble", {"members": "tfidf-logreg,encoder", "member_params": {"encoder": ENCODER}}),
+    "ensemble-label": (
+        "ensemble",
+        {"members": "tfidf-logreg,encoder", "member_params": {"encoder": {**ENCODER, "head_init": "label-text"}}},
+    ),
     "embed-logreg": ("embed-logreg", {}),
 }
 TRAIN_SETS = ("cna", "cna+catalogue", "cna+nvd", "cna+nvd-allowed", "cna+nvd-no-prohibited", "cna+nvd+catalogue")
@@ -132,7 +138,7 @@ def run_cell(name: str, train_set: str, rollup: str, work: Path, steps: int) -> 
     if method == "encoder":
         params = dict(params, max_steps=steps)
     if method == "ensemble":
-        params = dict(params, member_params={"encoder": dict(ENCODER, max_steps=steps)})
+        params = dict(params, member_params={"encoder": dict(params["member_params"]["encoder"], max_steps=steps)})
     files = train_files(work, train_set)
     output = work / f"model-{name}-{train_set}-{rollup}"
     cost_file = output / "bench-cell.json"

@@ -173,6 +173,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
         if cls.tags.supports_resume:
             params.update(checkpoint_dir=str(stage / "checkpoints"), runs_dir=str(stage / "runs"), resume=cfg.resume)
         model = cls(**with_task_prompt(cls, params, task))
+        model.label_texts = task.describe_labels(sorted(set(train_part.labels)))
         log.info(
             "training %s on %d rows, %d classes (test: %d rows%s)",
             cfg.method,

@@ -100,6 +100,29 @@ def test_shared_descriptions_never_cross_the_split(cve_jsonl) -> None:
     assert task_class("generic")().drop_seen(train, test, {}) is test
 
 
+def test_encoder_head_starts_from_mitres_descriptions(capsys, tmp_path, cve_jsonl, tiny_bert_dir) -> None:
+    """--head-init label-text: the run hands the task's CWE descriptions to the encoder and records the start."""
+    args = [
+        "train",
+        str(cve_jsonl),
+        "--task",
+        "cwe",
+        "--method",
+        "encoder",
+        "--model",
+        tiny_bert_dir,
+        "--max-steps",
+        "1",
+    ]
+    code, _, err = run(capsys, *args, "--pooling", "mean", "--head-init", "label-text", "--output", str(tmp_path / "m"))
+    assert code == 0, err
+    head = json.loads((tmp_path / "m" / "sectune.json").read_text())["run"]["training"]["head_init"]
+    assert head["described_labels"] == 4 and head["temperature"] > 0 and 0 <= head["zero_shot_top1"] <= 1
+    code, _, err = run(capsys, *args, "--pooling", "cls", "--head-init", "label-text", "--output", str(tmp_path / "c"))
+    assert code != 0 and err.count("\n") == 1 and "needs mean pooling" in err, err
+    assert not (tmp_path / "c").exists()
+
+
 def test_train_cwe_task_with_rollup_time_split_and_named_predictions(capsys, tmp_path, cve_jsonl) -> None:
     code, out, err = run(
         capsys,

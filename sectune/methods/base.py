@@ -90,6 +90,9 @@ class Classifier:
     # transformers TrainerCallbacks for the next fit of a method trained by the Trainer (tests use them to stop or
     # corrupt a run). Set on an instance or the class, not a parameter: they are not part of the model.
     extra_callbacks: Sequence[Any] = ()
+    # What each label means in words, for a method that can start from it (encoder ``head_init='label-text'``).
+    # The run fills it from the task (CWE: MITRE's name and description); like the callbacks, not a parameter.
+    label_texts: Mapping[str, str] = MappingProxyType({})
 
     labels_: list[str]
     threshold_: float | None = None

@@ -53,6 +53,13 @@ class EncoderClassifier(FineTuneArgs, Classifier):
     group_by_length: Annotated[
         bool, Field(description="batch texts of similar length: faster, unsafe where length tells the class")
     ] = False
+    head_init: Annotated[
+        Literal["random", "label-text"],
+        Field(
+            description="label-text: start the head from the embeddings of the labels' descriptions (CWE: MITRE's "
+            "name and description; needs mean pooling)"
+        ),
+    ] = "random"
     pooling: Annotated[
         Literal["auto", "mean", "cls"],
         Field(
@@ -71,13 +78,19 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         )  # torch: imported when training, not by `sectune --help`
 
         training.resolve_precision(self.precision)  # fail before loading anything
+        self.head_init_: dict[str, float] | None = None
         set_seed(self.seed)
         base = resolve_base_model(self.model, allow_pickle=self.allow_pickle)
         index = {label: i for i, label in enumerate(self.labels_)}
         self.tokenizer_ = load_tokenizer(base, trust_remote_code=self.trust_remote_code)
         self.pooling_ = trained_pooling(base) if self.pooling == "auto" else self.pooling
-        net = self._build(base, index)
+        if self.head_init == "label-text" and self.pooling_ != "mean":
+            raise SectuneError(
+                f"{self.name}: head_init 'label-text' needs mean pooling ({base} pools with its [CLS] head): "
+                "add --pooling mean"
+            )
         train_ids = [index[label] for label in labels]
+        net = self._build(base, index, texts, train_ids)
         train_set = training.TokenizedDataset(self.tokenizer_, texts, train_ids, self.max_length)
         eval_set = None
         if eval_texts:
@@ -116,8 +129,9 @@ class EncoderClassifier(FineTuneArgs, Classifier):
                 net = net.merge_and_unload()
         self.net_ = net.eval()
 
-    def _build(self, base: str, index: dict[str, int]):
-        """The network to fine-tune: the model's own classification head, or mean pooling + a linear head."""
+    def _build(self, base: str, index: dict[str, int], texts: list[str], train_ids: list[int]):
+        """The network to fine-tune: the model's own classification head, or mean pooling + a linear head (started
+        from the label texts with ``head_init='label-text'``), LoRA adapters on the body when asked."""
         from transformers import AutoModel, AutoModelForSequenceClassification
 
         from sectune.methods.pooled import MeanPoolingClassifier
@@ -125,10 +139,12 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         labels = {"id2label": dict(enumerate(self.labels_)), "label2id": index}
         common = {"allow_pickle": self.allow_pickle, "trust_remote_code": self.trust_remote_code}
         if self.pooling_ == "mean":
-            body = load_pretrained(AutoModel, base, **labels, **common)
+            net = MeanPoolingClassifier(load_pretrained(AutoModel, base, **labels, **common), len(self.labels_))
+            if self.head_init == "label-text":
+                self._init_head(net, texts, train_ids)
             if self.lora_r:
-                body = self._with_lora(body, task="FEATURE_EXTRACTION")
-            return MeanPoolingClassifier(body, len(self.labels_))
+                net.body = self._with_lora(net.body, task="FEATURE_EXTRACTION")
+            return net
         net = load_pretrained(
             AutoModelForSequenceClassification,
             base,
@@ -141,10 +157,41 @@ class EncoderClassifier(FineTuneArgs, Classifier):
             net.config.pad_token_id = self.tokenizer_.pad_token_id
         return self._with_lora(net, task="SEQ_CLS") if self.lora_r else net
 
+    def _init_head(self, net, texts: list[str], label_ids: list[int]) -> None:
+        """The head from the label texts (see ``MeanPoolingClassifier.init_head_from_label_texts``), its temperature
+        fitted on up to 512 training rows; the labels themselves stand for a label no text describes."""
+        rng = np.random.default_rng(self.seed)
+        sample = rng.choice(len(texts), size=min(512, len(texts)), replace=False)
+        found = net.init_head_from_label_texts(
+            self.tokenizer_,
+            [self.label_texts.get(label) or label for label in self.labels_],
+            [texts[i] for i in sample],
+            [label_ids[i] for i in sample],
+            self.max_length,
+        )
+        self.head_init_ = {
+            **{key: round(value, 4) for key, value in found.items()},
+            "described_labels": sum(1 for label in self.labels_ if self.label_texts.get(label)),
+        }
+        if self.verbose:
+            log.info(
+                "head from the label texts (%d of %d labels described): zero-shot top-1 %.3f on %d training rows, "
+                "temperature %.4f",
+                self.head_init_["described_labels"],
+                len(self.labels_),
+                found["zero_shot_top1"],
+                len(sample),
+                found["temperature"],
+            )
+
     def _with_lora(self, net, task: str):
         return add_lora(
             net, task=task, r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout, verbose=self.verbose
         )
+
+    def training_stats(self) -> dict[str, Any]:
+        head = getattr(self, "head_init_", None)
+        return {**super().training_stats(), **({"head_init": head} if head else {})}
 
     # --- inference ------------------------------------------------------------------------
     def _predict_proba(self, texts: list[str]) -> np.ndarray:

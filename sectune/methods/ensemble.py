@@ -120,6 +120,7 @@ class Ensemble(Classifier):
             if self.verbose:
                 log.info("%s: training member %d/%d, %s ...", self.name, i, len(names), name)
             member = method_class(name)(**self._member_params(name))
+            member.label_texts = self.label_texts
             # only an early-stopping member sees the validation rows, and only to stop: the rest never see them
             held_out = (eval_texts, eval_labels) if member.tags.uses_validation else (None, None)
             member.fit(texts, labels, *held_out)

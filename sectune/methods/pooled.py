@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -49,12 +51,56 @@ class MeanPoolingClassifier(torch.nn.Module):
         torch.nn.init.zeros_(self.classifier.bias)
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, **inputs) -> SequenceClassifierOutput:
-        hidden = self.body(input_ids=input_ids, attention_mask=attention_mask, **inputs).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = self.pooled(input_ids=input_ids, attention_mask=attention_mask, **inputs)
         logits = self.classifier(self.dropout(pooled))
         loss = torch.nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def pooled(self, input_ids=None, attention_mask=None, **inputs) -> torch.Tensor:
+        """The masked mean of the body's token states: the text's sentence embedding."""
+        hidden = self.body(input_ids=input_ids, attention_mask=attention_mask, **inputs).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    @torch.no_grad()
+    def init_head_from_label_texts(
+        self, tokenizer, label_texts: Sequence[str], texts: Sequence[str], label_ids: Sequence[int], max_length: int
+    ) -> dict[str, float]:
+        """Start the head where the sentence embedding already points: row i is the unit embedding of label i's
+        text (a CWE's name and description) over a temperature fitted on ``texts`` by maximum likelihood.
+
+        At step 0 the model then classifies by cosine similarity to the label texts (zero-shot), so a class with
+        a handful of training rows starts from its description instead of from noise. Returns the zero-shot
+        top-1 on ``texts`` and the temperature, for the log.
+        """
+        from sectune.operating import fit_temperature
+
+        was_training = self.training
+        self.eval()
+
+        def embed(batch_texts: Sequence[str]) -> torch.Tensor:
+            parts = []
+            device = self.classifier.weight.device
+            for start in range(0, len(batch_texts), 32):
+                batch = tokenizer(
+                    list(batch_texts[start : start + 32]),
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
+                parts.append(self.pooled(**{k: v.to(device) for k, v in batch.items()}).float())
+            return torch.cat(parts)
+
+        directions = torch.nn.functional.normalize(embed(label_texts), dim=-1)
+        scores = embed(texts) @ directions.T
+        proba = torch.softmax(scores.double(), dim=-1).cpu().numpy()
+        temperature = fit_temperature(proba, np.asarray(label_ids))
+        self.classifier.weight.copy_((directions / temperature).to(self.classifier.weight.dtype))
+        self.classifier.bias.zero_()
+        self.train(was_training)
+        top1 = float((scores.argmax(-1).cpu().numpy() == np.asarray(label_ids)).mean())
+        return {"zero_shot_top1": top1, "temperature": temperature}
 
     def save_head(self, directory: Path) -> None:
         save_file(

@@ -169,6 +169,11 @@ class Task:
         """Human names for labels where the task has them (CWE ids -> names), else None."""
         return None
 
+    def describe_labels(self, labels: Sequence[str]) -> dict[str, str]:
+        """What the labels mean in words, where the task knows (CWE: MITRE's name and description), for methods
+        that start from them (``Classifier.label_texts``); none by default."""
+        return {}
+
     # --- scores ---------------------------------------------------------------------------
     def metrics(
         self, model: "Classifier", table: Table, proba: np.ndarray, train_labels: Sequence[str] | None = None

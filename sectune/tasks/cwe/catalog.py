@@ -64,6 +64,7 @@ class Weakness:
     examples: list[tuple[str, str]] = field(default_factory=list)  # (reference, description)
     usage: str | None = None  # Mapping_Notes/Usage: Allowed, Allowed-with-Review, Discouraged, Prohibited
     parents: list[str] = field(default_factory=list)  # ChildOf in view 1000, Primary first
+    description: str = ""  # the entry's Description (a category's Summary), whitespace collapsed
 
 
 @dataclass
@@ -89,6 +90,11 @@ class Catalog:
     def name(self, cwe_id: str) -> str | None:
         entry = self.get(cwe_id)
         return entry.name if entry else None
+
+    def describe(self, cwe_id: str) -> str | None:
+        """The entry's name and description as one text: what the weakness is, in MITRE's words."""
+        entry = self.get(cwe_id)
+        return f"{entry.name}. {entry.description}".strip() if entry else None
 
     def get(self, cwe_id: str) -> Weakness | None:
         return self.weaknesses.get(_key(cwe_id))
@@ -253,8 +259,14 @@ def load_catalog(xml_path: str | None = None) -> Catalog:
     def entry(element: ET.Element, abstraction: str) -> Weakness:
         cwe = f"CWE-{element.get('ID')}"
         usage = element.findtext(f"{ns}Mapping_Notes/{ns}Usage")
+        text = element.findtext(f"{ns}Description") or element.findtext(f"{ns}Summary") or ""
         weakness = Weakness(
-            cwe, element.get("Name", ""), abstraction, element.get("Status", ""), usage=usage.strip() if usage else None
+            cwe,
+            element.get("Name", ""),
+            abstraction,
+            element.get("Status", ""),
+            usage=usage.strip() if usage else None,
+            description=" ".join(text.split()),
         )
         return weaknesses.setdefault(cwe, weakness)  # an id listed twice keeps its first entry
 

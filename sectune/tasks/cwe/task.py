@@ -259,6 +259,9 @@ class CweTask(Task):
     def namer(self) -> Callable[[str], str | None]:
         return self.catalog.name
 
+    def describe_labels(self, labels: Sequence[str]) -> dict[str, str]:
+        return {label: text for label in labels if (text := self.catalog.describe(label))}
+
     def card_section(self, info: dict[str, Any], metrics: dict[str, Any]) -> str:
         return card_section(info.get(self.name), metrics)
 
