@@ -17,29 +17,42 @@ from sectune.testing import make_texts  # noqa: F401 - the tests' shared data, i
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-@pytest.fixture(scope="session")
-def tiny_bert_dir(tmp_path_factory) -> str:
-    """A 2-layer, 32-wide random BERT with MiniLM's tokenizer, saved as safetensors in a local dir."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
+def save_tiny_encoder(path: Path, architecture: str, **config: object) -> str:
+    """A 2-layer, 32-wide random ``architecture`` model (BERT, RoBERTa...) with MiniLM's tokenizer, saved as
+    safetensors in ``path``: the architecture is what a test exercises, not what the weights know."""
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
 
     from sectune.models import default_encoder_path
 
-    path = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = AutoTokenizer.from_pretrained(default_encoder_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    import torch
-
+    settings = dict(num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    settings.update(config)
+    config_class = getattr(transformers, f"{architecture}Config")
     torch.manual_seed(0)
-    BertModel(config).save_pretrained(path, safe_serialization=True)
+    model = getattr(transformers, f"{architecture}Model")(
+        config_class(vocab_size=tokenizer.vocab_size, hidden_size=32, **settings)
+    )
+    model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> str:
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"), "Bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta_dir(tmp_path_factory) -> str:
+    """RoBERTa classifies through its own [CLS] head; its positions start after the padding index."""
+    from transformers import AutoTokenizer
+
+    from sectune.models import default_encoder_path
+
+    pad = AutoTokenizer.from_pretrained(default_encoder_path()).pad_token_id
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-roberta"), "Roberta", pad_token_id=pad)
 
 
 @pytest.fixture

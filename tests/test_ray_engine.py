@@ -11,7 +11,10 @@ import pytest
 from sectune.cli import main
 from sectune.errors import SectuneError
 from sectune.scan import scan
+from tests import test_scan
 from tests.test_scan import BENIGN, LOGS, OBFUSCATED
+
+model_dir = test_scan.model_dir  # the same small trained detector as the local scan's tests
 
 SUMMARY_FIELDS = (
     "path",
@@ -26,16 +29,6 @@ SUMMARY_FIELDS = (
     "examples",
     "skipped_examples",
 )
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    from sectune.methods.tfidf import TfidfLogreg
-
-    clf = TfidfLogreg(min_df=1, verbose=False).fit(BENIGN + OBFUSCATED, ["0"] * len(BENIGN) + ["1"] * len(OBFUSCATED))
-    path = tmp_path_factory.mktemp("ray-model") / "model"
-    clf.save_pretrained(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from sectune.methods.base import (
     PositiveInt,
     Seed,
 )
-from sectune.methods.hf import check_texts, device, length_sorted_batches, load_pretrained, load_tokenizer
+from sectune.methods.hf import check_texts, device, inference, length_sorted_batches, load_pretrained, load_tokenizer
 from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
 from sectune.methods.tags import MethodTags
 from sectune.models import DEFAULT_ENCODER_LABEL, check_model_dir, resolve_base_model
@@ -62,6 +62,7 @@ class EmbedLogreg(Classifier):
         import torch
 
         from sectune.io import progress_bar
+        from sectune.methods.pooled import mean_pool  # torch: imported when embedding, not by `sectune --help`
 
         texts = check_texts(texts)
         target = device()
@@ -69,14 +70,12 @@ class EmbedLogreg(Classifier):
         out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
         batches = length_sorted_batches(self.tokenizer_, texts, self.batch_size, self.max_length)
         total = -(-len(texts) // self.batch_size)
-        with torch.inference_mode():
+        with inference(target):
             for idx, batch in progress_bar(
                 self.verbose and total >= 20, iterable=batches, total=total, desc="embedding", unit="batch"
             ):
                 batch = {k: v.to(target) for k, v in batch.items()}
-                hidden = encoder(**batch).last_hidden_state.float()
-                mask = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                pooled = mean_pool(encoder(**batch).last_hidden_state.float(), batch["attention_mask"])
                 if self.normalize:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[idx] = pooled.cpu().numpy()

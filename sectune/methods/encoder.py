@@ -20,7 +20,7 @@ from pydantic import Field
 from sectune.errors import SectuneError
 from sectune.methods.base import Classifier, TorchClassWeight
 from sectune.methods.finetune import FineTuneArgs
-from sectune.methods.hf import add_lora, device, length_sorted_batches, load_pretrained, load_tokenizer
+from sectune.methods.hf import add_lora, device, inference, length_sorted_batches, load_pretrained, load_tokenizer
 from sectune.methods.info import check_outputs
 from sectune.methods.tags import MethodTags
 from sectune.models import DEFAULT_ENCODER_LABEL, check_model_dir, resolve_base_model
@@ -136,8 +136,16 @@ class EncoderClassifier(FineTuneArgs, Classifier):
 
         from sectune.methods.pooled import MeanPoolingClassifier
 
+        import torch
+
         labels = {"id2label": dict(enumerate(self.labels_)), "label2id": index}
-        common = {"allow_pickle": self.allow_pickle, "trust_remote_code": self.trust_remote_code}
+        # fp32 master weights whatever the checkpoint holds (hub models often ship fp16/bf16): the Trainer's
+        # autocast gives the GPU its half precision, and the saved model scores on any CPU
+        common = {
+            "allow_pickle": self.allow_pickle,
+            "trust_remote_code": self.trust_remote_code,
+            "dtype": torch.float32,
+        }
         if self.pooling_ == "mean":
             net = MeanPoolingClassifier(load_pretrained(AutoModel, base, **labels, **common), len(self.labels_))
             if self.head_init == "label-text":
@@ -200,7 +208,7 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         out = np.zeros((len(texts), len(self.labels_)), dtype=np.float64)
         target = device()
         net = self.net_.to(target)
-        with torch.inference_mode():
+        with inference(target):
             for idx, batch in length_sorted_batches(self.tokenizer_, texts, self.predict_batch_size, self.max_length):
                 logits = net(**{k: v.to(target) for k, v in batch.items()}).logits.float()
                 out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()

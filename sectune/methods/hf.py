@@ -29,6 +29,21 @@ def device() -> "torch.device":
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@contextlib.contextmanager
+def inference(target: "torch.device") -> Iterator[None]:
+    """No autograd, and on a GPU half-precision matmuls (bf16 where supported, else fp16) under autocast: a model
+    fine-tuned in fp32 or bf16 scores about twice as fast there. On CPU the weights run as saved (fp32)."""
+    import torch
+
+    with torch.inference_mode():
+        if target.type != "cuda":
+            yield
+            return
+        half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        with torch.autocast(device_type="cuda", dtype=half):
+            yield
+
+
 def load_tokenizer(name: str, *, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 

@@ -36,6 +36,12 @@ def trained_pooling(model_dir: str) -> str:
     return "cls"
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The masked mean of token states: the sentence embedding mean-pooling models were trained to give."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
 class MeanPoolingClassifier(torch.nn.Module):
     """Body (an AutoModel) -> masked mean of token states -> dropout -> linear head."""
 
@@ -59,8 +65,7 @@ class MeanPoolingClassifier(torch.nn.Module):
     def pooled(self, input_ids=None, attention_mask=None, **inputs) -> torch.Tensor:
         """The masked mean of the body's token states: the text's sentence embedding."""
         hidden = self.body(input_ids=input_ids, attention_mask=attention_mask, **inputs).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return mean_pool(hidden, attention_mask)
 
     @torch.no_grad()
     def init_head_from_label_texts(
