@@ -132,11 +132,10 @@ class EncoderClassifier(FineTuneArgs, Classifier):
     def _build(self, base: str, index: dict[str, int], texts: list[str], train_ids: list[int]):
         """The network to fine-tune: the model's own classification head, or mean pooling + a linear head (started
         from the label texts with ``head_init='label-text'``), LoRA adapters on the body when asked."""
+        import torch
         from transformers import AutoModel, AutoModelForSequenceClassification
 
         from sectune.methods.pooled import MeanPoolingClassifier
-
-        import torch
 
         labels = {"id2label": dict(enumerate(self.labels_)), "label2id": index}
         # fp32 master weights whatever the checkpoint holds (hub models often ship fp16/bf16): the Trainer's
