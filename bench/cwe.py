@@ -192,6 +192,7 @@ def run_cell(name: str, train_set: str, rollup: str, work: Path, steps: int) -> 
         "rows": rows,
         "train_rows": model.run.training.train_rows,
         "weights": getattr(model, "weights_", None),
+        "head_init": model.run.training.head_init,
         **cost,
     }
 
@@ -243,12 +244,19 @@ def render(results: list[dict], ingest: dict | None, split: dict, command: str, 
         "CWEs) as extra training rows",
         *(
             []
-            if not any(r.get("method") in ("encoder", "ensemble") for r in results)
+            if not any(METHODS[r["method"]][0] in ("encoder", "ensemble") for r in results)
             else [
                 f"- encoder: all-MiniLM-L6-v2 (mean pooling), CPU budget {steps} optimiser steps (batch {ENCODER['batch_size']} grouped by length, "
                 f"max length {ENCODER['max_length']}, lr {ENCODER['lr']}, head lr x10, sqrt class weights, 10% of train held out for "
                 f"early stopping and the ensemble's weights, evaluated every {ENCODER['eval_steps']} steps), fp32, 2 threads"
             ]
+        ),
+        *(
+            [
+                "- -label: the encoder's head starts from MITRE's name and description of each CWE (`--head-init label-text`)"
+            ]
+            if any(r["method"].endswith("-label") for r in results)
+            else []
         ),
         "",
         "| train | method | rollup | classes | (a) top-1 | (a) top-1 any | (a) top-3 | (a) macro-F1 | (a) hier. top-1 "
@@ -281,6 +289,13 @@ def render(results: list[dict], ingest: dict | None, split: dict, command: str, 
             + ", ".join(f"{row['method'].split(' ')[0]} {w:.2f}" for row, w in zip(r["rows"][1:], r["weights"]))
             for r in weights
         ]
+    heads = [
+        f"- {r['method']} ({r['train']}): head from the label texts, zero-shot top-1 {r['head_init']['zero_shot_top1']:.3f} "
+        f"on 512 training rows, temperature {r['head_init']['temperature']:.3f}"
+        for r in results
+        if r.get("head_init")
+    ]
+    lines += ["", *heads] if heads else []
     if ingest:
         lines += [
             "",
