@@ -53,7 +53,7 @@ class Training(_Record):
     train_seconds: float | None = None
     arguments: dict[str, Any] | None = None  # the method's parameters as trained (never a security switch)
     skipped_steps: int | None = None  # optimiser steps skipped for non-finite gradients (Classifier.training_stats)
-    head_init: dict[str, float] | None = None  # encoder head_init='label-text': zero-shot top-1, temperature
+    head_init: dict[str, int | float] | None = None  # encoder head_init='label-text': zero-shot top-1, temperature
     resumed_from: Resumed | None = None
     processes: int | None = None  # `accelerate launch` processes (data parallel): each took batch_size rows a step
 
