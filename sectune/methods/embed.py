@@ -21,7 +21,7 @@ from sectune.methods.base import (
     PositiveInt,
     Seed,
 )
-from sectune.methods.hf import check_texts, device, inference, length_sorted_batches, load_pretrained, load_tokenizer
+from sectune.methods.hf import check_texts, device, load_pretrained, load_tokenizer
 from sectune.methods.linear import fit_logreg, load_logreg, save_logreg
 from sectune.methods.tags import MethodTags
 from sectune.models import DEFAULT_ENCODER_LABEL, check_model_dir, resolve_base_model
@@ -59,27 +59,17 @@ class EmbedLogreg(Classifier):
 
     def embed(self, texts) -> np.ndarray:
         """Mean-pooled (optionally L2-normalised) last hidden states, one row per text."""
-        import torch
+        from sectune.methods.pooled import embed_texts  # torch: imported when embedding, not by `sectune --help`
 
-        from sectune.io import progress_bar
-        from sectune.methods.pooled import mean_pool  # torch: imported when embedding, not by `sectune --help`
-
-        texts = check_texts(texts)
-        target = device()
-        encoder = self.encoder_.to(target)
-        out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-        batches = length_sorted_batches(self.tokenizer_, texts, self.batch_size, self.max_length)
-        total = -(-len(texts) // self.batch_size)
-        with inference(target):
-            for idx, batch in progress_bar(
-                self.verbose and total >= 20, iterable=batches, total=total, desc="embedding", unit="batch"
-            ):
-                batch = {k: v.to(target) for k, v in batch.items()}
-                pooled = mean_pool(encoder(**batch).last_hidden_state.float(), batch["attention_mask"])
-                if self.normalize:
-                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[idx] = pooled.cpu().numpy()
-        return out
+        return embed_texts(
+            self.encoder_.to(device()),
+            self.tokenizer_,
+            check_texts(texts),
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            normalize=self.normalize,
+            progress=self.verbose,
+        )
 
     def _fit(self, texts, labels, eval_texts, eval_labels) -> None:
         self._load_encoder(resolve_base_model(self.model, allow_pickle=self.allow_pickle), self.allow_pickle)

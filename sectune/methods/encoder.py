@@ -50,6 +50,7 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         fast_test_params={"max_steps": 4, "batch_size": 4, "predict_batch_size": 4, "lr": 1e-3, "verbose": False},
     )
     class_weight: TorchClassWeight = None
+    head_init_ = None  # the last fit's start with head_init='label-text' (unannotated: state, not a dataclass field)
     group_by_length: Annotated[
         bool, Field(description="batch texts of similar length: faster, unsafe where length tells the class")
     ] = False
@@ -78,7 +79,7 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         )  # torch: imported when training, not by `sectune --help`
 
         training.resolve_precision(self.precision)  # fail before loading anything
-        self.head_init_: dict[str, float] | None = None
+        self.head_init_ = None
         set_seed(self.seed)
         base = resolve_base_model(self.model, allow_pickle=self.allow_pickle)
         index = {label: i for i, label in enumerate(self.labels_)}
@@ -197,8 +198,7 @@ class EncoderClassifier(FineTuneArgs, Classifier):
         )
 
     def training_stats(self) -> dict[str, Any]:
-        head = getattr(self, "head_init_", None)
-        return {**super().training_stats(), **({"head_init": head} if head else {})}
+        return {**super().training_stats(), **({"head_init": self.head_init_} if self.head_init_ else {})}
 
     # --- inference ------------------------------------------------------------------------
     def _predict_proba(self, texts: list[str]) -> np.ndarray:

@@ -10,6 +10,7 @@ were trained.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sectune.errors import SectuneError, shorten
+from sectune.methods.hf import inference, length_sorted_batches
 from sectune.methods.info import check_outputs
 
 HEAD_FILE = "pooled_head.safetensors"
@@ -40,6 +42,36 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     """The masked mean of token states: the sentence embedding mean-pooling models were trained to give."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def embed_texts(
+    body: torch.nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int,
+    max_length: int,
+    normalize: bool = False,
+    progress: bool = False,
+) -> np.ndarray:
+    """Mean-pooled (optionally L2-normalised) last hidden states of ``body`` (in eval mode), one float32 row per
+    text, scored in length-sorted batches on the device the body sits on."""
+    from sectune.io import progress_bar
+
+    target = next(body.parameters()).device
+    out = np.zeros((len(texts), body.config.hidden_size), dtype=np.float32)
+    batches = length_sorted_batches(tokenizer, texts, batch_size, max_length)
+    total = -(-len(texts) // batch_size)
+    with inference(target):
+        for idx, batch in progress_bar(
+            progress and total >= 20, iterable=batches, total=total, desc="embedding", unit="batch"
+        ):
+            batch = {k: v.to(target) for k, v in batch.items()}
+            pooled = mean_pool(body(**batch).last_hidden_state.float(), batch["attention_mask"])
+            if normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[idx] = pooled.cpu().numpy()
+    return out
 
 
 class MeanPoolingClassifier(torch.nn.Module):
@@ -82,29 +114,14 @@ class MeanPoolingClassifier(torch.nn.Module):
 
         was_training = self.training
         self.eval()
-
-        def embed(batch_texts: Sequence[str]) -> torch.Tensor:
-            parts = []
-            device = self.classifier.weight.device
-            for start in range(0, len(batch_texts), 32):
-                batch = tokenizer(
-                    list(batch_texts[start : start + 32]),
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
-                )
-                parts.append(self.pooled(**{k: v.to(device) for k, v in batch.items()}).float())
-            return torch.cat(parts)
-
-        directions = torch.nn.functional.normalize(embed(label_texts), dim=-1)
-        scores = embed(texts) @ directions.T
-        proba = torch.softmax(scores.double(), dim=-1).cpu().numpy()
-        temperature = fit_temperature(proba, np.asarray(label_ids))
-        self.classifier.weight.copy_((directions / temperature).to(self.classifier.weight.dtype))
+        embed = partial(embed_texts, self.body, tokenizer, batch_size=32, max_length=max_length)
+        directions = torch.nn.functional.normalize(torch.from_numpy(embed(label_texts)), dim=-1)
+        scores = torch.from_numpy(embed(texts)) @ directions.T
+        temperature = fit_temperature(torch.softmax(scores.double(), dim=-1).numpy(), np.asarray(label_ids))
+        self.classifier.weight.copy_(directions / temperature)
         self.classifier.bias.zero_()
         self.train(was_training)
-        top1 = float((scores.argmax(-1).cpu().numpy() == np.asarray(label_ids)).mean())
+        top1 = float((scores.argmax(-1).numpy() == np.asarray(label_ids)).mean())
         return {"zero_shot_top1": top1, "temperature": temperature}
 
     def save_head(self, directory: Path) -> None:
