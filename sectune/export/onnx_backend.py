@@ -16,12 +16,13 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from sectune.errors import SectuneError
 from sectune.methods.base import Classifier, method_class
+from sectune.methods.hf import longest_first, token_counts
 from sectune.run import RunRecord
 
 log = logging.getLogger("sectune")
@@ -255,14 +256,11 @@ class OnnxClassifier(Classifier):
             out[idx] = proba / proba.sum(axis=1, keepdims=True)
         return out
 
-    def _order(self, lengths: Sequence[int]) -> Iterator[np.ndarray]:
-        """Row indices in batches, longest first (as the torch methods batch): the least padding."""
-        order = np.argsort([-n for n in lengths], kind="stable")
-        for start in range(0, len(order), self.batch_size_):
-            yield order[start : start + self.batch_size_]
-
     def _encoder_batches(self, texts: list[str]) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        for idx in self._order([len(t) for t in texts]):
+        lengths = token_counts(
+            lambda chunk: (sum(e.attention_mask) for e in self.tokenizer_.encode_batch(chunk)), texts
+        )
+        for idx in longest_first(lengths, self.batch_size_):
             encodings = self.tokenizer_.encode_batch([texts[i] for i in idx])
             columns = {
                 "input_ids": [e.ids for e in encodings],
@@ -275,7 +273,7 @@ class OnnxClassifier(Classifier):
         from sectune.methods.charcnn import encode  # numpy only
 
         seqs = encode(texts, self.max_length_)
-        for idx in self._order([len(s) for s in seqs]):
+        for idx in longest_first([len(s) for s in seqs], self.batch_size_):
             lengths = np.fromiter((len(seqs[i]) for i in idx), dtype=np.int64, count=len(idx))
             ids = np.zeros((len(idx), max(int(lengths.max(initial=0)), self.min_width_)), dtype=np.int64)
             for row, i in enumerate(idx):

@@ -33,7 +33,16 @@ from pydantic import Field
 from sectune.errors import SectuneError, shorten
 from sectune.methods.base import Classifier
 from sectune.methods.finetune import FineTuneArgs, defaults
-from sectune.methods.hf import add_lora, check_texts, device, load_adapter, load_pretrained, load_tokenizer
+from sectune.methods.hf import (
+    add_lora,
+    check_texts,
+    device,
+    inference,
+    load_adapter,
+    load_pretrained,
+    load_tokenizer,
+    longest_first,
+)
 from sectune.methods.info import check_outputs
 from sectune.methods.tags import MethodTags
 from sectune.models import DEFAULT_CAUSAL_LM_LABEL, check_model_dir, load_error, resolve_causal_lm
@@ -385,11 +394,9 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         first = torch.tensor([a[0] for a in answers], device=target)
         keep = {"logits_to_keep": 1} if _accepts(lm, "logits_to_keep") else {}
         pad = self.tokenizer_.pad_token_id
-        with torch.inference_mode():
+        with inference(target):
             if all(len(a) == 1 for a in answers):
-                order = np.argsort([-len(p) for p in prompts], kind="stable")
-                for start in range(0, len(order), self.predict_batch_size):
-                    idx = order[start : start + self.predict_batch_size]
+                for idx in longest_first([len(p) for p in prompts], self.predict_batch_size):
                     ids, mask = _left_pad([prompts[i] for i in idx], pad, target)
                     positions = (mask.cumsum(-1) - 1).clamp(min=0)
                     logits = lm(
@@ -445,10 +452,8 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
                 return np.exp(self._answer_log_probs(net, prompts, bar))
             out = np.zeros((len(texts), len(self.labels_)), dtype=np.float64)
             target = next(net.parameters()).device
-            order = np.argsort([-len(p) for p in prompts], kind="stable")
-            with torch.inference_mode():
-                for start in range(0, len(order), self.predict_batch_size):
-                    idx = order[start : start + self.predict_batch_size]
+            with inference(target):
+                for idx in longest_first([len(p) for p in prompts], self.predict_batch_size):
                     ids, mask = _left_pad([prompts[i] for i in idx], self.tokenizer_.pad_token_id, target)
                     positions = (mask.cumsum(-1) - 1).clamp(min=0)
                     logits = net(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
@@ -466,7 +471,6 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
     def generate(self, texts: Sequence[str], max_new_tokens: int = 1) -> list[str | None]:
         """The common recipe, for comparison: greedy generation, then the answer parsed back to a
         label (None when it names none). Scores come from :meth:`predict_proba`, not from this."""
-        import torch
 
         if self.head != "lm":
             raise SectuneError("generation needs --head lm")
@@ -476,7 +480,7 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
         words = [w.lower() for w in self.encoder_.words]
         first_tokens = [self.tokenizer_.decode(a[:1]).strip().lower() for a in self.answers_]
         parsed: list[str | None] = []
-        with torch.inference_mode(), self._progress(len(texts), "generating") as bar:
+        with inference(target), self._progress(len(texts), "generating") as bar:
             for start in range(0, len(texts), self.predict_batch_size):
                 prompts = [self.encoder_.prompt_ids(t) for t in texts[start : start + self.predict_batch_size]]
                 ids, mask = _left_pad(prompts, self.tokenizer_.pad_token_id, target)

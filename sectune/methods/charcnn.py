@@ -37,7 +37,7 @@ from sectune.methods.base import (
     Seed,
     TorchClassWeight,
 )
-from sectune.methods.hf import device
+from sectune.methods.hf import device, longest_first
 from sectune.methods.info import check_outputs
 from sectune.methods.tags import MethodTags
 
@@ -261,13 +261,11 @@ class CharCNN(Classifier):
         if not texts:
             return out
         seqs = encode(texts, int(self.max_length))
-        order = np.argsort([-len(s) for s in seqs], kind="stable")
         target = device()
         net = self.net_.to(target).eval()
         min_width = max(int(k) for k in self.kernel_sizes)
         with torch.inference_mode():
-            for start in range(0, len(order), int(self.predict_batch_size)):
-                idx = order[start : start + int(self.predict_batch_size)]
+            for idx in longest_first([len(s) for s in seqs], int(self.predict_batch_size)):
                 ids, lens = self._pad([seqs[i] for i in idx], min_width)
                 logits = net(ids.to(target), lens.to(target)).float()
                 out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
