@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -130,6 +131,16 @@ def strict_rows(proba, labels: list[str], kept: list[dict], train_counts: Counte
     }
 
 
+def scoring_key(work: Path) -> str:
+    """What a cell's scores depend on besides its model: the test files and the code that scores them."""
+    from sectune import metrics
+    from sectune.tasks.cwe import task
+
+    parts = [(work / f"test-{part}.jsonl").read_bytes() for part in "ab"]
+    parts += [inspect.getsource(strict_rows).encode(), Path(task.__file__).read_bytes()]
+    return hashlib.sha256(b"".join([*parts, Path(metrics.__file__).read_bytes()])).hexdigest()
+
+
 def run_cell(name: str, train_set: str, rollup: str, work: Path, steps: int) -> dict:
     """Train one method (in this process) and score it, and an ensemble's members, on both test sets."""
     import sectune
@@ -169,9 +180,7 @@ def run_cell(name: str, train_set: str, rollup: str, work: Path, steps: int) -> 
         }
         cost_file.write_text(json.dumps(cost))
     scores_file = output / "bench-scores.json"
-    scores_key = hashlib.sha256(
-        b"".join([Path(__file__).read_bytes()] + [(work / f"test-{part}.jsonl").read_bytes() for part in "ab"])
-    ).hexdigest()
+    scores_key = scoring_key(work)
     if scores_file.exists() and (cached := json.loads(scores_file.read_text())).get("key") == scores_key:
         return {**cached["result"], **cost}  # scored by an earlier run of this bench on the same test files
     catalog = load_catalog()
@@ -298,7 +307,8 @@ def render(results: list[dict], ingest: dict | None, split: dict, command: str, 
             for r in weights
         ]
     heads = [
-        f"- {r['method']} ({r['train']}): head from the label texts, zero-shot top-1 {r['head_init']['zero_shot_top1']:.3f} "
+        f"- {r['method']} ({r['train']}, rollup {r['rollup']}): head from the label texts, zero-shot top-1 "
+        f"{r['head_init']['zero_shot_top1']:.3f} "
         f"on 512 training rows, temperature {r['head_init']['temperature']:.3f}"
         for r in results
         if r.get("head_init")

@@ -123,6 +123,24 @@ def test_encoder_head_starts_from_mitres_descriptions(capsys, tmp_path, cve_json
     assert not (tmp_path / "c").exists()
 
 
+def test_the_readme_recipe_runs_and_starts_its_encoder_from_the_descriptions(
+    capsys, tmp_path, cve_jsonl, tiny_bert_dir
+) -> None:
+    """examples/cwe-ensemble.yaml, the README's recipe, as shipped but for the encoder's size and budget."""
+    import yaml
+
+    recipe = yaml.safe_load((Path(__file__).parents[1] / "examples" / "cwe-ensemble.yaml").read_text())
+    recipe["member_params"]["encoder"].update(model=tiny_bert_dir, pooling="mean", max_steps=1, eval_steps=1)
+    config = tmp_path / "recipe.yaml"
+    config.write_text(yaml.safe_dump(recipe))
+    code, _, err = run(capsys, "train", str(cve_jsonl), "--config", str(config), "--output", str(tmp_path / "m"))
+    assert code == 0, err
+    saved = json.loads((tmp_path / "m" / "sectune.json").read_text())
+    assert saved["method"] == "ensemble"
+    head = saved["run"]["training"]["head_init"]
+    assert head["described_labels"] == 4 and head["temperature"] > 0
+
+
 def test_train_cwe_task_with_rollup_time_split_and_named_predictions(capsys, tmp_path, cve_jsonl) -> None:
     code, out, err = run(
         capsys,

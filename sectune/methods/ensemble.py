@@ -205,11 +205,12 @@ class Ensemble(Classifier):
         ]
 
     def training_stats(self) -> dict[str, Any]:
-        """The members' skipped optimiser steps, summed. The weights are in the state (sectune.json keeps only
-        known facts under ``training``)."""
-        skipped = [m.training_stats().get("skipped_steps") for m in self.members_]
-        found = [s for s in skipped if s is not None]
-        return {"skipped_steps": sum(found)} if found else {}
+        """The members' skipped optimiser steps, summed, and the zero-shot start of a member whose head began from
+        the label texts. The weights are in the state (sectune.json keeps only known facts under ``training``)."""
+        stats = [m.training_stats() for m in self.members_]
+        skipped = [s["skipped_steps"] for s in stats if s.get("skipped_steps") is not None]
+        head = next((s["head_init"] for s in stats if s.get("head_init")), None)
+        return {**({"skipped_steps": sum(skipped)} if skipped else {}), **({"head_init": head} if head else {})}
 
     # --- persistence ----------------------------------------------------------------------
     def _save_state(self, directory: Path) -> dict[str, Any]:
