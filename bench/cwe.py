@@ -154,7 +154,12 @@ def run_cell(name: str, train_set: str, rollup: str, work: Path, steps: int) -> 
     files = train_files(work, train_set)
     output = work / f"model-{name}-{train_set}-{rollup}"
     cost_file = output / "bench-cell.json"
-    if (output / "sectune.json").exists():  # trained by an earlier run of this work dir: scored again, not retrained
+    scores_file = output / "bench-scores.json"
+    scores_key = scoring_key(work)
+    trained = (output / "sectune.json").exists()
+    if trained and scores_file.exists() and (cached := json.loads(scores_file.read_text())).get("key") == scores_key:
+        return cached["result"]  # trained and scored by an earlier run of this bench on the same test files
+    if trained:  # trained by an earlier run of this work dir: scored again, not retrained
         model = sectune.load(output, verbose=False)
         cost = json.loads(cost_file.read_text()) if cost_file.exists() else {}
         cost.setdefault("train_seconds", model.run.training.train_seconds)
@@ -179,10 +184,6 @@ def run_cell(name: str, train_set: str, rollup: str, work: Path, steps: int) -> 
             "peak_rss_mib": round(peak_rss_mib()),
         }
         cost_file.write_text(json.dumps(cost))
-    scores_file = output / "bench-scores.json"
-    scores_key = scoring_key(work)
-    if scores_file.exists() and (cached := json.loads(scores_file.read_text())).get("key") == scores_key:
-        return {**cached["result"], **cost}  # scored by an earlier run of this bench on the same test files
     catalog = load_catalog()
     training = [json.loads(line) for f in files for line in f.open(encoding="utf-8")]
     seen = {r["description"] for r in training}
@@ -209,9 +210,10 @@ def run_cell(name: str, train_set: str, rollup: str, work: Path, steps: int) -> 
         "train_rows": model.run.training.train_rows,
         "weights": getattr(model, "weights_", None),
         "head_init": model.run.training.head_init,
+        **cost,
     }
     scores_file.write_text(json.dumps({"key": scores_key, "result": result}))
-    return {**result, **cost}
+    return result
 
 
 def ingest_cell(work: Path) -> dict:

@@ -471,7 +471,6 @@ class CausalLLMClassifier(FineTuneArgs, Classifier):
     def generate(self, texts: Sequence[str], max_new_tokens: int = 1) -> list[str | None]:
         """The common recipe, for comparison: greedy generation, then the answer parsed back to a
         label (None when it names none). Scores come from :meth:`predict_proba`, not from this."""
-
         if self.head != "lm":
             raise SectuneError("generation needs --head lm")
         texts = check_texts(texts)

@@ -125,7 +125,9 @@ def token_counts(count: Callable[[list[str]], Iterable[int]], texts: Sequence[st
 def length_sorted_batches(
     tokenizer, texts: Sequence[str], batch_size: int, max_length: int
 ) -> Iterator[tuple[np.ndarray, dict]]:
-    """Yield (row indices, padded tensors), longest texts (in tokens) first, so padding is minimal."""
+    """Yield (row indices, padded tensors), longest texts (in tokens) first, so padding is minimal. Each text is
+    tokenised twice, to count and then in its batch: cheap beside the forward pass, and only the counts of a
+    whole corpus stay in memory, not its token ids."""
     lengths = token_counts(
         lambda chunk: tokenizer(chunk, truncation=True, max_length=max_length, return_length=True)["length"], texts
     )
