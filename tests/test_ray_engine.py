@@ -32,7 +32,44 @@ SUMMARY_FIELDS = (
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def s3_endpoint():
+    """A real S3 API on 127.0.0.1 (moto's server), or None without moto/s3fs: the URL the workers reach.
+
+    Set up before Ray starts, so that its workers inherit the endpoint and credentials the way a user's
+    environment gives them (``AWS_ENDPOINT_URL_S3`` is how boto and s3fs reach MinIO or any S3 look-alike)."""
+    try:
+        import s3fs  # noqa: F401
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        yield None
+        return
+    import os
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {
+        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "sectune-test",
+        "AWS_SECRET_ACCESS_KEY": "sectune-test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env["AWS_ENDPOINT_URL_S3"]
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(s3_endpoint):
     """One local Ray for the module (starting one costs seconds): 2 CPUs, so 2 scoring actors."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sectune[ray]')")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -81,6 +118,38 @@ def test_ray_scan_of_a_glob_and_a_url_keys_alerts_by_file_in_order(ray_cluster, 
     from_url = [json.loads(line) for line in (tmp_path / "url.jsonl").read_text().splitlines()]
     assert [x.pop("file") for x in from_url] == [f"file://{x.pop('file')}" for x in alerts]
     assert from_url == alerts and url.lines_read == local.lines_read
+
+
+def test_ray_scan_reads_an_s3_bucket_like_a_local_folder(ray_cluster, s3_endpoint, model_dir, tmp_path):
+    import json
+
+    if s3_endpoint is None:
+        pytest.skip("moto[server] and s3fs are not installed (make test installs them)")
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="siem-export")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("commands.txt", "process.jsonl.gz"):
+        source = LOGS / name.removesuffix(".gz")
+        if name.endswith(".gz"):  # a compressed object: read by its name, as a local .gz is
+            import gzip
+
+            (logs / name).write_bytes(gzip.compress(source.read_bytes()))
+        else:
+            shutil.copy(source, logs / name)
+        boto3.client("s3").upload_file(str(logs / name), "siem-export", f"2026-12/{name}")
+    local = scan(model_dir, str(logs / "*"), output=tmp_path / "local.jsonl", threshold=0.0)
+    remote = scan(model_dir, "s3://siem-export/2026-12/*", output=tmp_path / "s3.jsonl", threshold=0.0, engine="ray")
+    local_alerts = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text().splitlines()]
+    s3_alerts = [json.loads(line) for line in (tmp_path / "s3.jsonl").read_text().splitlines()]
+    assert [x.pop("file") for x in s3_alerts] == [
+        "s3://siem-export/2026-12/" + Path(x.pop("file")).name for x in local_alerts
+    ]
+    assert s3_alerts == local_alerts and len(s3_alerts) >= 6
+    assert (remote.lines_read, remote.alerts, remote.unparseable) == (local.lines_read, local.alerts, local.unparseable)
+    with pytest.raises(SectuneError, match="no file matches"):
+        scan(model_dir, "s3://siem-export/2025-*/*", engine="ray")
 
 
 def test_ray_predict_equals_the_local_predict(ray_cluster, model_dir, tmp_path, capsys):
