@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -136,13 +137,51 @@ def one_core_speed(model_dir: Path, texts: list[str]) -> float:
     return best
 
 
+@dataclass(frozen=True)
+class NeuralBudget:
+    """The CPU budget of the neural methods, the same for every setup, and the line that states it."""
+
+    encoder_steps: int = 600
+    encoder_max_length: int = 256
+    charcnn_steps: int = 1500
+
+    def settings(self, methods: list[str]) -> dict[str, dict]:
+        own = {
+            "encoder": {
+                "max_steps": self.encoder_steps,
+                "batch_size": 16,
+                "max_length": self.encoder_max_length,
+                "lr": 1e-4,
+                "eval_steps": max(100, self.encoder_steps // 4),
+            },
+            "charcnn": {"max_steps": self.charcnn_steps},
+        }
+        return {name: v for name, v in own.items() if name in methods}
+
+    def describe(self, ran: set[str]) -> list[str]:
+        return [
+            *(
+                [
+                    f"encoder: all-MiniLM-L6-v2, CPU budget {self.encoder_steps} optimiser steps, batch 16, "
+                    f"max_length {self.encoder_max_length} tokens, lr 1e-4"
+                ]
+                if "encoder" in ran
+                else []
+            ),
+            *(
+                [f"charcnn: {self.charcnn_steps} steps of batch 64 at most (max length 4,096 characters)"]
+                if "charcnn" in ran
+                else []
+            ),
+        ]
+
+
 def run_setup(
     setup: str,
     files: dict[str, Path],
     methods: list[str],
     work: Path,
-    encoder_steps: int,
-    charcnn_steps: int,
+    budget: NeuralBudget,
     loo: list[str],
 ) -> dict:
     from sectune.compare import compare
@@ -161,20 +200,7 @@ def run_setup(
         task="cmdline",
         verbose=False,
         leave_one_out=[] if setup == "1" else [m for m in loo if m in methods],  # (1) holds out every real tool already
-        method_settings={
-            name: own
-            for name, own in {
-                "encoder": {
-                    "max_steps": encoder_steps,
-                    "batch_size": 16,
-                    "max_length": 256,
-                    "lr": 1e-4,
-                    "eval_steps": max(100, encoder_steps // 4),
-                },
-                "charcnn": {"max_steps": charcnn_steps},
-            }.items()
-            if name in methods
-        },
+        method_settings=budget.settings(methods),
     )
     return {
         "result": result,
@@ -191,8 +217,7 @@ def render(
     speed: float | None,
     command: str,
     started: str,
-    encoder_steps: int,
-    charcnn_steps: int,
+    budget: NeuralBudget,
     generated_from: str,
     title_suffix: str = "",
 ) -> str:
@@ -214,18 +239,7 @@ def render(
         "- "
         + "; ".join(
             [
-                *(
-                    [
-                        f"encoder: all-MiniLM-L6-v2, CPU budget {encoder_steps} optimiser steps, batch 16, max_length 256 tokens, lr 1e-4"
-                    ]
-                    if "encoder" in ran
-                    else []
-                ),
-                *(
-                    [f"charcnn: {charcnn_steps} steps of batch 64 at most (max length 4,096 characters)"]
-                    if "charcnn" in ran
-                    else []
-                ),
+                *budget.describe(ran),
                 "precision/recall/F1 at each model's threshold; lines/s: scoring the test file with 2 threads",
             ]
         ),
@@ -379,8 +393,7 @@ def run_setup4(
     files: dict[str, Path],
     methods: list[str],
     work: Path,
-    encoder_steps: int,
-    charcnn_steps: int,
+    budget: NeuralBudget,
     cap: int | None,
     seed: int,
     n_light: int,
@@ -399,16 +412,6 @@ def run_setup4(
     light_pos = [r for r in light if int(r["label"]) == 1]
     light_neg = [r["text"] for r in light if int(r["label"]) == 0]
     light_family = [next(iter(technique_families(r["technique"]))) for r in light_pos]
-    settings = {
-        "encoder": {
-            "max_steps": encoder_steps,
-            "batch_size": 16,
-            "max_length": 256,
-            "lr": 1e-4,
-            "eval_steps": max(100, encoder_steps // 4),
-        },
-        "charcnn": {"max_steps": charcnn_steps},
-    }
     out: dict = {
         "units": {},
         "light": {},
@@ -441,7 +444,7 @@ def run_setup4(
             verbose=False,
             leave_one_out=[],
             target_fpr=target_fpr,
-            method_settings={k: v for k, v in settings.items() if k in methods},
+            method_settings=budget.settings(methods),
         )
         out["units"][name] = {"info": info, "rows": {}}
         unit_light: dict = {}
@@ -451,20 +454,22 @@ def run_setup4(
             if unit is None or unit.startswith("engine:"):
                 family = unit.split(":", 1)[1] if unit else None
                 picked = [i for i, f in enumerate(light_family) if family is None or f == family]
-                texts = [light_pos[i]["text"] for i in picked] + (light_neg if unit is None else [])
                 if not picked:
                     continue
-                scores, threshold = _light_scores(model_dir, texts)
-                flags = scores >= threshold
+                scores, threshold = _light_scores(model_dir, [light_pos[i]["text"] for i in picked] + light_neg)
+                pos_scores, neg_scores = scores[: len(picked)], scores[len(picked) :]
+                site = site_calibrated(light_neg, neg_scores, pos_scores)
                 per = unit_light.setdefault(row["method"], {})
                 if unit is None:
-                    pos_flags = flags[: len(picked)]
+                    pos_flags = pos_scores >= threshold
                     fam = np.array(light_family)
                     per["all"] = {f: float(pos_flags[fam == f].mean()) for f in sorted(set(light_family))}
                     per["all_recall"] = float(pos_flags.mean())
-                    per["all_fpr"] = float(flags[len(picked) :].mean()) if light_neg else None
+                    per["all_fpr"] = float((neg_scores >= threshold).mean()) if light_neg else None
+                    per["site"] = site
                 else:
-                    per.setdefault("held_out", {})[family] = float(flags.mean())
+                    per.setdefault("held_out", {})[family] = float((pos_scores >= threshold).mean())
+                    per.setdefault("site_held_out", {})[family] = site
         _merge_light(out["light"], unit_light)
         seconds = time.perf_counter() - unit_started
         out["seconds"] += seconds
@@ -472,19 +477,44 @@ def run_setup4(
     return out
 
 
+def site_calibrated(benign: list[str], benign_scores: np.ndarray, positive_scores: np.ndarray) -> dict | None:
+    """Recall at a threshold set the way ``sectune calibrate`` sets one, on the site's own benign lines.
+
+    Half of the light set's benign seeds (by a hash of the text) play the site's baseline: the threshold is chosen
+    there for FPR 1% under sectune.operating's policy; the other half measures the FPR it reaches."""
+    import hashlib
+
+    from sectune.operating import select_threshold
+
+    if not benign:
+        return None
+    baseline = np.array([hashlib.sha256(t.encode()).digest()[0] % 2 == 0 for t in benign])
+    chosen = select_threshold(np.zeros(int(baseline.sum())), benign_scores[baseline], 0.01, quiet=True)
+    threshold = chosen["threshold"]
+    return {
+        "recall": float((positive_scores >= threshold).mean()),
+        "fpr_baseline": chosen["fpr"],
+        "fpr_other_half": float((benign_scores[~baseline] >= threshold).mean()),
+        "n": len(positive_scores),
+    }
+
+
 def _merge_light(into: dict, unit_light: dict) -> None:
     """Add one unit's light-set recalls (per method: `seen` figures, or one held-out family) to the totals."""
     for method, per in unit_light.items():
         target = into.setdefault(method, {})
-        target.update({k: v for k, v in per.items() if k != "held_out"})
-        target.setdefault("held_out", {}).update(per.get("held_out", {}))
+        target.update({k: v for k, v in per.items() if k not in ("held_out", "site_held_out")})
+        for key in ("held_out", "site_held_out"):
+            target.setdefault(key, {}).update(per.get(key, {}))
 
 
 def _cell(value, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 
 
-def render_setup4(out: dict, methods: list[str], command: str, started: str, args, generated_from: str) -> str:
+def render_setup4(
+    out: dict, methods: list[str], command: str, started: str, args, budget: NeuralBudget, generated_from: str
+) -> str:
     units = out["units"]
     held = [u for u in units if u != "none"]
     tools = [u for u in held if u.startswith("tool:")]
@@ -492,7 +522,7 @@ def render_setup4(out: dict, methods: list[str], command: str, started: str, arg
     caps = {u for u, v in units.items() if v["info"]["subsampled"]}
     t = args.target_fpr
     lines = [
-        f"### (4) {SETUPS['4']}",
+        f"### (4) {SETUPS['4']}{args.markdown_key}",
         "",
         f"- command: `{command}`; date: {started}; this setup's run time {out['seconds']:,.0f} s",
         f"- machine: {machine_line()}",
@@ -511,6 +541,7 @@ def render_setup4(out: dict, methods: list[str], command: str, started: str, arg
             if caps
             else "; no subsampling (full training side)"
         ),
+        *([f"- {'; '.join(budget.describe(set(methods)))}"] if budget.describe(set(methods)) else []),
         f"- {TARGETS}",
         "",
     ]
@@ -609,7 +640,37 @@ def render_setup4(out: dict, methods: list[str], command: str, started: str, arg
             + " | "
             + " |"
         )
+        lines += _site_table(light, ran)
     return "\n".join(lines) + "\n"
+
+
+def _site_table(light: dict, ran: list[str]) -> list[str]:
+    """(4b) at a site-calibrated threshold: recall on the light lines, FPR on benign seeds the threshold never saw."""
+    rows = []
+    for m in ran:
+        seen = light[m].get("site")
+        unseen = [v for v in (light[m].get("site_held_out") or {}).values() if v]
+        if not seen and not unseen:
+            continue
+        weighted = sum(v["recall"] * v["n"] for v in unseen) / sum(v["n"] for v in unseen) if unseen else None
+        fprs = [v["fpr_other_half"] for v in unseen]
+        rows.append(
+            f"| {m} | {_cell(seen and seen['recall'])} | {_cell(seen and seen['fpr_other_half'], '.4f')} | "
+            f"{_cell(weighted)} | {_cell(max(fprs) if fprs else None, '.4f')} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "The same light lines at a threshold set as `sectune calibrate` sets it on a site's benign baseline: half of "
+        "the light set's benign seeds (by a hash of the text) are the baseline, the threshold is chosen there for "
+        "FPR 1%, and the other half measures the FPR it reaches. `unseen`: each held-out family's model calibrated "
+        "alike, recall weighted by lines; its FPR column is the highest of those models'.",
+        "",
+        "| method | recall, seen | FPR other half, seen | recall, unseen | FPR other half, unseen (max) |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -625,6 +686,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator-seed", type=int, default=0)
     parser.add_argument(
         "--encoder-steps", type=int, default=600, help="CPU budget of each encoder run, in optimiser steps"
+    )
+    parser.add_argument(
+        "--encoder-max-length",
+        type=int,
+        default=256,
+        help="tokens the encoder reads of a line (128 halves its CPU cost; obfuscated lines run longer)",
     )
     parser.add_argument(
         "--charcnn-steps", type=int, default=1500, help="CPU budget of each charcnn run, in optimiser steps (batch 64)"
@@ -662,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     files = prepare(work, args.n_generated, args.generator_seed, args.generated)
     methods = [m for m in args.methods.split(",") if m]
+    budget = NeuralBudget(args.encoder_steps, args.encoder_max_length, args.charcnn_steps)
     for setup in args.setups.split(","):
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         print(f"[{time.strftime('%H:%M:%S')}] setup {setup}: {SETUPS[setup]} ...", file=sys.stderr, flush=True)
@@ -675,22 +743,19 @@ def main(argv: list[str] | None = None) -> int:
                 files,
                 methods,
                 work,
-                args.encoder_steps,
-                args.charcnn_steps,
+                budget,
                 args.loto_train_cap,
                 args.generator_seed,
                 args.n_light,
                 args.target_fpr,
                 [u for u in args.hold_out.split(",") if u],
             )
-            block = render_setup4(out4, methods, command, started, args, generated_from)
+            block = render_setup4(out4, methods, command, started, args, budget, generated_from)
             print(block, flush=True)
             if args.markdown:
                 update_markdown(Path(args.markdown), SECTION, f"bench/cmdline.py setup=4{args.markdown_key}", block)
             continue
-        out = run_setup(
-            setup, files, methods, work, args.encoder_steps, args.charcnn_steps, args.leave_one_out.split(",")
-        )
+        out = run_setup(setup, files, methods, work, budget, args.leave_one_out.split(","))
         speed = None
         if "features-logreg" in methods:
             test_texts = [json.loads(line)["text"] for line in out["test_file"].open(encoding="utf-8")]
@@ -702,8 +767,7 @@ def main(argv: list[str] | None = None) -> int:
             speed,
             command,
             started,
-            args.encoder_steps,
-            args.charcnn_steps,
+            budget,
             generated_from,
             args.markdown_key,
         )

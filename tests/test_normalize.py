@@ -65,6 +65,7 @@ def _enc(text: str) -> str:
         ("n^e^t us^er", "cmd", "net user", "caret inside n^e^t removed -> net"),
         ('n"e"t user', "cmd", "net user", "quotes inside a word removed"),
         (",;net user", "cmd", "net user", "leading , ; delimiters removed"),
+        ("rmdir /^s /q C:\\old", "cmd", "rmdir /s /q C:\\old", "caret inside /^s removed -> /s"),  # in an option
         ("%COMSPEC:~-7,1%md /c whoami", "cmd", "whoami", "%COMSPEC:~-7,1% expanded"),
         ('cmd /c "set a=ne&& set b=t&& call %a%%b% user"', "cmd", "net user", "call re-expanded"),
         ('cmd /v:on /c "set x=net&&!x! user"', "cmd", "net user", "delayed !x! expanded"),
@@ -107,6 +108,11 @@ def test_hand_written_examples(line, shell, normal, step):
     assert n.normal == normal, n
     assert not step or any(s.startswith(step) for s in n.steps), n.steps
     assert normalize(line).normal == normal or guess_shell(line) != shell
+
+
+def test_a_caret_that_escapes_a_special_character_is_not_reported():
+    for line in ("echo a ^& b", "echo 1 ^> nul", 'findstr /r "^error" log.txt', "echo ^^"):
+        assert not any("caret" in s for s in normalize(line, "cmd").steps), line
 
 
 def test_decoded_payloads_and_layers_are_reported():

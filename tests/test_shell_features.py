@@ -73,6 +73,7 @@ def test_names_obscured_is_one_feature_for_every_disguise_of_a_name():
         "Stop-PrOceSs -Name explorer": ["stop-process"],
         "netstat \u2014ano": ["-ano"],
         'certutil /u"p"dateIns""talled': ["/updateinstalled"],
+        "\\dig @10.0.0.53 corp.example.com MX": ["dig"],  # an escaped name skips an alias; not a path
     }
     for line, names in disguised.items():
         assert obscured_names(normalize(line)) == names, line
@@ -83,10 +84,17 @@ def test_names_obscured_is_one_feature_for_every_disguise_of_a_name():
         '"C:\\Program Files\\Foo\\bar.exe" /x',
         "cut -d' ' -f1 log | sort | uniq -c",
         'cmd /c "dir & echo hi"',
+        "cd \\Windows\\Temp",
     ]
     assert all(obscured_names(normalize(line)) == [] for line in plain)
     col = SHELL_FEATURE_NAMES.index("names_obscured")
     assert shell_features(['g""rep x'])[0, col] > 0 and shell_features(["grep x"])[0, col] == 0
+    padding = SHELL_FEATURE_NAMES.index("step:null")  # leading , ; pad a cmd line as ${IFS} pads a bash one
+    assert (
+        shell_features([";;netsh interface show"])[0, padding]
+        > 0
+        == shell_features(["netsh interface show"])[0, padding]
+    )
 
 
 def test_a_command_with_no_readable_name_is_counted_whatever_the_tool():

@@ -57,7 +57,7 @@ STEP_FAMILIES = [
     ("decoded", "payloads decoded (base64, hex, gzip, bzip2, -enc, ANSI-C, printf, tr, rev)", ("decoded", "inflated")),
     ("folded", "PowerShell string expressions folded", ("folded",)),
     ("aliases", "aliases mapped to cmdlets", ("alias",)),
-    ("null", "null expansions and ${IFS} removed", ("null expansion", "ifs")),
+    ("null", "null expansions, ${IFS} and leading , ; delimiters removed", ("null expansion", "ifs", "delimiters")),
     ("globs", "globs and brace words resolved", ("glob", "brace")),
     ("characters", "invisible characters or Unicode dashes removed", ("invisible", "unicode dash", "url slashes")),
 ]
@@ -201,6 +201,8 @@ def _plain_words(line: str) -> set[str]:
     plain = set()
     for token in re.split(r"[\s|;&]+", line[:4000]):
         token = token.strip("\"'`@,;()|&{}")
+        if re.fullmatch(r"\\[A-Za-z][\w.-]*", token):  # \dig: an escaped name (alias bypass), not a path
+            continue
         if not any(unnatural_case(w) for w in _LETTER_RUNS.findall(token)):
             plain.add(re.split(r"[\\/]", token)[-1].lower().removesuffix(".exe"))
     alias_of = {alias: cmdlet.lower() for cmdlet, aliases in ALIASES.items() for alias in aliases}

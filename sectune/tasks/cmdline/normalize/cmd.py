@@ -236,7 +236,7 @@ def normalize_cmd(line: str) -> str:
     """The commands ``line`` runs under cmd.exe, as one line (see the module docstring)."""
     for m in _CARET_WORD.finditer(line):
         word = m.group()
-        if re.search(r"\w\^\w", word):
+        if re.search(r"(?:^|[\w/\-.:\\])\^[\w/\-]", word):  # not ^& ^| ^> ^^ or a quoted findstr "^..."
             note(f"caret inside {word[:40]} removed -> {word.replace('^', '')[:40]}")
     if re.search(r'\w"[^"\s]*"\w|\w""|""\w', line):
         note("quotes inside a word removed")
