@@ -412,6 +412,7 @@ def run_setup4(
     light_pos = [r for r in light if int(r["label"]) == 1]
     light_neg = [r["text"] for r in light if int(r["label"]) == 0]
     light_family = [next(iter(technique_families(r["technique"]))) for r in light_pos]
+    site_baseline = baseline_half(light_neg)
     out: dict = {
         "units": {},
         "light": {},
@@ -458,7 +459,7 @@ def run_setup4(
                     continue
                 scores, threshold = _light_scores(model_dir, [light_pos[i]["text"] for i in picked] + light_neg)
                 pos_scores, neg_scores = scores[: len(picked)], scores[len(picked) :]
-                site = site_calibrated(light_neg, neg_scores, pos_scores)
+                site = site_calibrated(site_baseline, neg_scores, pos_scores)
                 per = unit_light.setdefault(row["method"], {})
                 if unit is None:
                     pos_flags = pos_scores >= threshold
@@ -477,18 +478,22 @@ def run_setup4(
     return out
 
 
-def site_calibrated(benign: list[str], benign_scores: np.ndarray, positive_scores: np.ndarray) -> dict | None:
-    """Recall at a threshold set the way ``sectune calibrate`` sets one, on the site's own benign lines.
-
-    Half of the light set's benign seeds (by a hash of the text) play the site's baseline: the threshold is chosen
-    there for FPR 1% under sectune.operating's policy; the other half measures the FPR it reaches."""
+def baseline_half(benign: list[str]) -> np.ndarray:
+    """Which benign lines play the site's baseline in :func:`site_calibrated`: half of them, by a hash of the text."""
     import hashlib
 
+    return np.array([hashlib.sha256(t.encode()).digest()[0] % 2 == 0 for t in benign], dtype=bool)
+
+
+def site_calibrated(baseline: np.ndarray, benign_scores: np.ndarray, positive_scores: np.ndarray) -> dict | None:
+    """Recall at a threshold set the way ``sectune calibrate`` sets one, on the site's own benign lines.
+
+    The ``baseline`` half of the light set's benign seeds plays the site's baseline: the threshold is chosen there
+    for FPR 1% under sectune.operating's policy; the other half measures the FPR it reaches."""
     from sectune.operating import select_threshold
 
-    if not benign:
+    if not baseline.size:
         return None
-    baseline = np.array([hashlib.sha256(t.encode()).digest()[0] % 2 == 0 for t in benign])
     chosen = select_threshold(np.zeros(int(baseline.sum())), benign_scores[baseline], 0.01, quiet=True)
     threshold = chosen["threshold"]
     return {
@@ -541,7 +546,7 @@ def render_setup4(
             if caps
             else "; no subsampling (full training side)"
         ),
-        *([f"- {'; '.join(budget.describe(set(methods)))}"] if budget.describe(set(methods)) else []),
+        *[f"- {'; '.join(neural)}" for neural in [budget.describe(set(methods))] if neural],
         f"- {TARGETS}",
         "",
     ]

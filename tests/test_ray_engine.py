@@ -43,7 +43,6 @@ def s3_endpoint():
     except ImportError:
         yield None
         return
-    import os
     import socket
 
     with socket.socket() as probe:
@@ -51,20 +50,16 @@ def s3_endpoint():
         port = probe.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    env = {
-        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "sectune-test",
-        "AWS_SECRET_ACCESS_KEY": "sectune-test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield env["AWS_ENDPOINT_URL_S3"]
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {
+            "AWS_ENDPOINT_URL_S3": endpoint,
+            "AWS_ACCESS_KEY_ID": "sectune-test",
+            "AWS_SECRET_ACCESS_KEY": "sectune-test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            env.setenv(name, value)
+        yield endpoint
     server.stop()
 
 
@@ -127,7 +122,8 @@ def test_ray_scan_reads_an_s3_bucket_like_a_local_folder(ray_cluster, s3_endpoin
         pytest.skip("moto[server] and s3fs are not installed (make test installs them)")
     import boto3
 
-    boto3.client("s3").create_bucket(Bucket="siem-export")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="siem-export")
     logs = tmp_path / "logs"
     logs.mkdir()
     for name in ("commands.txt", "process.jsonl.gz"):
@@ -138,7 +134,7 @@ def test_ray_scan_reads_an_s3_bucket_like_a_local_folder(ray_cluster, s3_endpoin
             (logs / name).write_bytes(gzip.compress(source.read_bytes()))
         else:
             shutil.copy(source, logs / name)
-        boto3.client("s3").upload_file(str(logs / name), "siem-export", f"2026-12/{name}")
+        s3.upload_file(str(logs / name), "siem-export", f"2026-12/{name}")
     local = scan(model_dir, str(logs / "*"), output=tmp_path / "local.jsonl", threshold=0.0)
     remote = scan(model_dir, "s3://siem-export/2026-12/*", output=tmp_path / "s3.jsonl", threshold=0.0, engine="ray")
     local_alerts = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text().splitlines()]
