@@ -125,7 +125,9 @@ def test_decoded_payloads_and_layers_are_reported():
 
 
 def test_shell_is_guessed_from_the_line():
-    assert guess_shell("powershell -nop -enc AAAA") == "powershell"
+    # a process command line that starts powershell is typed to cmd, whose normaliser hands the payload on
+    assert guess_shell("powershell -nop -enc AAAA") == "cmd"
+    assert normalize("powershell -nop -enc " + _enc("whoami")).normal == "whoami"
     assert guess_shell("IEX (New-Object Net.WebClient)") == "powershell"
     assert guess_shell("cmd /c whoami") == "cmd" and guess_shell("n^e^t user") == "cmd"
     assert guess_shell("cat /etc/passwd | grep root") == "bash"
@@ -265,3 +267,35 @@ def test_a_powershell_alias_with_powershell_parameters_is_powershell(line, shell
     from sectune.tasks.cmdline.normalize import guess_shell
 
     assert guess_shell(line) == shell
+
+
+@pytest.mark.parametrize(
+    ("line", "shell"),
+    [
+        ("$'\\x64'nf search net-tools", "bash"),  # net-tools is no cmd `net`
+        ("$(rev<<<duolcg) container clusters get-credentials prod", "bash"),  # get-credentials is no cmdlet
+        ("sudo timedatectl set-timezone Asia/Tokyo", "bash"),
+        ("pkill -f 'manage.py'", "bash"),  # -f is no format operator
+        ("rq=SUDO;${rq,,} timedatectl set-timezone UTC", "bash"),
+        ("reStArt-serVice -Name wuauserv -Force", "powershell"),  # a cmdlet in random case
+        ("Wr`ite-Ho`st hello", "powershell"),
+        ("Copy-Item C:\\Windows\\x.log -Destination C:\\Temp", "powershell"),
+        ("Restart-NetAdapter -Name 'Ethernet'", "powershell"),
+        ("gcloud compute instances create w --metadata=enable-oslogin=TRUE", "bash"),
+        ("runas /netonly /user:CORP\\priya.n \"mmc dsa.msc\"", "cmd"),
+        ("for %f in (*.docx) do move \"%f\" \\\\FILESRV02\\Shares", "cmd"),
+        (";;,\"\"ping /\"\"n 10 192.168.4.107", "cmd"),
+        ("^wm\"\"ic process get name", "cmd"),
+        ("rou%OS:~-1,1%e print", "cmd"),  # a two-letter variable's substring
+    ],
+)
+def test_shell_guess_reads_obfuscated_and_lookalike_lines(line, shell):
+    """A wrong guess leaves an obfuscated line undone, or makes a benign one look changed."""
+    assert guess_shell(line) == shell
+
+
+def test_a_brace_word_after_a_keyword_is_the_command():
+    """``do {echo,x}`` and ``if {[,-f,x,]}``: brace expansion runs the first word after the keyword."""
+    assert normalize("while {true,}; do date; done", "bash").normal == "while true ; do date ; done"
+    assert normalize("if {[,-f,/etc/hosts,]}; then id; fi", "bash").normal == "if [ -f /etc/hosts ] ; then id ; fi"
+    assert normalize("if [ -f x ]; then echo {a,b}; fi", "bash").steps == []  # an argument's braces stay

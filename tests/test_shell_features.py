@@ -16,6 +16,7 @@ from sectune.methods.shell_features import (
     SHELL_FEATURE_NAMES,
     ShellFeaturesLogreg,
     obscured_names,
+    program_cased_oddly,
     shell_features,
     unnatural_case,
     unreadable_commands,
@@ -60,6 +61,38 @@ def test_case_no_one_types_by_hand_is_told_from_the_case_people_use():
     typed += ["hToken", "appId", "dQUIET"]
     random_case = ["reN", "coMpacT", "ROUTe", "sQLCMd", "PrOceSs", "WrITe", "ReSOlVe"]
     assert not any(map(unnatural_case, typed)) and all(map(unnatural_case, random_case))
+
+
+def test_a_program_name_in_a_case_its_users_do_not_type_is_told_apart():
+    """Random case of a command name that unnatural_case's shapes let through (PiNG has WinRM's shape)."""
+    typed = ["ping", "PING", "Ping", "IPConfig", "CertUtil", "WinRM", "PsExec", "Restart-Service", "restart-service"]
+    typed += ["Get-ADUser", "git", "Pwsh", "C:\\Tools\\x.exe", "./run.sh"]
+    odd = ["PiNG", "ecHo", "xcoPY", "sC", "reStArt-serVice", "sort-Object"]
+    assert not any(map(program_cased_oddly, typed)) and all(map(program_cased_oddly, odd))
+    col = SHELL_FEATURE_NAMES.index("case_unnatural")
+    rows = shell_features(["reStArt-serVice -Name wuauserv", "Restart-Service -Name wuauserv", "PiNG SQL-01"])
+    assert rows[0, col] > 0 and rows[1, col] == 0 and rows[2, col] > 0
+    assert obscured_names(normalize("reStArt-serVice -Name wuauserv")) == ["restart-service"]
+    assert program_cased_oddly("RESTaRt-Service") and not program_cased_oddly("RESTART-SERVICE")  # verb's spelling
+    blob = "Set-Content -Path C:\\certs\\ca.b64 -Value 'MIJK3DqQXRD8uSpLCufDh3dMg8NLDVXguuvhlYnn1NrbegPK'"
+    assert shell_features([blob])[0, col] == 0  # base64 data has no case to type
+
+
+def test_shell_features_are_penalised_apart_from_the_normal_forms_statistics():
+    """shell_C sets the L2 strength of the shell features, C that of the normal form's character statistics:
+    with shell_C = C the model is the one-C model; a larger shell_C lets the shell features weigh more."""
+    texts, labels = BENIGN + OBFUSCATED, ["benign"] * len(BENIGN) + ["obf"] * len(OBFUSCATED)
+    one_c = ShellFeaturesLogreg(verbose=False, C=0.01, shell_C=0.01).fit(texts, labels)
+    two_c = ShellFeaturesLogreg(verbose=False, C=0.01, shell_C=1.0).fit(texts, labels)
+    shell = np.array([not n.startswith("normal:") for n in SHELL_FEATURE_NAMES])
+    raw = shell_features(texts)
+    assert np.allclose(one_c.scale_, np.where(raw.std(axis=0) > 1e-12, raw.std(axis=0), 1.0))
+    assert np.allclose(two_c.scale_[shell] * 10, one_c.scale_[shell]) and np.allclose(
+        two_c.scale_[~shell], one_c.scale_[~shell]
+    )
+    weight = {m: np.abs(m.head_.coef_.ravel() / m.scale_)[shell].sum() for m in (one_c, two_c)}
+    assert weight[two_c] > weight[one_c]
+    assert "shell_C" in ShellFeaturesLogreg.param_names()
 
 
 def test_names_obscured_is_one_feature_for_every_disguise_of_a_name():

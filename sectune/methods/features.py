@@ -280,6 +280,11 @@ class FeatureLogregBase(Classifier):
         """What explain() shows as a feature's value (the number, unless a subclass can say more)."""
         return value
 
+    def _penalty_weights(self) -> np.ndarray | None:
+        """A weight per feature column, or None (all 1). A standardised column multiplied by w is penalised as if
+        its own C were C * w**2: how a subclass trusts one group of features more than another."""
+        return None
+
     def _standardise(self, features: np.ndarray) -> np.ndarray:
         return (features - self.mean_) / self.scale_
 
@@ -288,6 +293,9 @@ class FeatureLogregBase(Classifier):
         self.mean_ = features.mean(axis=0)
         scale = features.std(axis=0)
         self.scale_ = np.where(scale > 1e-12, scale, 1.0)
+        weights = self._penalty_weights()
+        if weights is not None:  # stored in the scale, so loading, scoring, explaining and export need nothing new
+            self.scale_ = self.scale_ / weights
         self.head_ = fit_logreg(
             self._standardise(features),
             labels,

@@ -29,9 +29,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Iterator, Sequence
+from typing import Annotated, Iterator, Sequence
 
 import numpy as np
+from pydantic import Field, PositiveFloat
 
 from sectune.methods.base import Seed  # noqa: F401  (the inherited fields' annotations resolve here)
 from sectune.methods.features import (  # noqa: F401
@@ -45,6 +46,7 @@ from sectune.methods.features import (  # noqa: F401
 )
 from sectune.methods.tags import MethodTags
 from sectune.tasks.cmdline.normalize import SHELLS, Normalized, normalize, same
+from sectune.tasks.cmdline.normalize.guess import CMDLET_VERBS, WINDOWS_PROGRAMS
 
 # families of normalisation steps: (feature suffix, description, substrings of the step text)
 STEP_FAMILIES = [
@@ -76,6 +78,11 @@ _UNIX = (
     "base64 xxd openssl echo printf eval exec grep awk sed crontab sudo su ssh scp socat telnet whoami"
 ).split()
 KNOWN_NAMES = frozenset(_WINDOWS + _CMDLETS + _UNIX)
+# how Microsoft's documentation spells some programs: mixed case that people copy
+CANONICAL_CASE = frozenset(
+    "BitsAdmin CertUtil CScript DiskPart GPResult GPUpdate IPConfig MSBuild MsiExec NetSh NetStat NsLookup NuGet "
+    "PowerShell PsExec RoboCopy SchTasks SetX SystemInfo TaskKill TaskList WhoAmI WinGet WinRM WScript XCopy".split()
+)
 RISKY = frozenset(
     "iex invoke-expression downloadstring downloadfile invoke-webrequest iwr net.webclient frombase64string "
     "certutil bitsadmin mshta regsvr32 rundll32 -urlcache -encodedcommand -enc bypass hidden base64 /dev/tcp nc "
@@ -87,6 +94,7 @@ _NAME_TOKEN = re.compile(r"(?:(?<=^)|(?<=[\s|&;(]))[-/]?[A-Za-z][\w-]*")
 _SEGMENTS = re.compile(r"[|;&\n]+")
 _OPTION = re.compile(r"(?:(?<=^)|(?<=\s))[-/\u2010-\u2015\u2212]{1,2}[A-Za-z][\w-]*(?=[\s:='\"|;&)]|$)")
 _COMMAND = re.compile(r"[a-z][\w.+-]{1,40}")
+_BLOB = re.compile(r"[A-Za-z0-9+/=_-]{24,}")  # base64, tokens, keys: data whose case means nothing
 _LETTER_RUNS = re.compile(r"(?<![\dA-Za-z])[A-Za-z]{2,}(?![\dA-Za-z])")  # whole words: no base64 or IPv4 pieces
 
 SHELL_FEATURES: list[tuple[str, str]] = [
@@ -106,7 +114,7 @@ SHELL_FEATURES: list[tuple[str, str]] = [
     ("risky_normal", "log(1 + risky names in the normal form)"),
     ("name_case_switches", "case switches per letter inside command names and options of the literal line"),
     ("name_case_entropy", "entropy (bits) of upper vs lower letters inside command names and options"),
-    ("case_unnatural", "log(1 + words whose case no writer types: reN, tRee, coMpacT, ROUTe, PrOceSs)"),
+    ("case_unnatural", "log(1 + words whose case no writer types: reN, coMpacT, PrOceSs, PiNG, ecHo, reStArt-serVice)"),
     ("names_obscured", "log(1 + commands and options of the normal form not written plainly in the line)"),
     ("commands_unreadable", "log(1 + commands of the normal form with no readable name: /???/??n/???n?f, $__, `...`)"),
     *[(f"shell:{s}", f"1 if the line was read as {s}") for s in SHELLS],
@@ -123,7 +131,7 @@ def _names(text: str) -> set[str]:
 
 def _case_stats(line: str) -> tuple[float, float]:
     switches = upper = letters = 0
-    for m in _NAME_TOKEN.finditer(line[:4000]):
+    for m in _NAME_TOKEN.finditer(_BLOB.sub(" ", line[:4000])):
         word = [c for c in m.group() if c.isalpha()]
         letters += len(word)
         upper += sum(c.isupper() for c in word)
@@ -151,6 +159,36 @@ def unnatural_case(word: str) -> bool:
     if word[0].islower() and word[1].isupper() and not word[1:].isupper() and not word[2:].islower():
         return True
     return sum(a.isupper() != b.isupper() for a, b in zip(word, word[1:])) / len(word) > 0.65
+
+
+def program_cased_oddly(name: str) -> bool:
+    """A program or cmdlet name, as written at a command position, in a case its users do not type: a known
+    program other than lower, UPPER, Title or its documented spelling (``PiNG``; ``IPConfig`` passes), a name that starts small and has capitals
+    (``ecHo``, ``xcoPY``, ``sC``), or a Verb-Noun cmdlet whose noun does not start with a capital or whose
+    approved verb is not spelt as PowerShell spells it (``reStArt-serVice``, ``RESTaRt-Service``;
+    ``Restart-Service``, ``restart-service`` and ``Get-ADUser`` pass). A name this test
+    lets through can still be caught by :func:`unnatural_case` (``Stop-PrOceSs``)."""
+    name = name[:-4] if name.lower().endswith(".exe") else name
+    if not re.fullmatch(r"[A-Za-z][A-Za-z]*(?:-[A-Za-z]+)?", name) or name.islower() or name.isupper():
+        return False
+    if "-" in name:
+        verb, noun = name.split("-")
+        canonical = CMDLET_VERBS.get(verb.lower())
+        return not noun[0].isupper() or (canonical is not None and verb != canonical)
+    if name.lower() in KNOWN_NAMES or name.lower() in WINDOWS_PROGRAMS:
+        return not name[1:].islower() and name not in CANONICAL_CASE
+    return name[0].islower()
+
+
+def _unnatural_words(line: str) -> set[str]:
+    """Words whose case no writer types: by their shape anywhere, or as a program name at a command position.
+    Base64 and other long encoded tokens are data, not words: their letters are left out."""
+    words = {w for w in _LETTER_RUNS.findall(_BLOB.sub(" ", line[:4000])) if unnatural_case(w)}
+    for head in _segment_heads(line[:4000], "\"'`@"):
+        name = re.split(r"[\\/]", head)[-1]
+        if program_cased_oddly(name):
+            words.add(name)
+    return words
 
 
 def _segment_heads(text: str, quotes: str) -> Iterator[str]:
@@ -203,8 +241,9 @@ def _plain_words(line: str) -> set[str]:
         token = token.strip("\"'`@,;()|&{}")
         if re.fullmatch(r"\\[A-Za-z][\w.-]*", token):  # \dig: an escaped name (alias bypass), not a path
             continue
-        if not any(unnatural_case(w) for w in _LETTER_RUNS.findall(token)):
-            plain.add(re.split(r"[\\/]", token)[-1].lower().removesuffix(".exe"))
+        name = re.split(r"[\\/]", token)[-1]
+        if not any(unnatural_case(w) for w in _LETTER_RUNS.findall(token)) and not program_cased_oddly(name):
+            plain.add(name.lower().removesuffix(".exe"))
     alias_of = {alias: cmdlet.lower() for cmdlet, aliases in ALIASES.items() for alias in aliases}
     return plain | {alias_of[w] for w in plain if w in alias_of}
 
@@ -248,7 +287,7 @@ def shell_row(n: Normalized) -> list[float]:
         math.log1p(len(normal_names & RISKY)),
         case_switches,
         case_entropy,
-        math.log1p(sum(unnatural_case(w) for w in _LETTER_RUNS.findall(line[:4000]))),
+        math.log1p(len(_unnatural_words(line))),
         math.log1p(len(obscured_names(n))),
         math.log1p(len(unreadable_commands(n))),
     ]
@@ -279,7 +318,7 @@ def reasons(text: str, feature: str) -> str | None:
         wanted = KNOWN_NAMES if feature == "hidden_known_names" else RISKY
         picked = [f"{name} appears only after normalisation" for name in names if name in wanted]
     elif feature == "case_unnatural":
-        picked = [f"case of {w} is not typed by hand" for w in _LETTER_RUNS.findall(text[:4000]) if unnatural_case(w)]
+        picked = [f"case of {w} is not typed by hand" for w in sorted(_unnatural_words(text))]
     elif feature == "names_obscured":
         picked = [f"{w} is not written plainly" for w in obscured_names(n)]
     elif feature == "commands_unreadable":
@@ -297,11 +336,21 @@ def reasons(text: str, feature: str) -> str | None:
 class ShellFeaturesLogreg(FeatureLogregBase):
     """Shell-aware features (see the module docstring) + a standardised logistic regression; two classes.
 
-    ``C`` is 0.01, not features-logreg's 1.0: the ~60 character statistics of the normal form fit each known
-    tool's fingerprint, and only strong L2 keeps the weight on what carries to tools never seen (held out in
-    bench/cmdline.py setup (4): bashsmash F1 0.00 -> 0.91, dosfuscation 0.78 -> 0.95 with C 1.0 -> 0.01)."""
+    Two strengths of L2, one per group. ``C`` (0.01, not features-logreg's 1.0) holds the ~60 character
+    statistics of the normal form (``normal:*``): they fit each known tool's fingerprint, and only strong L2 keeps
+    them from outweighing what carries to tools never seen (bench/cmdline.py setup (4): bashsmash F1 0.00 -> 0.91,
+    dosfuscation 0.78 -> 0.95 with C 1.0 -> 0.01). ``shell_C`` (1.0) holds the shell features themselves: one
+    disguise of one name is a few features, and under C = 0.01 their weights stayed too small to lift a short,
+    lightly obfuscated line over a threshold set on a site's benign lines."""
 
     C: LogregC = 0.01
+    shell_C: Annotated[
+        PositiveFloat,
+        Field(
+            description="inverse regularisation strength of the shell features (the normal form's character "
+            "statistics keep C)"
+        ),
+    ] = 1.0
 
     name = "shell-features"
     tags = MethodTags(binary_only=True, explains=True, fast_test_params={"verbose": False})
@@ -312,6 +361,10 @@ class ShellFeaturesLogreg(FeatureLogregBase):
     def _feature_list(self) -> list[tuple[str, str]]:
         return ALL_SHELL_FEATURES
 
+    def _penalty_weights(self) -> np.ndarray:
+        own = math.sqrt(self.shell_C / self.C)
+        return np.array([1.0 if name.startswith("normal:") else own for name in SHELL_FEATURE_NAMES])
+
     def _readable(self, text: str, feature: str, value: float):
         return (reasons(text, feature) or value) if value else value
 
@@ -321,6 +374,7 @@ __all__ = [
     "shell_features",
     "obscured_names",
     "unnatural_case",
+    "program_cased_oddly",
     "SHELL_FEATURES",
     "ALL_SHELL_FEATURES",
     "FEATURE_NAMES",

@@ -15,7 +15,6 @@ import argparse
 import gzip
 import io
 import random
-import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 from sectune.errors import SectuneError
 from sectune.outputs import check_output_file
 from sectune.tasks.cmdline.benign import SHELLS, BenignLine, check_shells, generate_benign
+from sectune.tasks.cmdline.normalize.guess import guess_shell
 
 INTENSITIES = ("light", "medium", "heavy")
 FIELDS = ("text", "label", "shell", "technique", "intensity", "orig", "seed_id")
@@ -39,89 +39,6 @@ _FORMATS = {
     ".parquet": "parquet",
 }
 _ATTEMPTS_PER_VARIANT = 4  # a technique can fail on a line, or give a text already made: try again
-
-
-# --- guessing the shell of a user's line ---------------------------------------------------------------------
-
-_PS_VERBS = (
-    "Add Approve Assert Backup Block Build Checkpoint Clear Close Compare Complete Compress Confirm Connect Convert "
-    "ConvertFrom ConvertTo Copy Debug Deny Deploy Disable Disconnect Dismount Edit Enable Enter Exit Expand Export "
-    "Find ForEach Format Get Grant Group Hide Import Initialize Install Invoke Join Limit Lock Measure Merge Mount Move "
-    "New Open Optimize Out Ping Pop Protect Publish Push Read Receive Redo Register Remove Rename Repair Request Reset "
-    "Resize Resolve Restart Restore Resume Revoke Save Search Select Send Set Show Skip Sort Split Start Step Stop "
-    "Submit Suspend Switch Sync Tee Test Trace Unblock Undo Uninstall Unlock Unprotect Unpublish Unregister Update "
-    "Use Wait Watch Where Write"
-).split()
-_PS_CMDLET = re.compile(r"(?<![\w/-])(?:%s)-[A-Z][A-Za-z]+\b" % "|".join(_PS_VERBS))
-_PS_SIGNS = re.compile(
-    r"\$(?:env:|_\b|_\.|true\b|false\b|null\b|PS[A-Z]\w*|PROFILE\b|args\b|MyInvocation)"  # automatic variables
-    r"|\[[A-Za-z][\w.]*\]::"  # [Type]::Member
-    r"|^\s*\$\w+\s*[+-]?=\s"  # $x = ... (bash allows no spaces around =)
-    r"|^\s*&\s*['\"$.]"  # the call operator
-    r"|\b(?:HKLM|HKCU|HKCR|Cert|Env|Variable):(?:\\|\s|$)"  # PowerShell drives
-    r"|@\{\s*\w+\s*=",
-    re.IGNORECASE,
-)
-_PS_PARAMS = re.compile(
-    r"\s-(?:Path|LiteralPath|Force|Recurse|Filter|Name|ComputerName|Credential|ErrorAction|ExecutionPolicy|"
-    r"NoProfile|Port|Uri|OutFile|Method|Headers|Body|Identity|Properties|LogName|MaxEvents|Scope|Value|"
-    r"Destination|Encoding|Raw|Tail|Seconds|WhatIf|Confirm|ArgumentList|FilePath|Property|First|Last|"
-    r"ExpandProperty|NoTypeInformation|Depth|Algorithm|Include|Exclude|Count|InformationLevel|"
-    r"UseBasicParsing|Online|Verbose|Module|ListAvailable|SearchBase|ScriptBlock)\b"
-)  # case matters
-_PS_FIRST = frozenset("iwr irm gci gc gps gsv tnc iex sls ipmo icm".split())  # cmdlet aliases that are no Unix command
-_CMD_FIRST = frozenset(
-    "assoc attrib auditpol bcdedit bitsadmin cacls certutil chkdsk choco cipher cls cmdkey copy cscript dcdiag del dir "
-    "diskpart dism driverquery findstr forfiles fsutil getmac gpresult gpupdate icacls ipconfig manage-bde mklink "
-    "mountvol msiexec mshta mstsc nbtstat net net1 netsh nltest pathping pnputil powercfg qwinsta quser reg regsvr32 "
-    "repadmin robocopy rundll32 runas sc schtasks setx sfc systeminfo takeown taskkill tasklist tracert vssadmin w32tm "
-    "wevtutil winget winrm winrs wmic wscript wsl wusa xcopy".split()
-)
-_CMD_SIGNS = re.compile(
-    r"(?<![\w/])[A-Za-z]:\\"  # C:\ (not http://)
-    r"|%[A-Za-z_]\w{2,}(?::[^%\s]*)?%"  # %VAR%, %VAR:~0,3% (not date's %Y%m or %dT%)
-    r"|\.(?:exe|bat|cmd|msi)\b"
-    r"|(?:^|\s)/[A-Za-z?]{1,2}(?=\s|$)"  # /c, /s, /tn
-    r"|(?:^|\s)/[A-Za-z]{1,3}:"  # /v:server, /LOG:
-    r"|\^[|&<>]"  # escaped pipe
-    r"|(?:^|\s)\\\\\w",
-    re.IGNORECASE,
-)  # \\server\share
-_STARTS_POWERSHELL = re.compile(
-    r"\b(?:powershell|pwsh)(?:\.exe)?\s+-(?:nop|nol|noni|exec|ep\b|command|c\b|file|f\b|w\b|windowstyle|"
-    r"sta\b|mta\b|version|inputformat|outputformat|configurationname)",
-    re.IGNORECASE,
-)
-
-
-def guess_shell(line: str) -> str:
-    """bash, cmd or powershell, from the look of one line (a heuristic, for ``--from`` files without a shell).
-
-    A line that starts ``powershell``/``pwsh``/``cmd`` (with or without ``.exe``) is a process command line: cmd.
-    So is a line that starts one of them with options later on (``... && powershell.exe -File x.ps1``).
-    Otherwise PowerShell signs (a Verb-Noun cmdlet such as ``Get-Process``, ``$env:``/``$_``, ``[Type]::``,
-    ``$x = ...``, ``HKLM:``, ``-ErrorAction``-style parameters, an odd number of backticks) make it PowerShell;
-    Windows signs (``C:\\``, ``%VAR%``, ``.exe``, ``/c``-style switches, a Windows-only tool first) make it cmd;
-    anything else is bash.
-    """
-    text = line.strip()
-    first = text.split(None, 1)[0].strip("\"'").replace("\\", "/").rsplit("/", 1)[-1].lower() if text else ""
-    stem = first[:-4] if first.endswith(".exe") else first
-    if stem in ("powershell", "pwsh", "cmd"):
-        return "cmd"
-    if _STARTS_POWERSHELL.search(text):
-        return "cmd"
-    if (
-        stem in _PS_FIRST
-        or _PS_CMDLET.search(text)
-        or _PS_SIGNS.search(text)
-        or _PS_PARAMS.search(text)
-        or text.count("`") % 2 == 1
-    ):
-        return "powershell"
-    if stem in _CMD_FIRST or _CMD_SIGNS.search(text):
-        return "cmd"
-    return "bash"
 
 
 # --- the engine --------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
     'cat /etc/passwd'
 
 One module per shell (``cmd``, ``powershell``, ``bash``); :func:`normalize` guesses the shell from the line when it
-is not given (PowerShell markers, then cmd markers, else bash) and returns a :class:`Normalized`: the normal form,
+is not given (:mod:`.guess`) and returns a :class:`Normalized`: the normal form,
 the steps applied ("caret inside n^e^t removed -> net", "-ec payload decoded"...), the decoded payloads and the
 shell. Nothing is ever executed: the normalisers only parse, and decode what is static. Every line runs under a
 bound (:mod:`._budget`: at most ``MAX_SECONDS`` per line, ``MAX_DEPTH`` nested layers, ``MAX_PAYLOAD``
@@ -29,22 +29,10 @@ from sectune.tasks.cmdline.normalize import _budget
 from sectune.tasks.cmdline.normalize._budget import NotStatic, TooComplex
 from sectune.tasks.cmdline.normalize.bash import normalize_bash
 from sectune.tasks.cmdline.normalize.cmd import normalize_cmd
+from sectune.tasks.cmdline.normalize.guess import guess_shell
 from sectune.tasks.cmdline.normalize.powershell import normalize_powershell
 
 SHELLS = ("bash", "cmd", "powershell")
-
-_PS_MARKERS = re.compile(
-    r"(?i)\b(?:powershell|pwsh)(?:\.exe)?\b|\$env:|\[(?:char|string|convert|array|io\.|text\.|system\.)"
-    r"|\b(?:iex|invoke-expression|invoke-webrequest|new-object|frombase64string)\b"
-    r"|\b(?:get|set|new|invoke|write|start|stop|remove|add|select|where|foreach|sort|out|convertto|convertfrom)"
-    r"-[a-z]+\b|\w`\w|&\s*\(|\.\(|-f\s+'|\$\w+\s*=\s*['\"(\[]"
-)
-_PS_PARAMETER = re.compile(r"(?:^|\s)-[A-Z][a-z]+[A-Za-z]*\b")  # -Name, -Force, -ErrorAction
-_CMD_MARKERS = re.compile(
-    r"(?i)\bcmd(?:\.exe)?\s*[,;]*\s*/[a-z]|%[\w]+(?::~-?\d+(?:,-?\d+)?)?%|\w\^\w|![\w:~,=-]+!|^[\s,;]+\w"
-    r"|\b[a-z]:\\|\b(?:net|reg|certutil|whoami|tasklist|ipconfig|schtasks|netstat|findstr|wmic|bitsadmin|"
-    r"rundll32|regsvr32|mshta|vssadmin|bcdedit|sc|attrib|icacls|taskkill|systeminfo|nltest)(?:\.exe)?\b"
-)
 
 
 @dataclass
@@ -62,26 +50,6 @@ class Normalized:
     def layers(self) -> int:
         """Decoding layers undone: payloads decoded plus string expressions folded."""
         return len(self.payloads) + sum("folded" in s or "unwrapped" in s for s in self.steps)
-
-
-def _powershell_alias_head(head: str) -> bool:
-    """A line that starts with a PowerShell alias and passes a PowerShell-style parameter (``spps -Name x``):
-    alone, an alias such as ``ls`` or ``ps`` is also a Unix command, but ``-Name``-style parameters are not Unix habit."""
-    from sectune.tasks.cmdline.obfuscate.powershell import ALIASES
-
-    first = head.split(maxsplit=1)[0].lower() if head.strip() else ""
-    known = {alias.lower() for aliases in ALIASES.values() for alias in aliases}
-    return first in known and _PS_PARAMETER.search(head) is not None
-
-
-def guess_shell(line: str) -> str:
-    """powershell when PowerShell markers show, else cmd when cmd markers show, else bash."""
-    head = line[:4000]
-    if _PS_MARKERS.search(head) or _powershell_alias_head(head):
-        return "powershell"
-    if _CMD_MARKERS.search(head):
-        return "cmd"
-    return "bash"
 
 
 _INVISIBLE = re.compile("[\u00ad\u034f\u180e\u200b-\u200f\u2060-\u2064\ufeff]")

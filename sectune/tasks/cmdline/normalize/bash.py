@@ -23,6 +23,7 @@ from sectune.tasks.cmdline.obfuscate.bash import GLOB_COMMANDS, GLOB_PATHS
 
 _SEPARATORS = ("&&", "||", "|&", ";;", ";", "|", "&", "\n")
 _SHELLS = {"bash", "sh", "/bin/bash", "/bin/sh", "dash", "zsh", "/usr/bin/bash"}
+_KEYWORDS = frozenset("if then else elif while until do ! time".split())  # words before a compound's command
 _KNOWN_PATHS = sorted(set(GLOB_COMMANDS.values()) | set(GLOB_PATHS) | {"/usr" + p for p in GLOB_COMMANDS.values()})
 _ANSI = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "v": "\v"}
 _ANSI.update({"\\": "\\", "'": "'", '"': '"', "?": "?"})
@@ -419,9 +420,10 @@ class _Expander:
             note("variable assignment folded")
             words = words[1:]
         out = []
+        command = next((k for k, w in enumerate(words) if w.quoted or w.text not in _KEYWORDS), 0)
         for k, w in enumerate(words):
             text = w.text
-            if k == 0 and w.lead.startswith("{") and re.fullmatch(r"\{[^{}\s]*,[^{}\s]*\}", text):
+            if k == command and w.lead.startswith("{") and re.fullmatch(r"\{[^{}\s]*,[^{}\s]*\}", text):
                 note("brace word split")
                 out.extend(text[1:-1].split(","))
                 continue
