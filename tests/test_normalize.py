@@ -282,10 +282,10 @@ def test_a_powershell_alias_with_powershell_parameters_is_powershell(line, shell
         ("Copy-Item C:\\Windows\\x.log -Destination C:\\Temp", "powershell"),
         ("Restart-NetAdapter -Name 'Ethernet'", "powershell"),
         ("gcloud compute instances create w --metadata=enable-oslogin=TRUE", "bash"),
-        ("runas /netonly /user:CORP\\priya.n \"mmc dsa.msc\"", "cmd"),
-        ("for %f in (*.docx) do move \"%f\" \\\\FILESRV02\\Shares", "cmd"),
-        (";;,\"\"ping /\"\"n 10 192.168.4.107", "cmd"),
-        ("^wm\"\"ic process get name", "cmd"),
+        ('runas /netonly /user:CORP\\priya.n "mmc dsa.msc"', "cmd"),
+        ('for %f in (*.docx) do move "%f" \\\\FILESRV02\\Shares', "cmd"),
+        (';;,""ping /""n 10 192.168.4.107', "cmd"),
+        ('^wm""ic process get name', "cmd"),
         ("rou%OS:~-1,1%e print", "cmd"),  # a two-letter variable's substring
     ],
 )
