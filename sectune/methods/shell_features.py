@@ -163,11 +163,11 @@ def unnatural_case(word: str) -> bool:
 
 def program_cased_oddly(name: str) -> bool:
     """A program or cmdlet name, as written at a command position, in a case its users do not type: a known
-    program other than lower, UPPER, Title or its documented spelling (``PiNG``; ``IPConfig`` passes), a name that starts small and has capitals
-    (``ecHo``, ``xcoPY``, ``sC``), or a Verb-Noun cmdlet whose noun does not start with a capital or whose
-    approved verb is not spelt as PowerShell spells it (``reStArt-serVice``, ``RESTaRt-Service``;
-    ``Restart-Service``, ``restart-service`` and ``Get-ADUser`` pass). A name this test
-    lets through can still be caught by :func:`unnatural_case` (``Stop-PrOceSs``)."""
+    program other than lower, UPPER, Title or its documented spelling (``PiNG``; ``IPConfig`` passes), a name
+    that starts small and has capitals (``ecHo``, ``xcoPY``, ``sC``), or a Verb-Noun cmdlet whose noun does not
+    start with a capital or whose approved verb is not spelt as PowerShell spells it (``reStArt-serVice``,
+    ``RESTaRt-Service``; ``Restart-Service``, ``restart-service`` and ``Get-ADUser`` pass). A name this test lets
+    through can still be caught by :func:`unnatural_case` (``Stop-PrOceSs``)."""
     name = name[:-4] if name.lower().endswith(".exe") else name
     if not re.fullmatch(r"[A-Za-z][A-Za-z]*(?:-[A-Za-z]+)?", name) or name.islower() or name.isupper():
         return False

@@ -8,9 +8,8 @@
     'cat /etc/passwd'
 
 One module per shell (``cmd``, ``powershell``, ``bash``); :func:`normalize` guesses the shell from the line when it
-is not given (:mod:`.guess`) and returns a :class:`Normalized`: the normal form,
-the steps applied ("caret inside n^e^t removed -> net", "-ec payload decoded"...), the decoded payloads and the
-shell. Nothing is ever executed: the normalisers only parse, and decode what is static. Every line runs under a
+is not given (:mod:`.guess`) and returns a :class:`Normalized`: the normal form, the steps applied ("caret inside
+n^e^t removed -> net", "-ec payload decoded"...), the decoded payloads and the shell. Nothing is ever executed: the normalisers only parse, and decode what is static. Every line runs under a
 bound (:mod:`._budget`: at most ``MAX_SECONDS`` per line, ``MAX_DEPTH`` nested layers, ``MAX_PAYLOAD``
 characters, ``MAX_STEPS`` loop iterations); past it the normaliser keeps the form it reached and says so in ``steps`` (``truncated``).
 
