@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CMDLINE as REAL  # noqa: E402
-from common import cmdline_shared_split, machine_line, source_digest, update_markdown, versions  # noqa: E402
+from common import cmdline_shared_split, command_line, machine_line, source_digest, update_markdown, versions  # noqa: E402
 
 SECTION = "## Command-line detection (bench/cmdline.py)"
 METHODS = ("rules", "features-logreg", "shell-features", "charcnn", "encoder")
@@ -159,21 +159,15 @@ class NeuralBudget:
         return {name: v for name, v in own.items() if name in methods}
 
     def describe(self, ran: set[str]) -> list[str]:
-        return [
-            *(
-                [
-                    f"encoder: all-MiniLM-L6-v2, CPU budget {self.encoder_steps} optimiser steps, batch 16, "
-                    f"max_length {self.encoder_max_length} tokens, lr 1e-4"
-                ]
-                if "encoder" in ran
-                else []
-            ),
-            *(
-                [f"charcnn: {self.charcnn_steps} steps of batch 64 at most (max length 4,096 characters)"]
-                if "charcnn" in ran
-                else []
-            ),
-        ]
+        said = []
+        if "encoder" in ran:
+            said.append(
+                f"encoder: all-MiniLM-L6-v2, CPU budget {self.encoder_steps} optimiser steps, batch 16, "
+                f"max_length {self.encoder_max_length} tokens, lr 1e-4"
+            )
+        if "charcnn" in ran:
+            said.append(f"charcnn: {self.charcnn_steps} steps of batch 64 at most (max length 4,096 characters)")
+        return said
 
 
 def run_setup(
@@ -730,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
     if not REAL.exists():
         print(f"skipped: {REAL} is not here (../shared is absent)")
         return 0
-    command = "python bench/cmdline.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("bench/cmdline.py", argv)
     work = Path(args.work)
     files = prepare(work, args.n_generated, args.generator_seed, args.generated)
     methods = [m for m in args.methods.split(",") if m]

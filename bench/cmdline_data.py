@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine_line, source_digest, update_markdown, versions  # noqa: E402
+from common import SHARED, command_line, machine_line, source_digest, update_markdown, versions  # noqa: E402
 
 REAL = SHARED / "data" / "cmdline" / "cmdlines.jsonl.gz"
 SECTION = "## Command-line data (bench/cmdline_data.py)"
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", help="update this file's section (e.g. BENCHMARKS.md)")
     args = parser.parse_args(argv)
-    command = "python bench/cmdline_data.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("bench/cmdline_data.py", argv)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     records, speed = generated(args.n, args.seed)
     rows = rows_for("generated", records, by_intensity=True)

@@ -16,6 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
+def command_line(script: str, argv: list[str] | None) -> str:
+    """How this run was started, quoted so it can be pasted back into a shell (``--markdown-key ' neural'``)."""
+    import shlex
+    import sys
+
+    return shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:

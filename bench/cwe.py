@@ -36,7 +36,16 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, machine_line, peak_rss_mib, source_digest, subprocess_cell, update_markdown, versions  # noqa: E402
+from common import (  # noqa: E402
+    SHARED,
+    command_line,
+    machine_line,
+    peak_rss_mib,
+    source_digest,
+    subprocess_cell,
+    update_markdown,
+    versions,
+)
 
 from sectune.tasks.cwe.commands import run_cwe_examples  # noqa: E402
 
@@ -369,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work.mkdir(parents=True, exist_ok=True)
     split = split_files(work, args.max_train)
-    command = "python bench/cwe.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("bench/cwe.py", argv)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results: list[dict] = []
     ingest = None

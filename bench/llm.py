@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     CMDLINE,
     cmdline_shared_split,
+    command_line,
     machine_line,
     peak_rss_mib,
     source_digest,
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown cell(s) {', '.join(unknown)}; known: {', '.join(CELLS)}")
     work.mkdir(parents=True, exist_ok=True)
     _, _, info = subset(work, args.train, args.test, args.seed)
-    command = "python bench/llm.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = command_line("bench/llm.py", argv)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results: dict[str, dict] = {}
     for name in args.cells.split(","):

@@ -31,7 +31,6 @@ import datetime as dt
 import json
 import os
 import resource
-import shlex
 import signal
 import subprocess
 import sys
@@ -43,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine, source_digest, update_markdown, versions  # noqa: E402
+from common import ROOT, command_line, machine, source_digest, update_markdown, versions  # noqa: E402
 
 DEFAULT_CVE = ROOT.parent / "shared" / "data" / "cve" / "cve_cwe.jsonl.gz"
 DATASETS = ("demo", "cve")
@@ -501,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
 
     script = os.path.relpath(Path(__file__).resolve(), Path.cwd())
     header = {
-        "command": shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)]),
+        "command": command_line(script, argv),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "versions": versions(),
