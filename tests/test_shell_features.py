@@ -130,6 +130,21 @@ def test_names_obscured_is_one_feature_for_every_disguise_of_a_name():
     )
 
 
+def test_each_kind_of_disguise_sums_its_families_so_a_new_family_shares_its_weight():
+    """kind:dropped fires for carets, quotes and backslashes alike; kind:respelt for a path detour; a plain line
+    has none; and explain names the steps behind a kind."""
+    kinds = [SHELL_FEATURE_NAMES.index(f"kind:{kind}") for kind in ("dropped", "computed", "respelt")]
+    rows = shell_features(["n^e^t us^er", 'g""rep x', "c\\at a", "a=ca;b=t;$a$b x", "type C:\\a\\..\\win.ini", "ls -l"])
+    assert (rows[:3, kinds[0]] > 0).all() and (rows[3:, kinds[0]] == 0).all()
+    assert rows[3, kinds[1]] > 0 and rows[4, kinds[2]] > 0
+    assert not rows[5, kinds].any()
+    step = SHELL_FEATURE_NAMES.index("step:caret")
+    assert rows[0, kinds[0]] == rows[0, step]  # one family: the kind is its count
+    model = _fit()
+    said = {name: value for name, value, _ in model.explain("w^in^word /q", top=len(SHELL_FEATURE_NAMES))}
+    assert said["kind:dropped"] == "caret inside w^in^word removed -> winword"
+
+
 def test_a_command_with_no_readable_name_is_counted_whatever_the_tool():
     unreadable = ["$__ -c id", "${_} x", "a=$1; $a /etc/passwd", "/???/?[a-z]??/[!x]* -l", "echo $($y)"]
     readable = ["[[ -f a ]] && cat a", "x=1; echo $x", "$(date +%F)", "find . -name '*.log' | xargs rm"]

@@ -21,7 +21,6 @@ separator was (``&&`` and ``||`` included).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 from sectune.tasks.cmdline.normalize import _budget
@@ -30,6 +29,7 @@ from sectune.tasks.cmdline.normalize.bash import normalize_bash
 from sectune.tasks.cmdline.normalize.cmd import normalize_cmd
 from sectune.tasks.cmdline.normalize.guess import guess_shell
 from sectune.tasks.cmdline.normalize.powershell import normalize_powershell
+from sectune.tasks.cmdline.normalize.respell import respell_characters, respell_hosts, respell_paths
 
 SHELLS = ("bash", "cmd", "powershell")
 
@@ -51,38 +51,18 @@ class Normalized:
         return len(self.payloads) + sum("folded" in s or "unwrapped" in s for s in self.steps)
 
 
-_INVISIBLE = re.compile("[\u00ad\u034f\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
-_DASHES = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
-_URL_SLASHES = re.compile(r"(?i)\b(https?|ftp):[\\/]+")
-
-
-def _windows_chars(line: str) -> str:
-    """Invisible characters dropped, Unicode dashes -> ``-``, ``http:\\`` -> ``http://`` (Windows tools accept them)."""
-    out = _INVISIBLE.sub("", line)
-    if not out.isascii():  # combining marks, format and unassigned characters
-        out = "".join(c for c in out if c.isascii() or unicodedata.category(c) not in ("Mn", "Cf", "Cn"))
-    if out != line:
-        _budget.note("invisible characters removed")
-    dashed = _DASHES.sub("-", out)
-    if dashed != out:
-        _budget.note("Unicode dash -> -")
-    fixed = _URL_SLASHES.sub(lambda m: m.group(1) + "://", dashed)
-    if fixed != dashed:
-        _budget.note("URL slashes normalised")
-    return fixed
-
-
 def _run(line: str, shell: str) -> str:
-    if shell in ("cmd", "powershell"):
-        line = _windows_chars(line)
+    if shell == "bash":
+        return respell_hosts(normalize_bash(line), shell)
+    line = respell_characters(line)
     if shell == "cmd":
         out = normalize_cmd(line)
         if re.search(r"(?i)\b(?:powershell|pwsh)(?:\.exe)?\b", out):  # cmd /c powershell -enc ...
             out = normalize_powershell(out)
-        return out
-    if shell == "powershell":
-        return normalize_powershell(line)
-    return normalize_bash(line)
+    else:
+        out = normalize_powershell(line)
+    # paths after the shell's own steps: C:\Win^dows\.\System32 is a path only then
+    return respell_hosts(respell_paths(out, shell), shell)
 
 
 def normalize(line: str, shell: str | None = None, *, seconds: float = _budget.MAX_SECONDS) -> Normalized:

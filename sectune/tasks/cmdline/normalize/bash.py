@@ -245,6 +245,25 @@ def _skip_double(text: str, i: int) -> int:
     return j + 1
 
 
+_IFS = re.compile(r"IFS|IFS:0:1|IFS::1|IFS%??|IFS:0:1}")
+_NULL = re.compile(r"[@*](?:[,^~]{1,2}|/[^}]*|#.*|%.*|:.*)?|#|!\*?")
+_WORD_EDGE_BEFORE = set(" \t\n=({[|;&<>")
+_WORD_EDGE_AFTER = set(" \t\n)}]|;&<>")
+
+
+def _whole_word(s: str, start: int, end: int) -> bool:
+    """``s[start:end]`` stands alone, quoted or not (``"$@"``, ``${@:2}``, ``"$IFS"``, ``=$IFS``): arguments passed
+    on or a separator in use, as scripts write them; inside a word (``c$@at``, ``c"$@"at``, ``cat${IFS}x``) it is
+    slipped in."""
+    while start and s[start - 1] in "\"'":
+        start -= 1
+    while end < len(s) and s[end] in "\"'":
+        end += 1
+    before = s[start - 1] if start else " "
+    after = s[end] if end < len(s) else " "
+    return before in _WORD_EDGE_BEFORE and after in _WORD_EDGE_AFTER
+
+
 class _Expander:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -252,10 +271,10 @@ class _Expander:
     # --- parameter expansion -------------------------------------------------------------
     def param(self, body: str) -> str:
         """``${body}`` (or ``$body``): the value, or NotStatic."""
-        if body in ("IFS",) or re.fullmatch(r"IFS:0:1|IFS::1|IFS%??|IFS:0:1}", body):
+        if _IFS.fullmatch(body):
             note("${IFS} -> space")
             return " "
-        if re.fullmatch(r"[@*](?:[,^~]{1,2}|/[^}]*|#.*|%.*|:.*)?|#|!\*?", body) or body in ("@", "*"):
+        if _NULL.fullmatch(body):
             note("null expansion $@/$* removed")
             return ""
         m = re.fullmatch(r"([A-Za-z_]\w*)(.*)", body, re.S)
@@ -282,8 +301,12 @@ class _Expander:
             return value[start : len(value) + length if length < 0 else start + length]
         raise NotStatic(f"modifier {mod[:10]}")
 
-    def dollar(self, s: str, i: int) -> tuple[str, int]:
-        """The expansion starting at ``s[i] == "$"``: ``(text, end)``."""
+    def dollar(self, s: str, i: int, in_word: bool = False) -> tuple[str, int]:
+        """The expansion starting at ``s[i] == "$"``: ``(text, end)``; ``in_word``: ``s`` is part of a longer word."""
+
+        def alone(end: int) -> bool:
+            return not in_word and _whole_word(s, i, end)
+
         if s.startswith("$'", i):
             k = i + 2
             while k < len(s) and s[k] != "'":
@@ -298,14 +321,20 @@ class _Expander:
             return self.substitute(s[i + 2 : end - 1], s[i:end]), end
         if s.startswith("${", i):
             end = _matching(s, i + 1, "{", "}")
+            if alone(end) and (_IFS.fullmatch(s[i + 2 : end - 1]) or _NULL.fullmatch(s[i + 2 : end - 1])):
+                return s[i:end], end
             try:
                 return self.param(s[i + 2 : end - 1]), end
             except NotStatic:
                 return s[i:end], end
         if i + 1 < len(s) and s[i + 1] in "@*":
+            if alone(i + 2):
+                return s[i : i + 2], i + 2
             note("null expansion $@/$* removed")
             return "", i + 2
-        if m := _NAME.match(s, i + 1):
+        if (m := _NAME.match(s, i + 1)) and m.group() == "IFS" and alone(m.end()):
+            return s[i : m.end()], m.end()
+        if m:
             try:
                 return self.param(m.group()), m.end()
             except NotStatic:
@@ -356,7 +385,8 @@ class _Expander:
                 i = k + 1
             elif c == '"':
                 end = _skip_double(text, i)
-                cur.text += self.double(text[i + 1 : end - 1])
+                in_word = bool(cur.text) or (end < len(text) and text[end] not in " \t\n|;&)<>")
+                cur.text += self.double(text[i + 1 : end - 1], in_word)
                 cur.quoted = True
                 i = end
             elif c == "$":
@@ -385,7 +415,8 @@ class _Expander:
             words.append(cur)
         return words
 
-    def double(self, body: str) -> str:
+    def double(self, body: str, in_word: bool = False) -> str:
+        """A double-quoted string's value; ``in_word``: it is part of a longer word (``c"$@"at``)."""
         out, i = [], 0
         while i < len(body):
             c = body[i]
@@ -393,7 +424,7 @@ class _Expander:
                 out.append(body[i + 1])
                 i += 2
             elif c == "$" and not body.startswith("$'", i):
-                value, i = self.dollar(body, i)
+                value, i = self.dollar(body, i, in_word)
                 out.append(value)
             elif c == "`":
                 k = body.find("`", i + 1)

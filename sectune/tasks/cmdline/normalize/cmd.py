@@ -152,7 +152,7 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
         m = re.match(r"(/l\s+)?(%\w)\s+in\s+\(([^)]*)\)\s*do\s+(.*)", rest, re.S | re.I)
         counting, var, items, body = m.groups()
         values = re.split(r"[\s,;=]+", items.strip())
-        if not counting and any(c in items for c in "*?"):  # a file set: known only when it runs, kept as typed
+        if not counting and any(c in items for c in "*?") or _plain_loop(var, body):
             trace.append(" ".join(["for", *rest.replace('"', "").split()]))
             return
         if counting:  # FOR /L %x in (start,step,end): integers, end included
@@ -179,6 +179,16 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
             run(body, dict(env), trace, delayed="/v" in options.lower())
     else:
         trace.append(normalise(lname, rest))
+
+
+def _plain_loop(var: str, body: str) -> bool:
+    """A loop an administrator writes (``for /l %i in (1,1,254) do ping -n 1 10.0.0.%i``, a file set): its
+    commands are named plainly and build nothing, so it is kept as typed; a loop that sets, calls or runs its
+    variable builds a command and is unrolled."""
+    if re.search(r"(?i)(?:^|[\s&|(@])(?:set|call)\s|!", body):
+        return False
+    heads = [part.lstrip("@( ").split(None, 1)[0] if part.strip("@( ") else "" for _, part, _ in split_commands(body)]
+    return all(head and var.lower() not in head.lower() for head in heads)
 
 
 def normalise(name: str, args: str) -> str:

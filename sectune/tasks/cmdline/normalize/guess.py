@@ -43,6 +43,7 @@ _PS_SIGNS = re.compile(
     r"|\b(?:HKLM|HKCU|HKCR|Cert|Env|Variable):(?:\\|\s|$)"  # PowerShell drives
     r"|@\{\s*\w+\s*="
     r"|\[char\]\s*\d|\b(?:iex|invoke-expression|frombase64string|new-object)\b"
+    r"|(?:^|[;|{(]\s*|&\s+)\.\\[\w.\\-]*\.ps1\b"  # .\build.ps1 runs a script of the working directory
     r"|(?:^|[|;{(=]\s*)[.&]\s*\(|['\")]\s*-f\s*['\"(]",  # .( and &( call operators, the -f format operator
     re.IGNORECASE,
 )
@@ -75,10 +76,12 @@ _CMD_SIGNS = re.compile(
     r"|\^[|&<>]|\w\^\w|(?:^|\s)\^\w"  # escaped pipe, carets in words
     r"|![\w:~,=-]+!|^[\s,;]+[\w\"^]"  # delayed expansion, leading delimiters
     r"|(?:^|\s)\\\\\w"  # \\server\share
-    r"|\bfor\s+(?:/[a-z]\s+)*%%?\w\s+in\s*\("  # for %f in (...)
-    r"|(?:^|\s)[\u2010-\u2015\u2212]\w",  # a Unicode dash for an option: Windows programs accept it
+    r"|\bfor\s+(?:/[a-z]\s+)*%%?\w\s+in\s*\(",  # for %f in (...)
     re.IGNORECASE,
 )
+_UNICODE_DASH_OPTION = re.compile(r"(?:^|\s)[\u2010-\u2015\u2212]\w")  # Windows programs accept it as a dash
+# a Unix program's line with a Unicode dash was pasted from a web page (find . –name): bash does not read it as "-"
+_UNIX_LINE = re.compile(r"^(?:find\s+[./~$]|(?:wc|ls|grep|sed|awk|xargs|tar|rm|cp|mv|chmod|du|df|sort|head|tail)\b)")
 _STARTS_POWERSHELL = re.compile(
     r"\b(?:powershell|pwsh)(?:\.exe)?\s+-(?:nop|nol|noni|exec|ep\b|command|c\b|file|f\b|w\b|windowstyle|"
     r"sta\b|mta\b|version|inputformat|outputformat|configurationname)",
@@ -118,5 +121,7 @@ def guess_shell(line: str) -> str:
     ):
         return "powershell"
     if stem in WINDOWS_PROGRAMS or _CMD_SIGNS.search(text) or _piped_programs(text) & WINDOWS_PROGRAMS:
+        return "cmd"
+    if _UNICODE_DASH_OPTION.search(text) and not _UNIX_LINE.match(text):
         return "cmd"
     return "bash"
