@@ -230,6 +230,11 @@ def test_cmd_loops_over_files_and_plain_settings_are_not_reported_as_unrolled_or
         ('find . \u2013name "*.txt"', "bash"),  # a dash pasted from a web page: bash does not read it as -
         ('Write-Host "done \u2014 all good"', "powershell"),
         ("powershell -NoProfile -File .\\Deploy.ps1", "cmd"),
+        ("icacls C:\\Temp /grant .\\kiosk:(OI)(CI)M", "cmd"),  # .\\ names a local account
+        ('reg add HKCU\\Control /v Path /d "%SystemRoot%\\System32\\x.scr" /f', "cmd"),  # a path as written
+        ('rar a -hp"blue" backup.rar', "bash"),  # an option's quoted value
+        ("ECHO Let's open the console now", "bash"),
+        ('$excelApp.RegisterXLL("C:\\Tools\\addin.xll")', "powershell"),
     ],
 )
 def test_what_scripts_and_administrators_write_is_not_reported(line, shell):
@@ -237,6 +242,7 @@ def test_what_scripts_and_administrators_write_is_not_reported(line, shell):
     assert n.shell == shell and not n.steps, n
     assert normalize("c$@at x", "bash").steps and normalize('c"$@"at x', "bash").normal == "cat x"
     assert normalize("for %a in (who) do %aami", "cmd").normal == "whoami"
+    assert normalize("%COMSPEC% /c whoami", "cmd").steps == ["%COMSPEC% expanded"]
 
 
 def _cosmetic(text: str) -> str:

@@ -138,6 +138,10 @@ def test_each_kind_of_disguise_sums_its_families_so_a_new_family_shares_its_weig
     assert (rows[:3, kinds[0]] > 0).all() and (rows[3:, kinds[0]] == 0).all()
     assert rows[3, kinds[1]] > 0 and rows[4, kinds[2]] > 0
     assert not rows[5, kinds].any()
+    disguises = rows[:, SHELL_FEATURE_NAMES.index("disguises")]
+    assert disguises[5] == 0 and (disguises[:5] >= 1).all()
+    case_only = shell_features(["PiNG x", "Ping x"])[:, SHELL_FEATURE_NAMES.index("disguises")]
+    assert case_only[0] >= 1 and case_only[1] == 0  # case alone counts, as people type it not
     step = SHELL_FEATURE_NAMES.index("step:caret")
     assert rows[0, kinds[0]] == rows[0, step]  # one family: the kind is its count
     model = _fit()

@@ -132,6 +132,11 @@ SHELL_FEATURES: list[tuple[str, str]] = [
     ("case_unnatural", "log(1 + words whose case no writer types: reN, coMpacT, PrOceSs, PiNG, ecHo, reStArt-serVice)"),
     ("names_obscured", "log(1 + commands and options of the normal form not written plainly in the line)"),
     ("commands_unreadable", "log(1 + commands of the normal form with no readable name: /???/??n/???n?f, $__, `...`)"),
+    (
+        "disguises",
+        "how many kinds of disguise the line shows (characters dropped, text computed, names respelt, case, "
+        "names obscured, commands unreadable, a payload encoded): one disguise of a kind never seen still counts",
+    ),
     *[(f"shell:{s}", f"1 if the line was read as {s}") for s in SHELLS],
 ]
 ALL_SHELL_FEATURES: list[tuple[str, str]] = SHELL_FEATURES + [
@@ -307,6 +312,8 @@ def shell_row(n: Normalized) -> list[float]:
         math.log1p(len(obscured_names(n))),
         math.log1p(len(unreadable_commands(n))),
     ]
+    kinds = [sum(per_family[f] for f in fams) for _kind, _desc, fams in STEP_KINDS]
+    row.append(float(sum(v > 0 for v in [*kinds, *row[-3:], bool(n.payloads)])))
     row += [1.0 if n.shell == s else 0.0 for s in SHELLS]
     return row
 

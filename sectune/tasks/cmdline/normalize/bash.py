@@ -264,6 +264,17 @@ def _whole_word(s: str, start: int, end: int) -> bool:
     return before in _WORD_EDGE_BEFORE and after in _WORD_EDGE_AFTER
 
 
+def _splits_word(text: str, i: int, before: str) -> bool:
+    """The quote at ``text[i]`` splits a word (``c''at``, ``pa""st""e``, ``c"at"``): letters before it, a closing
+    quote, letters inside or after; an option's quoted value (``-p"secret"``), ``echo_"text"`` and an apostrophe in
+    prose (``Let's go``) do not."""
+    close = text.find(text[i], i + 1)
+    if not before[-1:].isalnum() or close < 0 or not re.match(r"['\"]*\w", text[i + 1 : i + 4]):
+        return False
+    resumes = close + 1 < len(text) and (text[close + 1].isalnum() or text[close + 1] in "'\"")
+    return resumes or not before.startswith(("-", "/"))
+
+
 class _Expander:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -365,7 +376,7 @@ class _Expander:
                 continue
             if cur is None:
                 cur = _Word()
-            if c in "'\"" and cur.text and not cur.text.endswith("=") and re.match(r"['\"]*\w", text[i + 1 : i + 4]):
+            if c in "'\"" and _splits_word(text, i, cur.text):
                 note("quotes inside a word removed")
             if c in "\\'\"$`":
                 cur.frozen = True

@@ -47,7 +47,10 @@ def expand(text: str, env: dict[str, str], mark: str = "%") -> str:
             out.append(text[i:j])  # keep "%name" and go on from the second %
             i = j
             continue
-        note(f"{mark}{name}{':' + mod if mod else ''}{mark} expanded" if mark == "%" else "delayed !x! expanded")
+        if mark == "!":
+            note("delayed !x! expanded")
+        elif mod or not _path_prefix(name, value, text, j + 1):
+            note(f"%{name}{':' + mod if mod else ''}% expanded")
         if mod.startswith("~"):
             start_s, _, length_s = mod[1:].partition(",")
             start = int(start_s or 0)
@@ -67,6 +70,12 @@ def expand(text: str, env: dict[str, str], mark: str = "%") -> str:
         i = j + 1
         check_size(out)
     return "".join(out)
+
+
+def _path_prefix(name: str, value: str, text: str, after: int) -> bool:
+    """``%SystemRoot%\\System32``, ``%TEMP%\\x.log``: a system variable starting a path, as administrators write
+    paths; not a disguise (``%COMSPEC%`` as a command, substrings and variables set on the line are)."""
+    return ENV.get(name.lower()) == value and text.startswith(("\\", "/"), after)
 
 
 def split_commands(text: str) -> list[tuple[str, str, list[str]]]:
@@ -248,7 +257,7 @@ def normalize_cmd(line: str) -> str:
         word = m.group()
         if re.search(r"(?:^|[\w/\-.:\\])\^[\w/\-]", word):  # not ^& ^| ^> ^^ or a quoted findstr "^..."
             note(f"caret inside {word[:40]} removed -> {word.replace('^', '')[:40]}")
-    if re.search(r'\w"[^"\s]*"\w|\w""|""\w', line):
+    if re.search(r'\w"[^"\s]*"\w|\w""\w', line):  # not ""HKLM\..."" or VBScript's "" inside a string
         note("quotes inside a word removed")
     if re.match(r"^[\s,;=]+", line):
         note("leading , ; delimiters removed")

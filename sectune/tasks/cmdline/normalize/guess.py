@@ -38,6 +38,7 @@ _COMMAND_WORD = re.compile(r"(?:^|[|;{(]|&\s|\$\w+\s*=)\s*[.&]?\s*([A-Za-z`]+-[A
 _PS_SIGNS = re.compile(
     r"\$(?:env:|_\b|_\.|true\b|false\b|null\b|PS[A-Z]\w*|PROFILE\b|args\b|MyInvocation)"  # automatic variables
     r"|\[[A-Za-z][\w.]*\]::"  # [Type]::Member
+    r"|\$\w+\.\w+\(|^\(?\[[A-Za-z][\w.]*\]\s*[\"'$(]"  # $x.Method(...), a cast: [adsisearcher]"..."
     r"|^\s*\$\w+\s*[+-]?=\s"  # $x = ... (bash allows no spaces around =)
     r"|^\s*&\s*['\"$.(]"  # the call operator
     r"|\b(?:HKLM|HKCU|HKCR|Cert|Env|Variable):(?:\\|\s|$)"  # PowerShell drives
@@ -76,6 +77,7 @@ _CMD_SIGNS = re.compile(
     r"|\^[|&<>]|\w\^\w|(?:^|\s)\^\w"  # escaped pipe, carets in words
     r"|![\w:~,=-]+!|^[\s,;]+[\w\"^]"  # delayed expansion, leading delimiters
     r"|(?:^|\s)\\\\\w"  # \\server\share
+    r"|(?:^|[\s\"'])(?:~|\.{1,2})\\[\w$]|\w\\\.\.\\"  # ~\AppData, .\tmp, ..\x, a\..\b: Windows paths
     r"|\bfor\s+(?:/[a-z]\s+)*%%?\w\s+in\s*\(",  # for %f in (...)
     re.IGNORECASE,
 )

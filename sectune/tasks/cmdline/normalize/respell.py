@@ -24,8 +24,9 @@ _URL_SLASHES = re.compile(r"(?i)\b(https?|ftp):[\\/]+")
 _URL_HOST = re.compile(r"(?i)\b(https?|ftp)://([^/\\\s\"'|&;:<>)]+)([^\s\"'|&;<>]*)")
 _DRIVE_PATH = re.compile(r"(?<![\w/\\:-])[A-Za-z]:[\\/][^\s\"'|&;<>,]*")
 _DETOUR = re.compile(r"\\(?!\.\.?\\)[^\\]+\\\.\.(?=\\|$)")
-# an argument's .\ (not a command's, not a script's: powershell -File .\Deploy.ps1 is how people write it)
-_CMD_RELATIVE = re.compile(r"(?<![|&(]\s)(?<=\s)(?:\.\\)+(?=[\w-])(?![^\s\"]*\.ps1\b)")
+# a file argument's .\ (not a command's, not a script's: powershell -File .\Deploy.ps1 is how people write it;
+# not an account's: icacls x /grant .\kiosk:F)
+_CMD_RELATIVE = re.compile(r"(?<![|&(]\s)(?<=\s)(?:\.\\)+(?=[\w-]+\.\w{1,4}(?:[\s\"]|$))(?![^\s\"]*\.ps1\b)")
 _REPEATED_DOT = re.compile(r"(?<=\.\\)(?:\.\\)+(?=[\w-])")
 
 
