@@ -13,6 +13,8 @@ and described by :data:`SHELL_FEATURES`:
 * one count per family of step (``step:caret``, ``step:quotes``, ``step:variables``, ``step:decoded``...);
 * one count per kind of disguise, the sum of its families (``kind:dropped``: carets, quotes, backslashes...;
   ``kind:computed``; ``kind:respelt``), so a family the model never saw is weighed by its kind;
+* ``disguises``: how many kinds of disguise the line shows (the three kinds, case, names obscured, commands
+  unreadable, an encoded payload), one feature every family teaches;
 * what normalisation exposed: ``hidden_known_names`` (known executables, cmdlets and options found only in the
   normal form), ``known_names_normal``, ``hidden_risky`` (risky names such as iex, downloadstring, certutil,
   base64, /dev/tcp found only after normalisation), ``risky_normal``;
@@ -299,8 +301,9 @@ def shell_row(n: Normalized) -> list[float]:
         1.0 if n.truncated else 0.0,
     ]
     per_family = {name: sum(any(k in s for k in keys) for s in steps) for name, _desc, keys in STEP_FAMILIES}
-    row += [math.log1p(count) for count in per_family.values()]
-    row += [math.log1p(sum(per_family[f] for f in fams)) for _kind, _desc, fams in STEP_KINDS]
+    kinds = [sum(per_family[f] for f in fams) for _kind, _desc, fams in STEP_KINDS]
+    unnatural, obscured, unreadable = len(_unnatural_words(line)), len(obscured_names(n)), len(unreadable_commands(n))
+    row += [math.log1p(count) for count in [*per_family.values(), *kinds]]
     row += [
         math.log1p(len(hidden & KNOWN_NAMES)),
         math.log1p(len(normal_names & KNOWN_NAMES)),
@@ -308,12 +311,11 @@ def shell_row(n: Normalized) -> list[float]:
         math.log1p(len(normal_names & RISKY)),
         case_switches,
         case_entropy,
-        math.log1p(len(_unnatural_words(line))),
-        math.log1p(len(obscured_names(n))),
-        math.log1p(len(unreadable_commands(n))),
+        math.log1p(unnatural),
+        math.log1p(obscured),
+        math.log1p(unreadable),
+        float(sum(count > 0 for count in [*kinds, unnatural, obscured, unreadable, len(n.payloads)])),
     ]
-    kinds = [sum(per_family[f] for f in fams) for _kind, _desc, fams in STEP_KINDS]
-    row.append(float(sum(v > 0 for v in [*kinds, *row[-3:], bool(n.payloads)])))
     row += [1.0 if n.shell == s else 0.0 for s in SHELLS]
     return row
 
