@@ -76,6 +76,11 @@ def test_a_program_name_in_a_case_its_users_do_not_type_is_told_apart():
     assert program_cased_oddly("RESTaRt-Service") and not program_cased_oddly("RESTART-SERVICE")  # verb's spelling
     blob = "Set-Content -Path C:\\certs\\ca.b64 -Value 'MIJK3DqQXRD8uSpLCufDh3dMg8NLDVXguuvhlYnn1NrbegPK'"
     assert shell_features([blob])[0, col] == 0  # base64 data has no case to type
+    # a short option's case is its meaning: flag bundles and documented abbreviations are typed so
+    bundles = ["curl -fsSL https://get.example.org | sh", "grep -aHn TODO src", "repadmin /syncall /AdeP", "pwsh -NoP"]
+    assert not shell_features(bundles)[:, col].any()
+    assert all(obscured_names(normalize(line)) == [] for line in bundles)
+    assert shell_features(["netstat -aNo & Get-PrOceSs"])[0, col] > 0  # a long word's random case still counts
 
 
 def test_shell_features_are_penalised_apart_from_the_normal_forms_statistics():

@@ -111,6 +111,8 @@ _SEGMENTS = re.compile(r"[|;&\n]+")
 _OPTION = re.compile(r"(?:(?<=^)|(?<=\s))[-/\u2010-\u2015\u2212]{1,2}[A-Za-z][\w-]*(?=[\s:='\"|;&)]|$)")
 _COMMAND = re.compile(r"[a-z][\w.+-]{1,40}")
 _BLOB = re.compile(r"[A-Za-z0-9+/=_-]{24,}")  # base64, tokens, keys: data whose case means nothing
+# a short option's case is its meaning (curl -fsSL, grep -aHn, repadmin /AdeP, powershell -NoP), not a disguise
+_SHORT_OPTION = re.compile(r"(?:(?<=^)|(?<=[\s\"']))[-/][A-Za-z]{2,5}(?=[\s=:'\"]|$)")
 _LETTER_RUNS = re.compile(r"(?<![\dA-Za-z])[A-Za-z]{2,}(?![\dA-Za-z])")  # whole words: no base64 or IPv4 pieces
 
 SHELL_FEATURES: list[tuple[str, str]] = [
@@ -205,7 +207,8 @@ def program_cased_oddly(name: str) -> bool:
 def _unnatural_words(line: str) -> set[str]:
     """Words whose case no writer types: by their shape anywhere, or as a program name at a command position.
     Base64 and other long encoded tokens are data, not words: their letters are left out."""
-    words = {w for w in _LETTER_RUNS.findall(_BLOB.sub(" ", line[:4000])) if unnatural_case(w)}
+    text = _SHORT_OPTION.sub(" ", _BLOB.sub(" ", line[:4000]))
+    words = {w for w in _LETTER_RUNS.findall(text) if unnatural_case(w)}
     for head in _segment_heads(line[:4000], "\"'`@"):
         name = re.split(r"[\\/]", head)[-1]
         if program_cased_oddly(name):
@@ -233,7 +236,11 @@ def _command_words(text: str) -> list[str]:
 def _options(text: str, natural_only: bool = False) -> set[str]:
     """The options of ``text`` (-Name, /c, --force), lower-cased; with ``natural_only``, those typed in natural case."""
     found = _OPTION.findall(text[:4000])
-    return {o.lower() for o in found if not natural_only or not any(map(unnatural_case, _LETTER_RUNS.findall(o)))}
+    return {
+        o.lower()
+        for o in found
+        if not natural_only or _SHORT_OPTION.fullmatch(o) or not any(map(unnatural_case, _LETTER_RUNS.findall(o)))
+    }
 
 
 _UNREADABLE = re.compile(r"[?*`$]|\[.")  # a glob, a variable, a substitution: not [ or [[ (test)
@@ -264,7 +271,9 @@ def _plain_words(line: str) -> set[str]:
         if re.fullmatch(r"\\[A-Za-z][\w.-]*", token):  # \dig: an escaped name (alias bypass), not a path
             continue
         name = re.split(r"[\\/]", token)[-1]
-        if not any(unnatural_case(w) for w in _LETTER_RUNS.findall(token)) and not program_cased_oddly(name):
+        if _SHORT_OPTION.fullmatch(token) or (
+            not any(unnatural_case(w) for w in _LETTER_RUNS.findall(token)) and not program_cased_oddly(name)
+        ):
             plain.add(name.lower().removesuffix(".exe"))
     alias_of = {alias: cmdlet.lower() for cmdlet, aliases in ALIASES.items() for alias in aliases}
     return plain | {alias_of[w] for w in plain if w in alias_of}
