@@ -7,13 +7,14 @@ normalisation (``runas /user:CORP\\priya`` read as bash loses its backslash). Th
 
 1. a process command line that starts ``powershell``/``pwsh``/``cmd`` (or runs one with its options): cmd, whose
    normaliser hands the PowerShell part on;
-2. PowerShell signs no other shell writes (``$env:``, ``[Type]::``, drives, ``@{``, ``$x = ``);
+2. PowerShell signs no other shell writes (``$env:``, ``[Type]::``, ``$x.Method(``, a ``[Type]"..."`` cast, drives,
+   ``@{``, ``$x = ``, ``.\\script.ps1``);
 3. bash signs no other shell writes (``$'..'``, ``<<<``, ``${..}``, ``$IFS``, ``$((``, ``| sh``, ``/dev/tcp``);
 4. a Verb-Noun cmdlet at a command position (in any case: obfuscation randomises it), a PowerShell-only alias
    first, a ``-ErrorAction``-style parameter, a backtick inside a word: PowerShell;
 5. a Windows-only program first or after ``|``/``&`` (carets and quotes inside its name ignored), ``C:\\``,
-   ``%VAR%``, ``/c``-style switches, a Unicode dash for an option, carets inside words, ``!x!``, leading ``, ;``:
-   cmd;
+   ``~\\`` and ``.\\`` paths, ``%VAR%``, ``/c``-style switches, carets inside words, ``!x!``, leading ``, ;``: cmd;
+   a Unicode dash for an option too, unless the line is a Unix program's pasted from the web (``find . –name``);
 6. anything else: bash.
 """
 
