@@ -235,6 +235,7 @@ def test_cmd_loops_over_files_and_plain_settings_are_not_reported_as_unrolled_or
         ('rar a -hp"blue" backup.rar', "bash"),  # an option's quoted value
         ("ECHO Let's open the console now", "bash"),
         ('$excelApp.RegisterXLL("C:\\Tools\\addin.xll")', "powershell"),
+        ("call C:\\Scripts\\env.cmd && gpupdate /force", "cmd"),  # a batch file called: what call is for
     ],
 )
 def test_what_scripts_and_administrators_write_is_not_reported(line, shell):

@@ -124,6 +124,7 @@ def test_names_obscured_is_one_feature_for_every_disguise_of_a_name():
         'cmd /c "dir & echo hi"',
         "cd \\Windows\\Temp",
     ]
+    plain.append('"C:\\Apps\\Zoom.exe" "--url=zoommtg://zoom.us/join"')  # an option quoted whole
     assert all(obscured_names(normalize(line)) == [] for line in plain)
     col = SHELL_FEATURE_NAMES.index("names_obscured")
     assert shell_features(['g""rep x'])[0, col] > 0 and shell_features(["grep x"])[0, col] == 0

@@ -284,7 +284,8 @@ def obscured_names(n: Normalized) -> list[str]:
     variables, random case, Unicode dashes, encodings: any disguise of a name, the same feature for all)."""
     plain = _plain_words(n.line)
     commands = {w for w in _command_words(n.normal) if w not in plain}
-    return sorted(commands | (_options(n.normal) - _options(n.line, natural_only=True)))
+    written = _options(n.line, natural_only=True) | _options(re.sub("[\"']", " ", n.line), natural_only=True)
+    return sorted(commands | (_options(n.normal) - written))  # "--url=x" quoted whole is written plainly
 
 
 def shell_row(n: Normalized) -> list[float]:

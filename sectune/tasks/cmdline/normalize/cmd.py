@@ -148,7 +148,8 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
         var, _, value = rest.partition("=")
         env[var.lower()] = value
     elif lname == "call":
-        note("call re-expanded")
+        if any(name.lower() in env for name in re.findall(r"%(\w+)(?::[^%]*)?%", rest)):  # call %a%%b%
+            note("call re-expanded")  # not call C:\Scripts\env.cmd: a batch file called is what call is for
         with deeper():
             run(rest, env, trace, delayed=False)
     elif lname == "if":
