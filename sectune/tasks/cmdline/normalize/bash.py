@@ -1,8 +1,9 @@
 """bash: what a line runs, computed statically (nothing is executed).
 
 A small expander: statements split at ``; && || | &`` and newlines, words de-quoted (``'..'``, ``".."``, ``\\x``),
-``$'..'`` ANSI-C escapes decoded, null expansions (``$@``, ``${*,,}``, ``${@/d/B}``...) removed, ``$IFS``/``${IFS}``
-turned into a space, ``{a,b}`` brace words split, variables assigned earlier on the line substituted (with ``,,``
+``$'..'`` ANSI-C escapes decoded, null expansions (``$@``, ``${*,,}``, ``${@/d/B}``...) slipped into a word removed
+and ``$IFS``/``${IFS}`` inside one turned into a space (standing alone, ``"$@"`` and ``"$IFS"`` are a script's
+arguments and separator, kept), ``{a,b}`` brace words split, variables assigned earlier on the line substituted (with ``,,``
 ``^^`` ``:a:b`` modifiers), globs in paths matched against a fixed list of standard files, and static pipelines
 decoded: ``echo``/``printf``/here-strings through ``base64 -d``, ``xxd -r -p``, ``rev``, ``tr``, ``gunzip``,
 ``bunzip2``. What such a pipeline feeds to ``bash``, ``sh``, ``eval``, ``bash -c`` or ``$(...)`` is normalised in
