@@ -77,7 +77,12 @@ def test_a_program_name_in_a_case_its_users_do_not_type_is_told_apart():
     blob = "Set-Content -Path C:\\certs\\ca.b64 -Value 'MIJK3DqQXRD8uSpLCufDh3dMg8NLDVXguuvhlYnn1NrbegPK'"
     assert shell_features([blob])[0, col] == 0  # base64 data has no case to type
     # a short option's case is its meaning: flag bundles and documented abbreviations are typed so
-    bundles = ["curl -fsSL https://get.example.org | sh", "grep -aHn TODO src", "repadmin /syncall /AdeP", "pwsh -NoP"]
+    bundles = [
+        "curl -fsSL https://get.example.org | sh",
+        "grep -aHn listen src",
+        "repadmin /syncall /AdeP",
+        "pwsh -NoP",
+    ]
     assert not shell_features(bundles)[:, col].any()
     assert all(obscured_names(normalize(line)) == [] for line in bundles)
     assert shell_features(["netstat -aNo & Get-PrOceSs"])[0, col] > 0  # a long word's random case still counts

@@ -31,6 +31,7 @@ and described by :data:`SHELL_FEATURES`:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from typing import Annotated, Iterator, Sequence
@@ -204,6 +205,24 @@ def program_cased_oddly(name: str) -> bool:
     return name[0].islower()
 
 
+def _typed_naturally(token: str, program: str | None = None) -> bool:
+    """``token`` in a case people type: a short option in any case (its case is its meaning), else no word of it in
+    a case no one types and, for a ``program`` name, not cased oddly for it."""
+    if _SHORT_OPTION.fullmatch(token):
+        return True
+    if any(map(unnatural_case, _LETTER_RUNS.findall(token))):
+        return False
+    return program is None or not program_cased_oddly(program)
+
+
+@functools.cache
+def _alias_cmdlets() -> dict[str, str]:
+    """PowerShell alias -> its cmdlet, lower-cased (built once, not per line)."""
+    from sectune.tasks.cmdline.obfuscate.powershell import ALIASES
+
+    return {alias: cmdlet.lower() for cmdlet, aliases in ALIASES.items() for alias in aliases}
+
+
 def _unnatural_words(line: str) -> set[str]:
     """Words whose case no writer types: by their shape anywhere, or as a program name at a command position.
     Base64 and other long encoded tokens are data, not words: their letters are left out."""
@@ -235,12 +254,7 @@ def _command_words(text: str) -> list[str]:
 
 def _options(text: str, natural_only: bool = False) -> set[str]:
     """The options of ``text`` (-Name, /c, --force), lower-cased; with ``natural_only``, those typed in natural case."""
-    found = _OPTION.findall(text[:4000])
-    return {
-        o.lower()
-        for o in found
-        if not natural_only or _SHORT_OPTION.fullmatch(o) or not any(map(unnatural_case, _LETTER_RUNS.findall(o)))
-    }
+    return {o.lower() for o in _OPTION.findall(text[:4000]) if not natural_only or _typed_naturally(o)}
 
 
 _UNREADABLE = re.compile(r"[?*`$]|\[.")  # a glob, a variable, a substitution: not [ or [[ (test)
@@ -263,19 +277,15 @@ def unreadable_commands(n: Normalized) -> list[str]:
 def _plain_words(line: str) -> set[str]:
     """Words written plainly in the literal line: natural case, lower-cased, with path and .exe cut, plus the
     cmdlets of PowerShell aliases written there (an alias is a habit, not a disguise)."""
-    from sectune.tasks.cmdline.obfuscate.powershell import ALIASES
-
     plain = set()
     for token in re.split(r"[\s|;&]+", line[:4000]):
         token = token.strip("\"'`@,;()|&{}")
         if re.fullmatch(r"\\[A-Za-z][\w.-]*", token):  # \dig: an escaped name (alias bypass), not a path
             continue
         name = re.split(r"[\\/]", token)[-1]
-        if _SHORT_OPTION.fullmatch(token) or (
-            not any(unnatural_case(w) for w in _LETTER_RUNS.findall(token)) and not program_cased_oddly(name)
-        ):
+        if _typed_naturally(token, program=name):
             plain.add(name.lower().removesuffix(".exe"))
-    alias_of = {alias: cmdlet.lower() for cmdlet, aliases in ALIASES.items() for alias in aliases}
+    alias_of = _alias_cmdlets()
     return plain | {alias_of[w] for w in plain if w in alias_of}
 
 

@@ -9,9 +9,11 @@
 
 One module per shell (``cmd``, ``powershell``, ``bash``); :func:`normalize` guesses the shell from the line when it
 is not given (:mod:`.guess`) and returns a :class:`Normalized`: the normal form, the steps applied ("caret inside
-n^e^t removed -> net", "-ec payload decoded"...), the decoded payloads and the shell. Nothing is ever executed: the normalisers only parse, and decode what is static. Every line runs under a
-bound (:mod:`._budget`: at most ``MAX_SECONDS`` per line, ``MAX_DEPTH`` nested layers, ``MAX_PAYLOAD``
-characters, ``MAX_STEPS`` loop iterations); past it the normaliser keeps the form it reached and says so in ``steps`` (``truncated``).
+n^e^t removed -> net", "-ec payload decoded"...), the decoded payloads and the shell. Around the shell's own
+steps, :mod:`.respell` writes paths and URL hosts one way. Nothing is ever executed: the normalisers only parse,
+and decode what is static. Every line runs under a bound (:mod:`._budget`: at most ``MAX_SECONDS`` per line,
+``MAX_DEPTH`` nested layers, ``MAX_PAYLOAD`` characters, ``MAX_STEPS`` loop iterations); past it the normaliser
+keeps the form it reached and says so in ``steps`` (``truncated``).
 
 The normal forms fold case where the shell ignores it (cmd command names, PowerShell code outside strings) and
 collapse whitespace, so compare them with :func:`same`. cmd command sequences are joined by `` & `` whatever the

@@ -92,10 +92,7 @@ def _path(match: re.Match) -> str:
     if dotted != path:
         _budget.note(f"path . segment removed in {written}")
         path = dotted
-    while True:
-        collapsed = _DETOUR.sub("", path, count=1)
-        if collapsed == path:
-            break
+    while (collapsed := _DETOUR.sub("", path, count=1)) != path:
         _budget.note(f"path detour x\\.. removed in {written}")
         path = collapsed
     return path
