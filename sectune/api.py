@@ -231,7 +231,7 @@ def fit_and_save(cfg: TrainConfig, split: Split, *, verbose: bool = True) -> Tra
                     "arguments": {k: v for k, v in model.saved_params().items()},
                     **model.training_stats(),
                     **({"resumed_from": resumed_from} if resumed_from else {}),
-                    **({"processes": distributed.world_size()} if distributed.world_size() > 1 else {}),
+                    **distributed.layout(),
                 },
                 **({"threshold_selection": threshold_info} if threshold_info else {}),
                 metrics={

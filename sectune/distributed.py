@@ -23,6 +23,20 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1") or 1)
 
 
+def machines() -> int:
+    """How many machines (nodes) the training processes run on: the launcher's world over the processes it started
+    on this machine (``LOCAL_WORLD_SIZE``, which torchrun and accelerate set); 1 without a launcher."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+    return max(1, world_size() // local) if local else 1
+
+
+def layout() -> dict[str, int]:
+    """What the run record says of the launch: nothing for one process, else processes (and machines when several)."""
+    if world_size() == 1:
+        return {}
+    return {"processes": world_size(), **({"machines": machines()} if machines() > 1 else {})}
+
+
 def is_main_process() -> bool:
     """Whether this is the process that writes the model, reports and results (global rank 0)."""
     return int(os.environ.get("RANK", "0") or 0) == 0

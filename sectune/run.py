@@ -56,6 +56,7 @@ class Training(_Record):
     head_init: dict[str, int | float] | None = None  # encoder head_init='label-text': zero-shot top-1, temperature
     resumed_from: Resumed | None = None
     processes: int | None = None  # `accelerate launch` processes (data parallel): each took batch_size rows a step
+    machines: int | None = None  # the machines those processes ran on, when several
 
 
 class OperatingPoint(_Record):
