@@ -27,6 +27,11 @@ $(STAMP): pyproject.toml
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
 			|| echo "note: could not install chromium; the browser test will skip"; \
 	fi
+	# Azurite (the Azure Storage emulator, from npm) for the Ray engine's abfs:// test (it skips without): only with npm
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/node azurite@3 >/dev/null 2>&1 \
+			|| echo "note: could not install Azurite; the abfs:// test will skip"; \
+	fi
 	touch $@
 
 demo: $(STAMP)

@@ -334,6 +334,7 @@ def input_files(path: str | Path, engine: str = "local") -> list[str]:
     if is_url(text):
         if engine != "ray":
             raise SectuneError(f"{text}: reading a URL needs --engine ray (the local engine reads local files)")
+        _require_url_packages(text)  # here, as one line, rather than as a worker's traceback
         return _url_files(text) if globbed else [text]
     if text == "-":
         if engine == "ray":
@@ -350,12 +351,44 @@ def input_files(path: str | Path, engine: str = "local") -> list[str]:
     return [text]
 
 
-def _url_files(pattern: str) -> list[str]:
-    """The sorted files an fsspec URL glob matches (``s3://bucket/logs/*.gz``)."""
+# the fsspec package that reads each cloud store's URLs (fsspec's own message names the others')
+URL_PACKAGES = {
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+    "az": "adlfs",
+}
+
+
+def _require_url_packages(url: str) -> None:
+    """Each protocol of ``url`` (``s3://``, ``simplecache::gs://``) has its fsspec file system importable, or one
+    line saying what to install."""
     try:
         import fsspec
     except ImportError:  # pragma: no cover - a dependency of the ray extra
         raise SectuneError("reading URLs needs fsspec: pip install 'sectune[ray]'") from None
+    for protocol in (part.split("://", 1)[0].lower() for part in url.split("::")):
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ImportError as exc:
+            package = URL_PACKAGES.get(protocol)
+            how = f"pip install {package}" if package else " ".join(str(exc).split())
+            raise SectuneError(
+                f"reading {protocol}:// needs {package or 'its fsspec package'}: {how}", path=url
+            ) from None
+        except ValueError as exc:  # a protocol fsspec does not know
+            raise SectuneError(" ".join(str(exc).split()), path=url) from None
+
+
+def _url_files(pattern: str) -> list[str]:
+    """The sorted files an fsspec URL glob matches (``s3://bucket/logs/*.gz``), spelt as the pattern spells its
+    folder: each Ray worker opens its URL anew, so what the URL names (``az://container@account.dfs.core.windows.net/``
+    names the account; ``az`` stays ``az``) must reach it."""
+    import fsspec
+
     try:
         fs, stripped = fsspec.core.url_to_fs(pattern)
         found = sorted(fs.glob(stripped))
@@ -363,7 +396,14 @@ def _url_files(pattern: str) -> list[str]:
         raise SectuneError(f"{pattern}: cannot list ({' '.join(str(exc).split())})") from None
     if not found:
         raise SectuneError(f"{pattern}: no file matches this pattern")
-    return [fs.unstrip_protocol(f) for f in found]
+    head, base = _glob_folder(pattern), _glob_folder(stripped)
+    return [head + f[len(base) :] if f.startswith(base) else fs.unstrip_protocol(f) for f in found]
+
+
+def _glob_folder(pattern: str) -> str:
+    """``pattern`` up to the last ``/`` before its first wildcard: the literal folder its matches share."""
+    first = min((i for i, ch in enumerate(pattern) if ch in "*?["), default=len(pattern))
+    return pattern[: pattern.rfind("/", 0, first) + 1]
 
 
 def _events(

@@ -32,42 +32,13 @@ SUMMARY_FIELDS = (
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint():
-    """A real S3 API on 127.0.0.1 (moto's server), or None without moto/s3fs: the URL the workers reach.
-
-    Set up before Ray starts, so that its workers inherit the endpoint and credentials the way a user's
-    environment gives them (``AWS_ENDPOINT_URL_S3`` is how boto and s3fs reach MinIO or any S3 look-alike)."""
-    try:
-        import s3fs  # noqa: F401
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        yield None
-        return
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in {
-            "AWS_ENDPOINT_URL_S3": endpoint,
-            "AWS_ACCESS_KEY_ID": "sectune-test",
-            "AWS_SECRET_ACCESS_KEY": "sectune-test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            env.setenv(name, value)
-        yield endpoint
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(s3_endpoint):
-    """One local Ray for the module (starting one costs seconds): 2 CPUs, so 2 scoring actors."""
+def ray_cluster(s3_store, gs_store, abfs_store):
+    """One local Ray for the module (starting one costs seconds): 2 CPUs, so 2 scoring actors. Started after the
+    object stores (tests/conftest.py), so that its workers inherit their endpoints and credentials."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sectune[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_USAGE_STATS_ENABLED", "0")  # else Ray probes cloud metadata addresses and reports usage
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -115,37 +86,52 @@ def test_ray_scan_of_a_glob_and_a_url_keys_alerts_by_file_in_order(ray_cluster, 
     assert from_url == alerts and url.lines_read == local.lines_read
 
 
-def test_ray_scan_reads_an_s3_bucket_like_a_local_folder(ray_cluster, s3_endpoint, model_dir, tmp_path):
+@pytest.mark.parametrize("store", ["s3", "gs", "abfs", "az"])
+def test_ray_scan_reads_a_cloud_bucket_like_a_local_folder(store, ray_cluster, model_dir, tmp_path, request):
+    """Each store's real API on 127.0.0.1 (moto, gcp-storage-emulator, Azurite), read by its fsspec package in the
+    workers: the alerts and the summary are the local folder's, each alert naming its object's URL as spelt."""
+    import gzip
     import json
 
-    if s3_endpoint is None:
-        pytest.skip("moto[server] and s3fs are not installed (make test installs them)")
-    import boto3
-
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="siem-export")
+    bucket = request.getfixturevalue(f"{store}_store")
+    if bucket.missing:
+        pytest.skip(bucket.missing)
     logs = tmp_path / "logs"
     logs.mkdir()
     for name in ("commands.txt", "process.jsonl.gz"):
         source = LOGS / name.removesuffix(".gz")
         if name.endswith(".gz"):  # a compressed object: read by its name, as a local .gz is
-            import gzip
-
             (logs / name).write_bytes(gzip.compress(source.read_bytes()))
         else:
             shutil.copy(source, logs / name)
-        s3.upload_file(str(logs / name), "siem-export", f"2026-12/{name}")
+        bucket.upload(logs / name, f"2026-12/{name}")
+    folder = f"{bucket.url_prefix}2026-12/"
     local = scan(model_dir, str(logs / "*"), output=tmp_path / "local.jsonl", threshold=0.0)
-    remote = scan(model_dir, "s3://siem-export/2026-12/*", output=tmp_path / "s3.jsonl", threshold=0.0, engine="ray")
+    remote = scan(model_dir, f"{folder}*", output=tmp_path / "remote.jsonl", threshold=0.0, engine="ray", concurrency=1)
     local_alerts = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text().splitlines()]
-    s3_alerts = [json.loads(line) for line in (tmp_path / "s3.jsonl").read_text().splitlines()]
-    assert [x.pop("file") for x in s3_alerts] == [
-        "s3://siem-export/2026-12/" + Path(x.pop("file")).name for x in local_alerts
-    ]
-    assert s3_alerts == local_alerts and len(s3_alerts) >= 6
+    remote_alerts = [json.loads(line) for line in (tmp_path / "remote.jsonl").read_text().splitlines()]
+    assert [x.pop("file") for x in remote_alerts] == [folder + Path(x.pop("file")).name for x in local_alerts]
+    assert remote_alerts == local_alerts and len(remote_alerts) >= 6
     assert (remote.lines_read, remote.alerts, remote.unparseable) == (local.lines_read, local.alerts, local.unparseable)
     with pytest.raises(SectuneError, match="no file matches"):
-        scan(model_dir, "s3://siem-export/2025-*/*", engine="ray")
+        scan(model_dir, f"{bucket.url_prefix}2025-*/*", engine="ray")
+
+
+@pytest.mark.parametrize(
+    ("url", "package"), [("s3://b/*.gz", "s3fs"), ("gs://b/x.log", "gcsfs"), ("az://c/*", "adlfs")]
+)
+def test_a_url_without_its_fsspec_package_says_what_to_install(model_dir, monkeypatch, url, package):
+    """Before any worker starts: a worker's ImportError would come out as a Ray traceback."""
+    from importlib import import_module
+
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'sectune[ray]')")
+    protocol = url.split("://")[0]
+    imported = import_module("fsspec.registry")._registry  # the file systems fsspec has imported so far
+    monkeypatch.setitem(sys.modules, package, None)  # import fails, as where it is not installed
+    monkeypatch.delitem(imported, protocol, raising=False)
+    with pytest.raises(SectuneError) as caught:
+        scan(model_dir, url, engine="ray")
+    assert str(caught.value) == f"{url}: reading {protocol}:// needs {package}: pip install {package}"
 
 
 def test_ray_predict_equals_the_local_predict(ray_cluster, model_dir, tmp_path, capsys):

@@ -135,7 +135,7 @@ def _local_copy(path: str) -> Iterator[str]:
         try:
             with fsspec.open(path, "rb") as src, open(local, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ImportError) as exc:  # ImportError: a node without the protocol's package
             raise SectuneError(f"cannot read ({' '.join(str(exc).split())[:200]})", path=path) from None
         yield local
     finally:
