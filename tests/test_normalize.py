@@ -236,6 +236,12 @@ def test_cmd_loops_over_files_and_plain_settings_are_not_reported_as_unrolled_or
         ("ECHO Let's open the console now", "bash"),
         ('$excelApp.RegisterXLL("C:\\Tools\\addin.xll")', "powershell"),
         ("call C:\\Scripts\\env.cmd && gpupdate /force", "cmd"),  # a batch file called: what call is for
+        ("\\cp -f app.conf /etc/app/", "bash"),  # one backslash before the name skips its alias (cp -i)
+        # FOR /F over a command's output: the caret before | is required there
+        ("for /f \"tokens=2 delims=,\" %i in ('tasklist /fo csv /nh ^| findstr /i notepad') do @echo %~i", "cmd"),
+        ("for /r C:\\Logs %f in (*.log) do del %f", "cmd"),
+        ("mv $1 `echo $1 | tr '[:upper:]' '[:lower:]'`", "bash"),  # tr of a script argument: nothing decoded
+        ("column <<< \"$(printf '%s\\n' $module)\"", "bash"),
     ],
 )
 def test_what_scripts_and_administrators_write_is_not_reported(line, shell):
@@ -244,6 +250,22 @@ def test_what_scripts_and_administrators_write_is_not_reported(line, shell):
     assert normalize("c$@at x", "bash").steps and normalize('c"$@"at x', "bash").normal == "cat x"
     assert normalize("for %a in (who) do %aami", "cmd").normal == "whoami"
     assert normalize("%COMSPEC% /c whoami", "cmd").steps == ["%COMSPEC% expanded"]
+    assert normalize("c\\p -f app.conf /etc/app/", "bash").steps == ["backslash escape removed"]
+
+
+def test_what_runs_inside_a_substitution_is_normalised_even_when_its_output_is_not_static():
+    """bashsmash's printf is a glob inside $( ) whose output only the running shell knows: the glob is the shell's
+    to resolve all the same; a decoder fed a value known only at run time decodes nothing."""
+    n = normalize('x() { :; }; $(/???/??n/???n?f "%s" "$(x)"; id)', "bash")
+    assert "glob /???/??n/???n?f -> /usr/bin/printf" in n.steps and n.normal.endswith("$(printf %s $(x) ; id)"), n
+    assert normalize("echo $(c\\at /etc/passwd)", "bash").normal == "echo $(cat /etc/passwd)"
+    assert normalize("echo $1 | base64 -d | bash", "bash").steps == []
+
+
+def test_for_f_that_runs_what_a_command_printed_is_reported():
+    """DOSfuscation's FOR /F: the command is cut out of another command's output, known only when it runs."""
+    n = normalize("FOR /F \"delims=il tokens=+4\" %Z IN ('assoc .cdx') DO %Z", "cmd")
+    assert n.steps == ["for loop runs what a command or file gives"], n
 
 
 def _cosmetic(text: str) -> str:

@@ -190,6 +190,10 @@ def test_light_touches_little():
     )
     assert obfuscate(line, "bash", ["ifs"], "light", rng=1).text.count("IFS") == 1
     assert obfuscate(line, "bash", ["glob"], "light", rng=1).text.endswith("/etc/passwd | grep root")
+    # one backslash is inside the name, never only before it (\cat skips an alias: a habit the benign side holds)
+    for seed in range(40):
+        escaped = obfuscate(line, "bash", ["backslash"], "light", rng=seed).text
+        assert escaped.count("\\") == 1 and not escaped.startswith("\\"), escaped
 
 
 def test_not_applicable_is_a_clear_error():

@@ -188,11 +188,12 @@ def unnatural_case(word: str) -> bool:
 
 def program_cased_oddly(name: str) -> bool:
     """A program or cmdlet name, as written at a command position, in a case its users do not type: a known
-    program other than lower, UPPER, Title or its documented spelling (``PiNG``; ``IPConfig`` passes), a name
-    that starts small and has capitals (``ecHo``, ``xcoPY``, ``sC``), or a Verb-Noun cmdlet whose noun does not
-    start with a capital or whose approved verb is not spelt as PowerShell spells it (``reStArt-serVice``,
-    ``RESTaRt-Service``; ``Restart-Service``, ``restart-service`` and ``Get-ADUser`` pass). A name this test lets
-    through can still be caught by :func:`unnatural_case` (``Stop-PrOceSs``)."""
+    program other than lower, UPPER, Title or its documented spelling (``PiNG``, ``ecHo``, ``xcoPY``, ``sC``;
+    ``IPConfig`` passes), a Verb-Noun cmdlet whose noun does not start with a capital or whose approved verb is not
+    spelt as PowerShell spells it (``reStArt-serVice``, ``RESTaRt-Service``; ``Restart-Service``,
+    ``restart-service`` and ``Get-ADUser`` pass), or another name in a case no one types (camelCase script names
+    such as ``logoutAndReboot`` pass). A name this test lets through can still be caught by :func:`unnatural_case`
+    (``Stop-PrOceSs``)."""
     name = name[:-4] if name.lower().endswith(".exe") else name
     if not re.fullmatch(r"[A-Za-z][A-Za-z]*(?:-[A-Za-z]+)?", name) or name.islower() or name.isupper():
         return False
@@ -202,7 +203,7 @@ def program_cased_oddly(name: str) -> bool:
         return not noun[0].isupper() or (canonical is not None and verb != canonical)
     if name.lower() in KNOWN_NAMES or name.lower() in WINDOWS_PROGRAMS:
         return not name[1:].islower() and name not in CANONICAL_CASE
-    return name[0].islower()
+    return unnatural_case(name)  # a name of its own: camelCase (logoutAndReboot) is how scripts are named
 
 
 def _typed_naturally(token: str, program: str | None = None) -> bool:
@@ -280,8 +281,6 @@ def _plain_words(line: str) -> set[str]:
     plain = set()
     for token in re.split(r"[\s|;&]+", line[:4000]):
         token = token.strip("\"'`@,;()|&{}")
-        if re.fullmatch(r"\\[A-Za-z][\w.-]*", token):  # \dig: an escaped name (alias bypass), not a path
-            continue
         name = re.split(r"[\\/]", token)[-1]
         if _typed_naturally(token, program=name):
             plain.add(name.lower().removesuffix(".exe"))

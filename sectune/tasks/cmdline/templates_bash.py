@@ -15,6 +15,7 @@ BASH: dict[str, list[str]] = {
         "ls -ltr --time-style=long-iso {dir}",
         "ls -d */",
         "ls -lah --color=auto",
+        "\\ls -la {dir}",  # the backslash skips an alias (ls --color): a habit, not a disguise
     ],
     "cat": [
         "cat {path}",
@@ -29,6 +30,7 @@ BASH: dict[str, list[str]] = {
         "cp -av {dir}/. /data/backups/{word}/",
         "{sudo}cp {file} {dir}/",
         "cp --preserve=mode,ownership,timestamps {path} /tmp/",
+        "\\cp -f {path} {dir}/",  # skips the cp -i alias many distributions set
     ],
     "mv": [
         "mv {file} {dir}/",
@@ -43,6 +45,7 @@ BASH: dict[str, list[str]] = {
         "{sudo}rm -f /var/run/{service}.pid",
         "rm -i {path}",
         "rm -rf {dir}/tmp/*",
+        "\\rm -f {file}",  # skips the rm -i alias
     ],
     "mkdir": [
         "mkdir -p {dir}",

@@ -248,6 +248,8 @@ def _skip_double(text: str, i: int) -> int:
 
 _IFS = re.compile(r"IFS|IFS:0:1|IFS::1|IFS%??|IFS:0:1}")
 _NULL = re.compile(r"[@*](?:[,^~]{1,2}|/[^}]*|#.*|%.*|:.*)?|#|!\*?")
+# \ls, \cp -f: one backslash before a plain command name skips the user's alias of it, a habit, not a disguise
+_ALIAS_SKIP = re.compile(r"\\[A-Za-z][\w.+-]*(?=[\s;|&)]|$)")
 _WORD_EDGE_BEFORE = set(" \t\n=({[|;&<>")
 _WORD_EDGE_AFTER = set(" \t\n)}]|;&<>")
 
@@ -279,6 +281,12 @@ def _splits_word(text: str, i: int, before: str) -> bool:
 class _Expander:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
+        self.unknown = 0  # expansions left as written (known only at run time): a decoder fed one is not static
+
+    def _kept(self, text: str, end: int) -> tuple[str, int]:
+        """An expansion whose value only the running shell knows, kept as written."""
+        self.unknown += 1
+        return text, end
 
     # --- parameter expansion -------------------------------------------------------------
     def param(self, body: str) -> str:
@@ -327,39 +335,49 @@ class _Expander:
             return ansi_c(s[i + 2 : k]), k + 1
         if s.startswith("$((", i):
             end = _matching(s, i + 1, "(", ")")
-            return s[i:end], end
+            return self._kept(s[i:end], end)
         if s.startswith("$(", i):
             end = _matching(s, i + 1, "(", ")")
             return self.substitute(s[i + 2 : end - 1], s[i:end]), end
         if s.startswith("${", i):
             end = _matching(s, i + 1, "{", "}")
             if alone(end) and (_IFS.fullmatch(s[i + 2 : end - 1]) or _NULL.fullmatch(s[i + 2 : end - 1])):
-                return s[i:end], end
+                return self._kept(s[i:end], end)
             try:
                 return self.param(s[i + 2 : end - 1]), end
             except NotStatic:
-                return s[i:end], end
+                return self._kept(s[i:end], end)
         if i + 1 < len(s) and s[i + 1] in "@*":
             if alone(i + 2):
-                return s[i : i + 2], i + 2
+                return self._kept(s[i : i + 2], i + 2)
             note("null expansion $@/$* removed")
             return "", i + 2
         if (m := _NAME.match(s, i + 1)) and m.group() == "IFS" and alone(m.end()):
-            return s[i : m.end()], m.end()
+            return self._kept(s[i : m.end()], m.end())
         if m:
             try:
                 return self.param(m.group()), m.end()
             except NotStatic:
-                return s[i : m.end()], m.end()
+                return self._kept(s[i : m.end()], m.end())
+        if i + 1 < len(s) and (s[i + 1].isdigit() or s[i + 1] in "#?!$-"):  # $1, $#, $?: the script's own state
+            return self._kept(s[i : i + 2], i + 2)
         return "$", i + 1
 
     def substitute(self, inner: str, literal: str) -> str:
-        """``$(inner)``: its static output (trailing newlines stripped), else ``literal``."""
+        """``$(inner)``: its static output (trailing newlines stripped); else what it runs, normalised (its globs,
+        escapes and decoders are the shell's to resolve even when its output is not static), in ``literal``'s
+        brackets; else ``literal``."""
         try:
             with deeper():
                 out = self.output(inner)
         except NotStatic:
-            return literal
+            self.unknown += 1
+            try:
+                with deeper():
+                    runs = _Expander(dict(self.env)).line(inner)
+            except NotStatic:
+                return literal
+            return f"`{runs}`" if literal.startswith("`") else f"$({runs})"
         note("command substitution computed")
         return out.rstrip("\n")
 
@@ -385,7 +403,7 @@ class _Expander:
                 cur.lead += c
             if c == "\\":
                 if i + 1 < len(text):
-                    if text[i + 1].isalnum():
+                    if text[i + 1].isalnum() and not (not words and not cur.text and _ALIAS_SKIP.match(text, i)):
                         note("backslash escape removed")
                     cur.text += text[i + 1]
                 i += 2
@@ -484,9 +502,12 @@ class _Expander:
         for statement, sep in _split(text):
             if sep not in ("|", ""):
                 raise NotStatic("not a pipeline")
+            known = self.unknown
             argv, here = self.argv(statement)
             if not argv:
                 raise NotStatic("empty stage")
+            if self.unknown > known:
+                raise NotStatic("a stage reads a value known only at run time")
             if here is not None:
                 data = (here + "\n").encode("utf-8", "surrogatepass")
             data = _stage(argv, data)

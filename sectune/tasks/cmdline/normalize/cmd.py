@@ -159,10 +159,15 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
                 execute(part, env, trace, delayed)
                 trace += redirections
     elif lname == "for":
-        m = re.match(r"(/l\s+)?(%\w)\s+in\s+\(([^)]*)\)\s*do\s+(.*)", rest, re.S | re.I)
-        counting, var, items, body = m.groups()
+        m = _FOR.match(rest)
+        switch, var, items, body = (m.group("switch") or "").lower(), m.group("var"), m.group("items"), m.group("body")
+        counting = switch.startswith("/l")
         values = re.split(r"[\s,;=]+", items.strip())
-        if not counting and any(c in items for c in "*?") or _plain_loop(var, body):
+        if switch.startswith(("/d", "/r")) or not counting and any(c in items for c in "*?") or _plain_loop(var, body):
+            trace.append(" ".join(["for", *rest.replace('"', "").split()]))
+            return
+        if switch.startswith("/f"):  # FOR /F %x in ('command') do %x: runs what a command printed, known at run time
+            note("for loop runs what a command or file gives")
             trace.append(" ".join(["for", *rest.replace('"', "").split()]))
             return
         if counting:  # FOR /L %x in (start,step,end): integers, end included
@@ -189,6 +194,14 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
             run(body, dict(env), trace, delayed="/v" in options.lower())
     else:
         trace.append(normalise(lname, rest))
+
+
+# FOR [/L | /F ["options"] | /D | /R [root]] %x IN (items) DO body; /F items: 'command', "string" or file names
+_FOR = re.compile(
+    r"""(?P<switch>/l\s+|/f\s+(?:"[^"]*"\s+)?|/d\s+|/r\s+(?:(?!%)\S+\s+)?)?(?P<var>%\w)\s+in\s+"""
+    r"""\((?P<items>\s*'[^']*'\s*|\s*`[^`]*`\s*|[^)]*)\)\s*do\s+(?P<body>.*)""",
+    re.S | re.I,
+)
 
 
 def _plain_loop(var: str, body: str) -> bool:
@@ -267,7 +280,7 @@ def normalize_cmd(line: str) -> str:
     except TooComplex:
         raise
     except Exception:  # syntax the model does not cover: the simple rules
-        note("cmd model could not parse the line: carets, quotes and %VAR% only")
+        note("cmd model could not parse the line; fell back to simple rules")
         return _fallback(line)
     settings = _settings_only(line)
     if settings:  # set PATH=...& gpresult: an environment setting, not a variable that builds a command

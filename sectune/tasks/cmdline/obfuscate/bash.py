@@ -508,10 +508,12 @@ def backslash(line: str, intensity: str, rng: random.Random) -> str:
     targets = [next((w for w in words if w.cmd and not w.assign), words[0])] if intensity == "light" else words
     for tok in targets:
         positions = _inner_positions(tok)
-        if tok.cmd and not tok.assign and tok.lit[0] and tok.text[0].isalpha():
-            positions.append(0)  # \ls: also skips aliases, a common habit
         k = {"light": 1, "medium": max(1, len(positions) // 3), "heavy": len(positions)}[intensity]
-        for p in sorted(rng.sample(positions, min(k, len(positions))), reverse=True):
+        chosen = rng.sample(positions, min(k, len(positions)))
+        if intensity != "light" and tok.cmd and not tok.assign and tok.lit[0] and tok.text[0].isalpha():
+            # \ls alone skips an alias, a habit the benign side holds; beside inner escapes it hides the name too
+            chosen += [0] if rng.random() < 0.5 else []
+        for p in sorted(chosen, reverse=True):
             tok.text = tok.text[:p] + "\\" + tok.text[p:]
     return _join(toks)
 
