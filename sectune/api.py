@@ -355,9 +355,9 @@ def calibrate_scores(model: Classifier, validation: Table | None) -> np.ndarray 
 def choose_threshold(
     model: Classifier, validation: Table | None, target_fpr: float, proba: np.ndarray | None = None
 ) -> dict[str, Any] | None:
-    """Set a binary model's operating threshold on held-out rows: the lowest score whose false-positive rate on
-    the negatives stays within ``target_fpr`` (alert fatigue is what kills a detection), under the policy of
-    :mod:`sectune.operating`:
+    """Set a binary model's operating threshold on held-out rows: the lowest score whose false-positive rate stays
+    within ``target_fpr`` on new rows with 95% confidence (alert fatigue is what kills a detection), under the
+    policy of :mod:`sectune.operating`:
 
     - with ``n`` validation negatives an FPR below 3/n cannot be resolved (rule of three): the threshold is
       chosen for ``max(target_fpr, 3/n)``, said in the log and recorded (``fpr_floor``, ``effective_fpr``);

@@ -163,7 +163,10 @@ def _threshold_facts(chosen: Any) -> list[str]:
             where += f" (SHA-256 `{baseline['sha256'][:16]}…`)"
     else:
         where = f"{chosen.get('validation_rows')} validation rows"
-    out = [f"- Threshold chosen on {where} for FPR ≤ {format_value(chosen.get('target_fpr'))}"]
+    out = [
+        f"- Threshold chosen on {where} for FPR ≤ {format_value(chosen.get('target_fpr'))} "
+        "(its 95% upper bound, so that it holds on new rows)"
+    ]
     floor = chosen.get("fpr_floor")
     if chosen.get("resolvable") is False and floor is not None:
         out.append(

@@ -7,6 +7,10 @@
   false-positive rate is about ``3/n`` (the rule of three), so a target below ``3/n`` cannot be told apart
   from it. The threshold is chosen for ``max(target, 3/n)``; the log says so and the record keeps
   ``fpr_floor``, ``effective_fpr`` and ``resolvable``.
+- *A bound that holds on new rows.* The threshold lets through the most negatives whose one-sided 95%
+  Clopper-Pearson upper bound of the FPR stays within that target (2 of 1,300 for 0.5%, 111 of 13,000 for
+  1%; none at the floor): a threshold that lets exactly ``target * n`` through sits at the target's point
+  estimate and exceeds it on new rows about as often as not.
 - *Achieved FPR with a confidence interval.* The false positives the threshold lets through on the
   negatives, with a 95% Clopper-Pearson interval (exact, sound at zero counts).
 - *Never a threshold no positive reaches.* When the FPR-constrained threshold flags no positive (typical
@@ -44,6 +48,28 @@ def fpr_floor(n_negatives: int) -> float:
     return 1.0 if n_negatives <= 0 else min(1.0, RULE_OF_THREE / n_negatives)
 
 
+def fpr_upper_bound(k: int, n: int, confidence: float = CONFIDENCE) -> float:
+    """The one-sided ``confidence`` upper bound of a rate of ``k`` events in ``n`` trials (Clopper-Pearson):
+    ``1 - 0.05 ** (1/n)``, about 3/n, at ``k = 0``."""
+    from scipy.stats import beta
+
+    return 1.0 if n <= 0 or k >= n else float(beta.ppf(confidence, k + 1, n - k))
+
+
+def false_positive_budget(n_negatives: int, target_fpr: float, confidence: float = CONFIDENCE) -> int:
+    """The most false positives ``n_negatives`` may hold while the FPR's upper bound stays within ``target_fpr``
+    (0 when even none exceeds it): a threshold that lets exactly ``target_fpr * n`` through would exceed the
+    target on new rows about as often as not."""
+    low, high = 0, n_negatives  # the bound rises with k: the largest k whose bound is within the target
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fpr_upper_bound(mid, n_negatives, confidence) <= target_fpr * (1 + 1e-9):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
 def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The exact (Clopper-Pearson) interval of a rate of ``k`` events in ``n`` trials."""
     from scipy.stats import beta
@@ -64,7 +90,8 @@ def select_threshold(y: np.ndarray, scores: np.ndarray, target_fpr: float, *, qu
     floor = fpr_floor(negatives)
     effective = max(float(target_fpr), floor)
     resolvable = target_fpr >= floor
-    threshold = float(threshold_for_fpr(y, scores, effective))
+    budget = false_positive_budget(negatives, effective)
+    threshold = float(threshold_for_fpr(y, scores, budget / negatives if negatives else 0.0))
     fallback = None
     if y.any() and not (scores[y] >= threshold).any():
         threshold = float(scores[y].max())

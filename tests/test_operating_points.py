@@ -15,7 +15,15 @@ from sectune.api import evaluate, train
 from sectune.cli import main
 from sectune.methods.base import load
 from sectune.metrics import format_metrics_table, threshold_for_fpr
-from sectune.operating import apply_calibration, clopper_pearson, fit_calibration, fpr_floor, select_threshold
+from sectune.operating import (
+    apply_calibration,
+    clopper_pearson,
+    false_positive_budget,
+    fit_calibration,
+    fpr_floor,
+    fpr_upper_bound,
+    select_threshold,
+)
 from sectune.tasks.cmdline.benign import generate_benign
 from sectune.tasks.cmdline.dataset import build_cmdline_dataset, write_records
 
@@ -41,13 +49,28 @@ def test_rule_of_three_floor_and_message(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="sectune"):
         chosen = select_threshold(y, scores, 0.001)
     assert chosen["fpr_floor"] == pytest.approx(0.015) and chosen["effective_fpr"] == pytest.approx(0.015)
-    assert chosen["resolvable"] is False and chosen["false_positives"] <= 3 and chosen["fallback"] is None
-    assert chosen["threshold"] == threshold_for_fpr(y, scores, 0.015)
+    assert chosen["resolvable"] is False and chosen["false_positives"] == 0 and chosen["fallback"] is None
+    assert chosen["threshold"] == threshold_for_fpr(y, scores, 0.0)  # none of 200 lets a bound of 3/200 hold
     assert "rule of three" in caplog.text and "3/200" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sectune"):
         assert select_threshold(y, scores, 0.05)["resolvable"] is True
     assert "rule of three" not in caplog.text
+
+
+def test_the_threshold_keeps_its_fpr_on_new_rows_with_95_percent_confidence() -> None:
+    """The FP budget is the most validation false positives whose one-sided 95% upper bound stays within the
+    target: a threshold that lets exactly target * n through exceeds the target on new rows about half the time.
+    Benign scores uniform on [0, 1] make a threshold's true FPR exactly 1 - threshold."""
+    assert false_positive_budget(1300, 0.005) == 2 and fpr_upper_bound(2, 1300) <= 0.005 < fpr_upper_bound(3, 1300)
+    assert false_positive_budget(200, fpr_floor(200)) == 0 and false_positive_budget(13000, 0.01) == 111
+    rng = np.random.default_rng(0)
+    y = np.zeros(1300, dtype=bool)
+    true_fpr = np.array(
+        [1 - select_threshold(y, rng.uniform(size=1300), 0.005, quiet=True)["threshold"] for _ in range(400)]
+    )
+    point = np.array([1 - threshold_for_fpr(y, rng.uniform(size=1300), 0.005) for _ in range(400)])
+    assert (true_fpr > 0.005).mean() <= 0.08 and (point > 0.005).mean() >= 0.3
 
 
 def test_clopper_pearson_known_cases() -> None:

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.timeout(120)
 # --- models and servers ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory) -> dict[str, Path]:
-    """A CWE model (tfidf-logreg, task cwe) and a command-line detector (features-logreg, task cmdline), trained
+    """A CWE model (tfidf-logreg, task cwe) and a command-line detector (shell-features, task cmdline), trained
     here through the real pipeline on small generated sets."""
     import random
 
@@ -47,7 +47,7 @@ def model_dirs(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("serve-models")
     build_cmdline_dataset(n=300, output=root / "cmd.jsonl", progress=False)
-    train(root / "cmd.jsonl", output=root / "cmd", task="cmdline", method="features-logreg", verbose=False)
+    train(root / "cmd.jsonl", output=root / "cmd", task="cmdline", method="shell-features", verbose=False)
     rng = random.Random(0)
     words = {
         "CWE-79": ["cross-site", "scripting", "script", "html", "browser", "xss", "javascript", "page"],
@@ -171,7 +171,7 @@ def test_health_and_metadata(url, loaded) -> None:
     assert httpx.get(f"{url}/v2").json()["name"] == "sectune"
     assert httpx.get(f"{url}/v2/models/cmd/ready").json() == {"name": "cmd", "ready": True}
     meta = httpx.get(f"{url}/v2/models/cmd").json()
-    assert meta["labels"] == ["0", "1"] and meta["task"] == "cmdline" and meta["method"] == "features-logreg"
+    assert meta["labels"] == ["0", "1"] and meta["task"] == "cmdline" and meta["method"] == "shell-features"
     assert meta["threshold"] == pytest.approx(loaded["cmd"].threshold_)
     assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
     cwe = httpx.get(f"{url}/v2/models/cwe").json()
