@@ -542,7 +542,9 @@ def render_setup4(
         "every generated line whose chain holds a technique of it): training = the train side without any line of the unit "
         "and without any line of a seed the unit obfuscated (group by `orig`); test = all of the unit's lines + the benign "
         "lines of the test groups, minus any text training holds; 10% of training (stratified) is validation: every "
-        f"threshold is chosen there. Precision/recall/F1 and `test FPR` at the model's threshold chosen for FPR <= {t:.1%}; "
+        "threshold is chosen there, so that its FPR's one-sided 95% upper bound is within the target "
+        "(sectune.operating's policy). "
+        f"Precision/recall/F1 and `test FPR` at the model's threshold chosen for FPR <= {t:.1%}; "
         "recall@0.1% / @1% with the test FPR achieved at the thresholds chosen on validation for those FPRs. "
         "`none`: nothing held out (a reference, as (3))"
         + (
@@ -561,8 +563,8 @@ def render_setup4(
     if floors and max(floors) > 0.001:
         lines[-2:-1] += [
             f"- rule of three: {min(negatives):,}-{max(negatives):,} validation negatives, so the 0.1% threshold "
-            f"is chosen for FPR <= {min(floors):.2%}-{max(floors):.2%} (3/negatives); more training lines "
-            "(no `--loto-train-cap`) resolve it"
+            f"is chosen for FPR <= {min(floors):.2%}-{max(floors):.2%} (3/negatives: no validation negative passes "
+            "it); more training lines (no `--loto-train-cap`) resolve it"
         ]
     head = (
         "| held out | train | test +/- | method | precision | recall | F1 | test FPR | recall@0.1% | FPR@0.1% thr | "
@@ -673,7 +675,8 @@ def _site_table(light: dict, ran: list[str]) -> list[str]:
         "",
         "The same light lines at a threshold set as `sectune calibrate` sets it on a site's benign baseline: the light "
         "set's benign seeds are split in two halves (by a hash of the text); each half in turn is the baseline, the "
-        "threshold is chosen there for FPR 1%, and the other half measures the FPR it reaches; recall and that FPR "
+        "threshold is chosen there for FPR 1% (its 95% upper bound), and the other half measures the FPR it reaches; "
+        "recall and that FPR "
         "are the mean of the two turns. `unseen`: each held-out family's model calibrated alike, recall weighted by "
         "lines; its FPR column is the highest of those models'.",
         "",
