@@ -163,11 +163,12 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
         switch, var, items, body = (m.group("switch") or "").lower(), m.group("var"), m.group("items"), m.group("body")
         counting = switch.startswith("/l")
         values = re.split(r"[\s,;=]+", items.strip())
-        if switch.startswith(("/d", "/r")) or not counting and any(c in items for c in "*?") or _plain_loop(var, body):
-            trace.append(" ".join(["for", *rest.replace('"', "").split()]))
-            return
-        if switch.startswith("/f"):  # FOR /F %x in ('command') do %x: runs what a command printed, known at run time
-            note("for loop runs what a command or file gives")
+        plain = (
+            switch.startswith(("/d", "/r")) or not counting and any(c in items for c in "*?") or _plain_loop(var, body)
+        )
+        if plain or switch.startswith("/f"):  # kept as typed: what the loop reads is known only when it runs
+            if not plain:  # FOR /F ... DO %x: runs what a command printed or a file holds
+                note("for loop runs what a command or file gives")
             trace.append(" ".join(["for", *rest.replace('"', "").split()]))
             return
         if counting:  # FOR /L %x in (start,step,end): integers, end included
