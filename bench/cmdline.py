@@ -144,6 +144,7 @@ class NeuralBudget:
     encoder_steps: int = 600
     encoder_max_length: int = 256
     charcnn_steps: int = 1500
+    ensemble_members: str = "charcnn,shell-features"
 
     def settings(self, methods: list[str]) -> dict[str, dict]:
         own = {
@@ -156,6 +157,8 @@ class NeuralBudget:
             },
             "charcnn": {"max_steps": self.charcnn_steps},
         }
+        members = self.ensemble_members.split(",")
+        own["ensemble"] = {"members": self.ensemble_members, "member_params": {m: own[m] for m in members if m in own}}
         return {name: v for name, v in own.items() if name in methods}
 
     def describe(self, ran: set[str]) -> list[str]:
@@ -167,6 +170,11 @@ class NeuralBudget:
             )
         if "charcnn" in ran:
             said.append(f"charcnn: {self.charcnn_steps} steps of batch 64 at most (max length 4,096 characters)")
+        if "ensemble" in ran:
+            said.append(
+                f"ensemble: {self.ensemble_members} (each member's budget as above), probabilities averaged with "
+                "weights chosen on the validation rows' log-loss"
+            )
         return said
 
 
@@ -710,6 +718,11 @@ def main(argv: list[str] | None = None) -> int:
         "--charcnn-steps", type=int, default=1500, help="CPU budget of each charcnn run, in optimiser steps (batch 64)"
     )
     parser.add_argument(
+        "--ensemble-members",
+        default="charcnn,shell-features",
+        help="the members of --methods ensemble (each with its own budget above)",
+    )
+    parser.add_argument(
         "--generated",
         help="train on this JSONL of generated lines instead of generating them "
         "(e.g. an older generator's output, for a before/after)",
@@ -742,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     files = prepare(work, args.n_generated, args.generator_seed, args.generated)
     methods = [m for m in args.methods.split(",") if m]
-    budget = NeuralBudget(args.encoder_steps, args.encoder_max_length, args.charcnn_steps)
+    budget = NeuralBudget(args.encoder_steps, args.encoder_max_length, args.charcnn_steps, args.ensemble_members)
     for setup in args.setups.split(","):
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         print(f"[{time.strftime('%H:%M:%S')}] setup {setup}: {SETUPS[setup]} ...", file=sys.stderr, flush=True)
