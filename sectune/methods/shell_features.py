@@ -63,9 +63,13 @@ STEP_FAMILIES = [
     ("loops", "for loops unrolled", ("for loop",)),
     ("decoded", "payloads decoded (base64, hex, gzip, bzip2, -enc, ANSI-C, printf, tr, rev)", ("decoded", "inflated")),
     ("folded", "PowerShell string expressions folded", ("folded",)),
-    ("aliases", "aliases mapped to cmdlets", ("alias",)),
-    ("null", "null expansions, ${IFS} and leading , ; delimiters removed", ("null expansion", "ifs", "delimiters")),
-    ("globs", "globs and brace words resolved", ("glob", "brace")),
+    ("aliases", "aliases mapped to cmdlets, commands looked up by name", ("alias", "looked up")),
+    (
+        "null",
+        "null expansions, ${IFS}, leading , ; delimiters, inline <# #> comments and no-op pipeline stages removed",
+        ("null expansion", "ifs", "delimiters", "comments", "no-op"),
+    ),
+    ("globs", "globs and brace words resolved, commands found by wildcard", ("glob", "brace")),
     ("characters", "invisible characters or Unicode dashes removed", ("invisible", "unicode dash", "url slashes")),
     (
         "paths",

@@ -952,15 +952,21 @@ Get-Date -Format 'yyyy-MM-dd HH:mm:ss'
 [DateTime]::UtcNow.ToString('o')
 ## Start-Sleep
 Start-Sleep -Seconds {n}
+Start-Sleep -Seconds (5*60)
 while (-not (Test-NetConnection {computer} -Port 3389 -InformationLevel Quiet)) { Start-Sleep -Seconds 10 }
 ## Write-Host
 Write-Host "Deploying {wapp} {version} to $env:COMPUTERNAME" -ForegroundColor Green
 Write-Output $PSVersionTable
+Write-Host "Free: $([math]::Round($disk.FreeSpace / 1GB, 1)) GB on $($disk.DeviceID)"
+Get-ChildItem {wdir} | Where-Object { $_.LastWriteTime -lt $((Get-Date).AddDays(-30)) } | Remove-Item -WhatIf
 Write-Verbose "Copying files to {share}" -Verbose
 ## Get-Command
 Get-Command -Module {psmod}
 Get-Command *-AD* | Measure-Object
 Get-Command git | Select-Object Source
+Get-Command -Name *Service* -CommandType Cmdlet
+& (Get-Command python).Source -m pip list --outdated
+Get-Alias -Definition Get-ChildItem
 ## Get-Help
 Get-Help Get-WinEvent -Examples
 Get-Help about_Execution_Policies

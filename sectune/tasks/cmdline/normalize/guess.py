@@ -37,7 +37,7 @@ CMDLET_VERBS = {verb.lower(): verb for verb in _PS_VERBS}  # lower -> as PowerSh
 _PS_CMDLET = re.compile(r"(?<![\w/-])(?:%s)-[A-Z][A-Za-z]+\b(?!-)" % "|".join(_PS_VERBS))
 _COMMAND_WORD = re.compile(r"(?:^|[|;{(]|&\s|\$\w+\s*=)\s*[.&]?\s*([A-Za-z`]+-[A-Za-z`]+)(?![\w`.-])")
 _PS_SIGNS = re.compile(
-    r"\$(?:env:|_\b|_\.|true\b|false\b|null\b|PS[A-Z]\w*|PROFILE\b|args\b|MyInvocation)"  # automatic variables
+    r"\$(?:env:|_\b|_\.|true\b|false\b|null\b|PS[A-Z]\w*|PROFILE\b|args\b|MyInvocation|ExecutionContext\b|ShellId\b)"
     r"|\[[A-Za-z][\w.]*\]::"  # [Type]::Member
     r"|\$\w+\.\w+\(|^\(?\[[A-Za-z][\w.]*\]\s*[\"'$(]"  # $x.Method(...), a cast: [adsisearcher]"..."
     r"|^\s*\$\w+\s*[+-]?=\s"  # $x = ... (bash allows no spaces around =)
@@ -59,7 +59,7 @@ _PS_PARAMS = re.compile(
 _PS_TICK_IN_WORD = re.compile(r"[A-Za-z]`[A-Za-z]")  # Wr`ite: an escape only PowerShell ignores
 _PS_FIRST = frozenset("iwr irm gci gc gps gsv tnc iex sls ipmo icm".split())  # cmdlet aliases that are no Unix command
 _BASH_SIGNS = re.compile(
-    r"\$'|<<<|\$\{[#!]?\w|\$IFS\b|\$\(\(|\|\s*(?:ba|da|z)?sh\b|/dev/(?:tcp|udp|null)\b"
+    r"\$'|<<<|\$\{[#!]?\w|\$IFS\b|\$\(\((?!\s*['\"])|\|\s*(?:ba|da|z)?sh\b|/dev/(?:tcp|udp|null)\b"
     r"|(?:^|[;&|]\s*)(?:sudo|export|eval|then|do)\s|\$\(\s*(?:rev|tr|printf|echo|base64|xxd|base32)\b"
 )
 WINDOWS_PROGRAMS = frozenset(

@@ -4,6 +4,10 @@
 [char[]](...), -join, 'abc'[-1..-3], -replace with a literal pattern, .Replace(), [string]::Join,
 [array]::Reverse) with PowerShell's precedence (casts and unary -join > comma > -f > + > -join/-replace);
 ``reassemble`` unwraps ``iex (...)``, ``&(...)``/``.(...)`` and ``$v = ...`` statements into the code they run.
+The evaluator also reads arithmetic, ``$( )``, ``[int]`` and ``(codes) | %{ [char][int] $_ }``, so that the parts a
+line builds in place (Invoke-PSObfuscation's "layer 0": ``& (("<alphabet>")[8,13] -join '')``,
+``$([char](9+84-9)+...)``) fold where they stand; ``Get-Command``/``Get-Alias`` wildcards (Invoke-CradleCrafter's
+``&(gcm *w-O*)``) resolve against the known cmdlets, and ``[ScriptBlock]::Create``/``InvokeScript`` unwrap.
 :func:`normalize_powershell` adds ``-EncodedCommand`` (and its abbreviations) decoding, Deflate/Gzip payloads,
 plain-text SecureStrings, backtick removal, aliases -> cmdlets and case folding of code (strings keep their case).
 tests/test_obfuscate_powershell.py checks the engine's PowerShell techniques against this module.
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
+import functools
 import re
 import zlib
 
@@ -25,9 +31,18 @@ from sectune.tasks.cmdline.normalize._budget import (
     payload,
     tick,
 )
+from sectune.tasks.cmdline.obfuscate.cmd import ENV
 from sectune.tasks.cmdline.obfuscate.powershell import ALIASES, _code_mask
 
-VARIABLES = {"$env:comspec": "C:\\WINDOWS\\system32\\cmd.exe", "$shellid": "Microsoft.PowerShell"}
+# automatic variables whose characters obfuscators index ($PSHome[4]+$PSHome[30]+'x' is iex), with a default install's
+# environment ($env:Public[13])
+VARIABLES = {
+    **{f"$env:{name.lower()}": value for name, value in ENV.items()},
+    "$env:comspec": "C:\\WINDOWS\\system32\\cmd.exe",
+    "$shellid": "Microsoft.PowerShell",
+    "$pshome": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0",
+    "$verbosepreference": "SilentlyContinue",
+}
 _SAFE_PATTERN = re.compile(r"[\w#@!~%&=:;,<> '\"/-]{0,64}")  # a -replace pattern without regex operators
 
 
@@ -41,10 +56,11 @@ class Char(str):
 
 
 _TOKEN = re.compile(
-    r"""(?P<ws>\s+)|(?P<sq>'(?:[^']|'')*')|(?P<dq>"[^"$`]*")|(?P<num>0x[0-9a-fA-F]+|\d+)
-    |(?P<type>\[(?:string|char\[\]|char|array)\])|(?P<static>::)|(?P<op>-join|-f|-replace|-creplace)\b
-    |(?P<range>\.\.)|(?P<var>\$env:\w+|\$\w+)|(?P<method>\.[A-Za-z]\w*)|(?P<name>[A-Za-z]\w*)|(?P<punct>[()\[\],+@-])""",
-    re.X | re.I,
+    r"""(?P<ws>\s+|<\#.*?\#>)|(?P<sq>'(?:[^']|'')*')|(?P<dq>"[^"$`]*")|(?P<num>0x[0-9a-fA-F]+|\d+)
+    |(?P<type>\[(?:string|char\[\]|char|array|int)\])|(?P<static>::)|(?P<op>-join|-f|-replace|-creplace)\b
+    |(?P<range>\.\.)|(?P<sub>\$\()|(?P<var>\$env:\w+|\$\w+)|(?P<method>\.[A-Za-z]\w*)
+    |(?P<each>%|foreach-object\b|foreach\b)|(?P<name>[A-Za-z]\w*)|(?P<punct>[()\[\],+@*/|{};-])""",
+    re.X | re.I | re.S,
 )
 
 
@@ -94,13 +110,45 @@ class Evaluator:
                 pattern, repl = right
                 _need(_SAFE_PATTERN.fullmatch(pattern), "a -replace pattern with regex operators")
                 left = re.sub(pattern, repl, to_str(left), flags=0 if op == "-creplace" else re.I)
+        while self.peek("punct", "|"):
+            self.take()
+            left = self.for_each(left)
         return left
 
+    def for_each(self, items):
+        """``| % { expression of $_ }``: the expression for each item (``%{$_}``, ``%{;$_;}`` pass items on)."""
+        self.take("each")
+        self.take("punct", "{")
+        start, depth = self.i, 1
+        while depth:
+            _need(self.i < len(self.tokens), "unclosed script block")
+            kind, value, _ = self.tokens[self.i]
+            depth += (value == "{") - (value == "}") if kind == "punct" else 0
+            self.i += 1
+        body = [t for t in self.tokens[start : self.i - 1]]
+        while body and body[0][1] == ";":
+            body.pop(0)
+        while body and body[-1][1] == ";":
+            body.pop()
+        _need(body, "empty script block")
+        out = []
+        for item in items if isinstance(items, list) else [items]:
+            tick()
+            inner = Evaluator("", variables={**self.vars, "$_": item})
+            inner.tokens = body
+            out.append(inner.expr())
+            _need(inner.i == len(body), "a script block that is not one expression")
+        return out if len(out) != 1 else out[0]
+
     def additive(self):
-        left = self.format()
-        while self.peek("punct", "+"):
-            self.take()
-            right = self.format()
+        left = self.multiplicative()
+        while self.peek("punct", "+") or self.peek("punct", "-"):
+            if self.take() == "-":
+                right = self.multiplicative()
+                _need(_number(left) and _number(right), "- of non-numbers")
+                left = left - right
+                continue
+            right = self.multiplicative()
             if isinstance(left, list):
                 left = left + (right if isinstance(right, list) else [right])
             elif isinstance(left, str):
@@ -108,6 +156,20 @@ class Evaluator:
                 check_size(left)
             else:
                 left = left + right
+        return left
+
+    def multiplicative(self):
+        left = self.format()
+        while self.peek("punct", "*") or self.peek("punct", "/"):
+            op = self.take()
+            right = self.format()
+            _need(_number(left) and _number(right), f"{op} of non-numbers")
+            if op == "*":
+                left = left * right
+                _need(abs(left) < 1 << 32, "number too large")
+            else:
+                _need(right != 0, "division by zero")
+                left = left // right if left % right == 0 else left / right
         return left
 
     def format(self):
@@ -161,8 +223,12 @@ class Evaluator:
         return self.postfix()
 
     def cast(self, kind: str, v):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
         if kind == "[char]":
             return Char(chr(v)) if isinstance(v, int) else Char(v)
+        if kind == "[int]":
+            return ord(v) if isinstance(v, Char) and len(v) == 1 else int(v)
         if kind == "[string]":
             return to_str(v)
         if kind == "[char[]]":
@@ -188,6 +254,10 @@ class Evaluator:
                 if method == ".replace":
                     old, new = self.call_args()
                     v = to_str(v).replace(old, new)
+                elif method == ".tostring":
+                    self.take("punct", "(")
+                    self.take("punct", ")")
+                    v = to_str(v)
                 elif method == ".tochararray":
                     self.take("punct", "(")
                     self.take("punct", ")")
@@ -214,10 +284,14 @@ class Evaluator:
             v = self.expr()
             self.take("punct", ")")
             return v if isinstance(v, list) else [v]
-        _need(value == "(", f"unexpected {value!r}")
+        _need(value == "(" or kind == "sub", f"unexpected {value!r}")
         v = self.expr()
         self.take("punct", ")")
         return v
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def evaluate(text: str, variables: dict | None = None):
@@ -434,9 +508,186 @@ def _fold_code(text: str) -> str:
     return " ".join("".join(result).split())
 
 
+# --- parts of a line built at run time (Invoke-PSObfuscation's "layer 0", Invoke-CradleCrafter's lookups) ---------
+_ERRORS = (NotStatic, IndexError, KeyError, TypeError, ValueError, AttributeError, OverflowError, re.error)
+_FOLDABLE = re.compile(
+    # & (...), . (...), &$x: a command name computed (also first after powershell -c, as a launcher passes it)
+    r"(?P<call>(?:^|(?<=[;|{(=])|(?i:(?<=\s-c\s)|(?<=\s-command\s)))\s*[&.]\s*(?=\(|\$\w+(?:\s|$|[;|\"])))"
+    r"|(?P<sub>\$(?=\())"  # $( ... ): a value computed
+    r"|(?P<member>(?<=[\w)\]])\.(?=[('\"]))"  # $wc.('Down'+'loadString'), $wc."DownloadString": a member name
+)
+_LOOKUP = re.compile(
+    r"""(?ix)^\(\s*(?:
+        (?:get-command|gcm|get-alias|gal)\s+(?:-name\s+)?(?P<q1>['"]?)(?P<p1>[\w*?\[\]-]+)(?P=q1)
+            (?:\s+-commandtype\s+\w+)?
+      | \$executioncontext\.invokecommand\.(?:getcmdlets?|getcommand|getcommandname)
+            \(\s*(?P<q2>['"])(?P<p2>[\w*?\[\]-]+)(?P=q2)[^()]*\)(?:\[\d+\])?
+    )\s*\)$"""
+)
+_CONTEXT_LOOKUP = re.compile(
+    r"(?i)(?<=[&.])(\s*)\$executioncontext\.invokecommand\.(?:getcmdlet|getcommand)\(\s*(['\"])([\w-]+)\2[^()]*\)"
+)
+_SCRIPT_BLOCK = re.compile(
+    r"(?i)\[scriptblock\]::create\s*(?=\()|\$executioncontext\.invokecommand\.(?:newscriptblock|invokescript)\s*(?=\()"
+)
+_ONLY_WRAPPER = re.compile(
+    r"(?i)\s*(?:(?:invoke-command|icm)\s+(?:-scriptblock\s+)?|[&.]\s*)?(\(\s*)?\x00(?(1)\s*\))"
+    r"\s*(?:\.invoke(?:returnasis)?\(\s*\))?\s*"
+)
+_NO_OP_STAGE = re.compile(r"\|\s*%\s*\{\s*;?\s*\$_\s*;?\s*\}\s*(?=\|)")
+
+
+@functools.cache
+def known_commands() -> tuple[str, ...]:
+    """The cmdlets and aliases a wildcard lookup is resolved against, lower-cased: the engine's aliases and every
+    Verb-Noun of the benign PowerShell templates (a pattern resolves only when exactly one of them matches)."""
+    from sectune.tasks.cmdline.normalize.guess import CMDLET_VERBS
+    from sectune.tasks.cmdline.templates_windows import POWERSHELL
+
+    names = set(ALIASES) | {alias for aliases in ALIASES.values() for alias in aliases}
+    text = "\n".join(f"{program} {' '.join(lines)}" for program, lines in POWERSHELL.items())
+    for word in re.findall(r"(?<![\w-])[A-Za-z]+-[A-Za-z]+(?![\w-])", text):
+        if word.split("-")[0].lower() in CMDLET_VERBS:
+            names.add(word)
+    return tuple(sorted({name.lower() for name in names}))
+
+
+def _looked_up(pattern: str) -> str | None:
+    """The one known command ``pattern`` names (a wildcard lookup resolved), noted; None if none or several."""
+    if not re.search(r"[*?\[]", pattern):
+        note(f"command looked up by name -> {pattern.lower()}")
+        return pattern
+    hits = {name for name in known_commands() if fnmatch.fnmatchcase(name, pattern.lower())}
+    if len(hits) != 1:
+        note(f"glob {pattern} for a command: {len(hits)} known commands match")
+        return None
+    name = hits.pop()
+    note(f"glob {pattern} -> {name} (a command found by wildcard)")
+    return name
+
+
+def _in_code(text: str, pos: int) -> bool:
+    """Whether ``pos`` is outside strings and comments (what precedes it is balanced)."""
+    return _code_mask(text[:pos] + "x")[-1]
+
+
+def _comments_removed(text: str) -> str:
+    """Inline ``<# ... #>`` comments (Invoke-PSObfuscation's ``<##>$_``) read as the space they are."""
+    out, last = [], 0
+    for m in re.finditer(r"<#.*?#>", text, re.S):
+        if m.start() >= last and _in_code(text, m.start()):
+            out += [text[last : m.start()], " "]
+            last = m.end()
+    if not out:
+        return text
+    note("inline <# #> comments removed")
+    return "".join(out) + text[last:]
+
+
+def _script_block_unwrapped(text: str) -> str | None:
+    """``[ScriptBlock]::Create('code').Invoke()``, ``$ExecutionContext.InvokeCommand.InvokeScript('code')``,
+    ``Invoke-Command ([scriptblock]::Create(...))``: the code, when it is a static string."""
+    for m in _SCRIPT_BLOCK.finditer(text):
+        if not _in_code(text, m.start()):
+            continue
+        try:
+            code, end = _group(text, m.end(), {})
+        except _ERRORS:
+            continue
+        if not isinstance(code, str):
+            continue
+        note(f"script block unwrapped ({m.group().strip().lower()})")
+        payload(code)
+        if _ONLY_WRAPPER.fullmatch(text[: m.start()] + "\x00" + text[end:]):
+            return code
+        return text[: m.start()] + "{" + code + "}" + text[end:]
+    return None
+
+
+def _static_variables(text: str) -> tuple[dict, set[str]]:
+    """The values of the line's ``$x = <static expression>`` statements (after ``powershell -c`` too), and which of
+    them were computed rather than written as one literal: ``&$x`` runs a name an obfuscator built in a variable
+    (Invoke-Obfuscation's VAR launchers), while ``$exe = 'C:\\Tools\\a.exe'; & $exe`` is how scripts are written."""
+    variables: dict = {}
+    computed = set()
+    for statement in statements(text):
+        m = re.match(r"(?i)(?:[^$]*?\s-c(?:ommand)?\s+)?\s*\$(\w+)\s*=(?!=)\s*", statement)
+        if not m:
+            continue
+        name, expression = "$" + m.group(1).lower(), statement[m.end() :].strip().rstrip('"')
+        try:
+            variables[name] = evaluate(expression, variables)
+        except _ERRORS:
+            continue
+        if not re.fullmatch(r"'(?:[^']|'')*'|\"[^\"$`]*\"|\d+", expression):
+            computed.add(name)
+    return variables, computed
+
+
+def _parts_folded(text: str) -> str | None:
+    """Every part of the line computed from static strings, folded in place: ``& ((..)[29,51] -join '')`` and
+    ``&(gcm I*e-W*t)`` -> the command's name, ``$([char](0+84-0)+...)`` -> its string, ``.('Down'+'load')`` and
+    ``."DownloadString"`` -> the member's name, ``| %{$_} |`` dropped; None when nothing folds."""
+    out, last, folded = [], 0, []
+    variables, computed = _static_variables(text)
+    for m in _FOLDABLE.finditer(text):
+        if m.start() < last or not _in_code(text, m.start()):
+            continue
+        start = m.end()
+        try:
+            if m.group("call") and text[start] == "$":  # $x='who'+'ami'; &$x
+                name = re.match(r"\$\w+", text[start:]).group().lower()
+                _need(name in computed, "a variable written as one literal")
+                value, end = variables[name], start + len(name)
+            elif m.group("member") and text[start] in "'\"":
+                close = text.index(text[start], start + 1)
+                value, end = text[start + 1 : close], close + 1
+            else:
+                end = _close(text, start) + 1
+                lookup = _LOOKUP.match(text[start:end]) if m.group("call") else None
+                if lookup and not re.search(r"[*?\[]", lookup.group("p1") or "*"):
+                    continue  # & (Get-Command python): an exact name, as scripts find a program
+                if lookup:
+                    value = _looked_up(lookup.group("p1") or lookup.group("p2"))
+                    if value is None:
+                        continue
+                else:
+                    value, end = _group(text, start, variables)
+        except _ERRORS:
+            continue
+        if m.group("call") and not re.match(r"\s|$|[;|)}]", text[end : end + 1]):
+            continue  # & (Get-Command python).Source: a member of the value is called, not the value
+        if isinstance(value, (int, float)) and m.group("sub"):
+            replacement = str(value)
+        elif not isinstance(value, str) or isinstance(value, list):
+            continue
+        elif m.group("sub"):
+            replacement = "'" + value.replace("'", "''") + "'"
+        elif m.group("call") and re.fullmatch(r"[\w.\\:/-]+", value):
+            replacement = m.group()[: len(m.group()) - len(m.group().lstrip())] + value
+        elif m.group("member") and re.fullmatch(r"\w+", value):
+            replacement = "." + value
+            if invoke := re.match(r"(?i)\.invoke(?=\()", text[end:]):  # $wc.('Down'+'loadString').Invoke(url)
+                end += invoke.end()
+        else:
+            continue
+        folded.append(m.lastgroup)
+        out += [text[last : m.start()], replacement]
+        last = end
+    stages = _NO_OP_STAGE.sub("", "".join(out) + text[last:])
+    if not folded and stages == text:
+        return None
+    for kind in dict.fromkeys(folded):
+        what = {"call": "command name", "sub": "subexpression", "member": "member name"}[kind]
+        note(f"string expression folded ({what})")
+    if "".join(out) + text[last:] != stages:
+        note("no-op pipeline stage %{$_} removed")
+    return stages
+
+
 def normalize_powershell(line: str) -> str:
     """What ``line`` runs under PowerShell, folded to lower-case code (see the module docstring)."""
-    text = line
+    text = _CONTEXT_LOOKUP.sub(lambda m: m.group(1) + (_looked_up(m.group(3)) or m.group(3)), _comments_removed(line))
     for _ in range(8):
         tick()
         check_size(text)
@@ -470,6 +721,12 @@ def normalize_powershell(line: str) -> str:
         if folded is not None:
             note("string expression folded (concatenation, -f, [char], -join, reversal, -replace)")
             text = folded
+            continue
+        if (unwrapped := _script_block_unwrapped(text)) is not None:
+            text = unwrapped
+            continue
+        if (parts := _parts_folded(text)) is not None:
+            text = parts
             continue
         break
     else:

@@ -1,4 +1,5 @@
-"""PowerShell obfuscation techniques, after Invoke-Obfuscation and what incident reports show.
+"""PowerShell obfuscation techniques, after Invoke-Obfuscation, Invoke-CradleCrafter, Invoke-PSObfuscation and
+what incident reports show.
 
 The corpus has no obfuscated PowerShell at all, so these are its only positives. ``pwsh`` cannot be installed
 here, so nothing is run: the tests decode ``-EncodedCommand``/Deflate/SecureString payloads, reassemble string
@@ -527,6 +528,142 @@ def base64_inline(line: str, intensity: str, rng: random.Random) -> str:
     return _rebuild(line, intensity, rng, make)
 
 
+# --- commands found at run time, parts rebuilt in place ------------------------------------------------------------
+_ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_NUMBER = re.compile(r"(?<![\w.:\\/$@#-])\d{1,5}(?![\w.:\\/])")
+
+
+def _named_commands(line: str) -> list[re.Match]:
+    """Cmdlets and aliases at command positions (``%`` and ``?`` left alone), in order."""
+    names = {a for v in ALIASES.values() for a in v}
+    return [
+        m
+        for m in _commands(line)
+        if m.group() not in _PIPELINE_ONLY and ("-" in m.group() or m.group().lower() in names)
+    ]
+
+
+def _wildcard(name: str, rng: random.Random) -> str | None:
+    """A wildcard that matches ``name`` and no other known command (a lookup must find one): ``I*e-W*t``."""
+    from fnmatch import fnmatchcase
+
+    from sectune.tasks.cmdline.normalize.powershell import known_commands
+
+    known = known_commands()
+    if name.lower() not in known:
+        return None
+    for attempt in range(40):
+        keep = [c == "-" or rng.random() < 0.3 + attempt * 0.02 for c in name]
+        pattern, i = "", 0
+        while i < len(name):
+            if keep[i]:
+                pattern, i = pattern + name[i], i + 1
+                continue
+            j = i
+            while j < len(name) and not keep[j]:
+                j += 1
+            pattern += "?" if j - i == 1 and rng.random() < 0.4 else "*"
+            i = j
+        letters = sum(c.isalpha() for c in pattern)
+        if letters >= 2 and pattern != name and [c for c in known if fnmatchcase(c, pattern.lower())] == [name.lower()]:
+            return pattern
+    return None
+
+
+def wildcard(line: str, intensity: str, rng: random.Random) -> str:
+    """Commands found by wildcard when the line runs (Invoke-CradleCrafter): ``&(gcm I*e-W*t)``, ``.(GCM *w-O*)``."""
+    spots = _named_commands(line)
+    chosen = spots[:1] if intensity == "light" else spots
+    out, done = line, 0
+    for m in sorted(chosen, key=lambda m: -m.start()):
+        pattern = _wildcard(m.group(), rng)
+        if pattern is None:
+            continue
+        lookup = rng.choice(["gcm", "GCM", "Get-Command"] if "-" in m.group() else ["gal", "Get-Alias"])
+        if intensity == "heavy" and rng.random() < 0.5:
+            pattern = _sq(pattern)
+        space = " " if intensity != "light" and rng.random() < 0.5 else ""
+        out = out[: m.start()] + f"{rng.choice(['&', '.'])}{space}({lookup} {pattern})" + out[m.end() :]
+        done += 1
+    if not done:
+        raise SectuneError(f"powershell/wildcard: no known command to look up in {line[:60]!r}")
+    return out
+
+
+def _indexed(name: str, intensity: str, rng: random.Random) -> str:
+    """``& (("<shuffled alphabet>")[i,j,...] -join '')``: the name picked out of a shuffled alphabet."""
+    chars = sorted(set(name))
+    decoys = [c for c in _ALPHABET if c not in chars]
+    chars += decoys if intensity != "light" else rng.sample(decoys, 6)
+    rng.shuffle(chars)
+    alphabet = "".join(chars)
+    return f"((\"{alphabet}\")[{','.join(str(alphabet.index(c)) for c in name)}] -join '')"
+
+
+def _codes(name: str) -> str:
+    """``[string]::join('', ((87,114,...) |%{ ( [char][int] $_)}))``: the name from its character codes."""
+    return f"([string]::join('', ( ({','.join(str(ord(c)) for c in name)}) |%{{ ( [char][int] $_)}})))"
+
+
+def _arithmetic(n: int, rng: random.Random) -> str:
+    """A number as a sum that comes back to it: 80 -> ``$(0-80+80+80)``."""
+    k = rng.randint(1, 120)
+    return rng.choice([f"$(0-{n}+{n}+{n})", f"$({k}+{n}-{k})", f"$({n}+0-0)"])
+
+
+def layer0(line: str, intensity: str, rng: random.Random) -> str:
+    """Parts rebuilt in place (Invoke-PSObfuscation's layer 0): ``& (("<alphabet>")[8,13,..] -join '')``.
+
+    A command is picked out of a shuffled alphabet or built from its codes; medium and heavy also write strings as
+    ``$([char](9+84-9)+...)`` and numbers as sums, ``$(0-80+80+80)``."""
+    spots = _named_commands(line)
+    chosen = spots[:1] if intensity == "light" else spots
+    if not chosen:
+        raise SectuneError(f"powershell/layer0: no command to rebuild in {line[:60]!r}")
+    mask = _code_mask(line)
+    edits = [
+        (m.start(), m.end(), "& " + rng.choice([_indexed, lambda n, i, r: _codes(n)])(m.group(), intensity, rng))
+        for m in chosen
+    ]
+    if intensity != "light":
+        for m in re.finditer(r"'([^'$`]{1,16})'", line):
+            if (m.start() == 0 or mask[m.start() - 1]) and not any(a <= m.start() < b for a, b, _ in edits):
+                k = rng.randint(1, 99)
+                chars = "+".join(
+                    f"[char]({k}+{ord(c)}-{k})" if rng.random() < 0.5 else f"[char]({k}*{ord(c)}/{k})"
+                    for c in m.group(1)
+                )
+                edits.append((m.start(), m.end(), f"$({chars})"))
+        for m in _NUMBER.finditer(line):
+            if all(mask[m.start() : m.end()]) and not any(a <= m.start() < b for a, b, _ in edits):
+                edits.append((m.start(), m.end(), _arithmetic(int(m.group()), rng)))
+    for start, end, text in sorted(edits, reverse=True):
+        line = line[:start] + text + line[end:]
+    return line
+
+
+def comments(line: str, intensity: str, rng: random.Random) -> str:
+    """Inline comments between tokens (Invoke-PSObfuscation): ``Get-Process <#x9#> lsass``, heavy: ``|%{$_}|``.
+
+    Heavy also puts no-op stages in pipes, as its pipes and pipeline-variables generators do."""
+    mask = _code_mask(line)
+    spaces = [i for i, c in enumerate(line) if c == " " and mask[i]]
+    pipes = [i for i, c in enumerate(line) if c == "|" and mask[i] and line[i - 1 : i + 1] != "||"]
+    if not spaces and not pipes:
+        raise SectuneError(f"powershell/comments: no space between tokens in {line[:60]!r}")
+    k = _n(intensity, 1, rng.randint(2, 3), max(3, len(spaces) // 2))
+    edits = {
+        i: f" <#{''.join(rng.choice(_ALPHABET[11:]) for _ in range(rng.randint(0, 12)))}#> "
+        for i in rng.sample(spaces, min(k, len(spaces)))
+    }
+    if intensity == "heavy" or not edits:
+        for i in pipes:
+            edits[i] = rng.choice(["|%{$_}|", "|%{;$_}|", "|%{$_;}|", "|<##>%{$_}<##>|"])
+    for i in sorted(edits, reverse=True):
+        line = line[:i] + edits[i] + line[i + 1 :]
+    return line
+
+
 # name, family, function, layerable
 TECHNIQUES = (
     ("encoded-command", "encoding", encoded_command, True),
@@ -543,4 +680,7 @@ TECHNIQUES = (
     ("aliases", "aliases", aliases, True),
     ("bxor", "encoding", bxor, True),
     ("base64-inline", "encoding", base64_inline, True),
+    ("wildcard", "globbing", wildcard, True),
+    ("layer0", "encoding", layer0, True),
+    ("comments", "whitespace", comments, True),
 )
