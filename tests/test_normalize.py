@@ -141,6 +141,9 @@ def _enc(text: str) -> str:
         ("&($pshome[4]+$pshome[30]+'x') 'whoami'", "powershell", "whoami", "string expression folded"),
         ("$a='Get-';$b='Process';& ($a+$b) lsass", "powershell", "$a='Get-';$b='Process';get-process lsass", "string"),
         ("$x='who'+'ami';&$x /all", "powershell", "$x='who'+'ami';whoami /all", "string expression folded"),
+        # the command a launcher passes is read on its own; variables cmd set reach PowerShell as $env:
+        ("powershell -nop -c \"iex ('who'+'ami')\"", "cmd", "powershell -nop -c whoami", "string expression folded"),
+        ('cmd /c "set AB=Get-Process&&powershell IEX $env:AB"', "cmd", "powershell get-process", "$env:AB expanded"),
         # bash
         ("c''at /e\\tc/pa\"ss\"wd", "bash", "cat /etc/passwd", "quotes inside a word removed"),
         ("$'\\x63\\x61\\x74' /etc/passwd", "bash", "cat /etc/passwd", "$'..' ANSI-C escapes decoded"),
@@ -292,7 +295,12 @@ def test_cmd_loops_over_files_and_plain_settings_are_not_reported_as_unrolled_or
         ('Write-Host "Build $(Get-Date -Format yyyyMMdd)" $(Get-Date)', "powershell"),
         ("$sum = 0; 1..10 | ForEach-Object { $sum += $_ }; $sum", "powershell"),
         ("[ScriptBlock]::Create($code) | Out-Null", "powershell"),
-        ("$exe = 'C:\\Tools\\setup.exe'; & $exe /S", "powershell"),  # a literal in a variable: how scripts call
+        ("$exe = 'C:\\Tools\\setup.exe'; & $exe /S", "powershell"),
+        ("set PATH=C:\\Tools;%PATH% && powershell -NoProfile -File x.ps1", "cmd"),
+        (
+            "powershell -ExecutionPolicy Bypass -Command \"Get-Service | Where-Object {$_.Status -eq 'Running'}\"",
+            "cmd",
+        ),  # a literal in a variable: how scripts call
         ("Invoke-Command -ComputerName srv01 -ScriptBlock { Get-Service W32Time }", "powershell"),
     ],
 )

@@ -59,8 +59,9 @@ def _run(line: str, shell: str) -> str:
     line = respell_characters(line)
     if shell == "cmd":
         out = normalize_cmd(line)
-        if re.search(r"(?i)\b(?:powershell|pwsh)(?:\.exe)?\b", out):  # cmd /c powershell -enc ...
-            out = normalize_powershell(out)
+        # cmd /c powershell -enc ...: PowerShell reads what follows its name (what came before is cmd's)
+        if m := re.search(r"(?i)(?:^|(?<=[\s&|(]))(?:\S*[\\/])?(?:powershell|pwsh)(?:\.exe)?\b", out):
+            out = out[: m.start()] + normalize_powershell(out[m.start() :])
     else:
         out = normalize_powershell(line)
     # paths after the shell's own steps: C:\Win^dows\.\System32 is a path only then

@@ -194,7 +194,26 @@ def execute(command: str, env: dict[str, str], trace: list[str], delayed: bool) 
         with deeper():
             run(body, dict(env), trace, delayed="/v" in options.lower())
     else:
+        if lname in ("powershell", "pwsh"):
+            rest = _env_passed(rest, env)
         trace.append(normalise(lname, rest))
+
+
+_PS_ENV = re.compile(r"(?i)\$\{?env:(\w+)\}?")
+
+
+def _env_passed(args: str, env: dict[str, str]) -> str:
+    """PowerShell started by this line reads the variables the line set as ``$env:NAME`` (Invoke-Obfuscation's
+    VAR+ launcher: ``set x=<code>&&powershell iex $env:x``): each becomes the string it holds."""
+
+    def value(m: re.Match) -> str:
+        name = m.group(1).lower()
+        if name not in env or env[name] == ENV.get(name):
+            return m.group()
+        note(f"$env:{m.group(1)} expanded (set by cmd)")
+        return "('" + env[name].strip().replace("'", "''") + "')"
+
+    return _PS_ENV.sub(value, args)
 
 
 # FOR [/L | /F ["options"] | /D | /R [root]] %x IN (items) DO body; /F items: 'command', "string" or file names

@@ -685,8 +685,21 @@ def _parts_folded(text: str) -> str | None:
     return stages
 
 
+# powershell.exe and its options up to the command it runs (-c/-Command or the first word that is no option);
+# -EncodedCommand and -File lines are read whole (the payload decoder finds -enc anywhere)
+_LAUNCHER = re.compile(
+    r"(?i)^\s*(?:\S*[\\/])?(?:powershell|pwsh)(?:\.exe)?"
+    r"(?:\s+[-/](?!(?:c|command|e|ec|en|enc\w*|encodedcommand|f|file)\b)\w+"
+    r"(?:[\s:]+(?:bypass|unrestricted|remotesigned|allsigned|hidden|normal|minimized|maximized|[1-7](?:\.\d)?)\b)?)*"
+    r"\s+(?:[-/](?:c|command)\s+)?(?=[^\s/-])"
+)
+
+
 def normalize_powershell(line: str) -> str:
     """What ``line`` runs under PowerShell, folded to lower-case code (see the module docstring)."""
+    launcher = _LAUNCHER.match(line)
+    if launcher and not _ENCODED.search(line):  # powershell -nop -c "iex (...)": the command is read on its own
+        return " ".join(launcher.group().lower().split() + [normalize_powershell(line[launcher.end() :])])
     text = _CONTEXT_LOOKUP.sub(lambda m: m.group(1) + (_looked_up(m.group(3)) or m.group(3)), _comments_removed(line))
     for _ in range(8):
         tick()
