@@ -135,6 +135,8 @@ def _enc(text: str) -> str:
             "string expression folded (member name)",
         ),
         ("$wc.\"DoWnLoAdStRiNg\"('http://x')", "powershell", "$wc.downloadstring('http://x')", "string expression"),
+        ("$wc.\"Downl`oadString\"('http://x')", "powershell", "$wc.downloadstring('http://x')", "string expression"),
+        ("start powershell -c \"iex ('who'+'ami')\"", "cmd", "start powershell -c whoami", "string expression folded"),
         ("[ScriptBlock]::Create('whoami /all').Invoke()", "powershell", "whoami /all", "script block unwrapped"),
         ("$ExecutionContext.InvokeCommand.InvokeScript('whoami')", "powershell", "whoami", "script block unwrapped"),
         ("icm ([scriptblock]::Create('net user'))", "powershell", "net user", "script block unwrapped"),

@@ -64,6 +64,17 @@ def test_evaluator_reads_invoke_psobfuscation_parts():
     assert evaluate("[string]::join('', ( (105,101,120) |%{ ( [char][int] $_)}))") == "iex"
     assert evaluate("(('x','y') | % {;$_;}) -join ''") == "xy"
     assert evaluate("(('ab')[1,0] -join '')") == "ba" and evaluate("$VerbosePreference.ToString()[1,3]-join''") == "ie"
+    # Invoke-Obfuscation's ENCODING: hex, octal and binary codes split apart and converted back
+    assert (
+        evaluate(
+            "[String]::Join('', (('77h68h6f' -split 'h') | ForEach-Object { ([Char]([Convert]::ToInt16(([String]$_), 16))) }))"
+        )
+        == "who"
+    )
+    assert evaluate("(('167,150,157' -split ',') |%{[char][convert]::ToInt32($_,8)}) -join ''") == "who"
+    assert evaluate("-join ('1110111:1101000' -split ':' | % {[char][convert]::ToInt16($_, 2)})") == "wh"
+    with pytest.raises(NotStatic):
+        evaluate("'a.b' -split '.'")  # a regex operator: not read
     with pytest.raises(NotStatic):
         evaluate("'a' - 1")
     with pytest.raises(NotStatic):

@@ -57,7 +57,8 @@ class Char(str):
 
 _TOKEN = re.compile(
     r"""(?P<ws>\s+|<\#.*?\#>)|(?P<sq>'(?:[^']|'')*')|(?P<dq>"[^"$`]*")|(?P<num>0x[0-9a-fA-F]+|\d+)
-    |(?P<type>\[(?:string|char\[\]|char|array|int)\])|(?P<static>::)|(?P<op>-join|-f|-replace|-creplace)\b
+    |(?P<type>\[(?:string|char\[\]|char|array|int|(?:system\.)?convert)\])|(?P<static>::)
+    |(?P<op>-join|-f|-replace|-creplace|-split|-isplit|-csplit)\b
     |(?P<range>\.\.)|(?P<sub>\$\()|(?P<var>\$env:\w+|\$\w+)|(?P<method>\.[A-Za-z]\w*)
     |(?P<each>%|foreach-object\b|foreach\b)|(?P<name>[A-Za-z]\w*)|(?P<punct>[()\[\],+@*/|{};-])""",
     re.X | re.I | re.S,
@@ -106,6 +107,12 @@ class Evaluator:
             right = self.additive()
             if op == "-join":
                 left = to_str(right).join(map(to_str, left if isinstance(left, list) else [left]))
+            elif op.endswith("split"):  # '4e~65~77' -split '~' (literal separators, | between alternatives)
+                pieces = to_str(right).split("|")
+                _need(all(_SAFE_PATTERN.fullmatch(p) and p for p in pieces), "a -split pattern with regex operators")
+                pattern = "|".join(map(re.escape, pieces))
+                parts = [re.split(pattern, to_str(v), flags=0 if op == "-csplit" else re.I) for v in _items(left)]
+                left = [p for part in parts for p in part]
             else:
                 pattern, repl = right
                 _need(_SAFE_PATTERN.fullmatch(pattern), "a -replace pattern with regex operators")
@@ -218,6 +225,9 @@ class Evaluator:
                     return to_str(args[0]).join(map(to_str, args[1]))
                 if (kind, method) == ("[array]", "reverse"):
                     return args
+                if kind.endswith("convert]") and method in ("toint16", "toint32", "toint64", "tobyte", "tochar"):
+                    value = int(to_str(args[0]).strip(), int(args[1]) if len(args) > 1 else 10)  # hex, octal, binary
+                    return Char(chr(value)) if method == "tochar" else value
                 raise NotStatic(f"unmodelled {kind}::{method}")
             return self.cast(kind, self.unary())
         return self.postfix()
@@ -288,6 +298,10 @@ class Evaluator:
         v = self.expr()
         self.take("punct", ")")
         return v
+
+
+def _items(v) -> list:
+    return v if isinstance(v, list) else [v]
 
 
 def _number(v) -> bool:
@@ -642,6 +656,8 @@ def _parts_folded(text: str) -> str | None:
             elif m.group("member") and text[start] in "'\"":
                 close = text.index(text[start], start + 1)
                 value, end = text[start + 1 : close], close + 1
+                if text[start] == '"':  # $wc."Downl`oadString": a backtick before a plain letter is dropped
+                    value = re.sub(r"`(?=[A-Za-z])", "", value)
             else:
                 end = _close(text, start) + 1
                 lookup = _LOOKUP.match(text[start:end]) if m.group("call") else None
@@ -699,7 +715,10 @@ def normalize_powershell(line: str) -> str:
     """What ``line`` runs under PowerShell, folded to lower-case code (see the module docstring)."""
     launcher = _LAUNCHER.match(line)
     if launcher and not _ENCODED.search(line):  # powershell -nop -c "iex (...)": the command is read on its own
-        return " ".join(launcher.group().lower().split() + [normalize_powershell(line[launcher.end() :])])
+        body = line[launcher.end() :].strip()
+        if len(body) > 1 and body[0] == body[-1] == '"' and '"' not in body[1:-1]:  # quotes kept (start /b ...)
+            body = body[1:-1]
+        return " ".join(launcher.group().lower().split() + [normalize_powershell(body)])
     text = _CONTEXT_LOOKUP.sub(lambda m: m.group(1) + (_looked_up(m.group(3)) or m.group(3)), _comments_removed(line))
     for _ in range(8):
         tick()
