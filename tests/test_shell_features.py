@@ -10,6 +10,7 @@ import zlib
 
 import numpy as np
 
+from sectune.errors import SectuneError
 from sectune.methods.features import FeaturesLogreg, extract_features
 from sectune.methods.shell_features import (
     ALL_SHELL_FEATURES,
@@ -177,6 +178,26 @@ def test_powershell_parts_built_in_place_count_as_the_kinds_other_tools_taught()
     assert rows[1, SHELL_FEATURE_NAMES.index("step:globs")] > 0 and rows[1, kinds["respelt"]] > 0
     assert rows[2, SHELL_FEATURE_NAMES.index("step:folded")] > 0 and rows[2, kinds["computed"]] > 0
     assert not rows[3, list(kinds.values())].any()
+
+
+def test_every_step_the_normaliser_reports_on_the_engine_belongs_to_a_family():
+    """A step no family counts is invisible to the model but through log_steps (tr, rev and SecureString were)."""
+    from sectune.methods.shell_features import STEP_FAMILIES
+    from sectune.tasks.cmdline.obfuscate import INTENSITIES, obfuscate, techniques
+
+    seeds = {"bash": "cat /etc/passwd", "cmd": "net user admin /add", "powershell": "Get-Process | Stop-Process"}
+    keys = [key for _name, _desc, family_keys in STEP_FAMILIES for key in family_keys]
+    unmapped = set()
+    for technique in techniques():
+        for intensity in INTENSITIES:
+            try:
+                text = obfuscate(seeds[technique.shell], technique.shell, [technique.name], intensity, rng=3).text
+            except SectuneError:
+                continue
+            for step in normalize(text).steps:
+                if not any(key in step.lower() for key in keys) and "parse" not in step and "bound" not in step:
+                    unmapped.add((technique.name, step))
+    assert not unmapped, sorted(unmapped)[:10]
 
 
 def test_a_command_with_no_readable_name_is_counted_whatever_the_tool():

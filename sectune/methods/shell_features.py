@@ -58,10 +58,22 @@ STEP_FAMILIES = [
     ("caret", "carets removed (cmd)", ("caret",)),
     ("quotes", "quotes inside words removed", ("quotes inside",)),
     ("escapes", "backslash/backtick escapes removed", ("backslash", "backticks")),
-    ("variables", "variables expanded or substituted", ("expanded", "variable", "set variable")),
-    ("wrappers", "cmd /c, call, eval, bash -c, here-strings unwrapped", ("unwrapped", "re-expanded", "normalised")),
+    (
+        "variables",
+        "variables expanded or substituted, command substitutions computed",
+        ("expanded", "variable", "substitution computed"),
+    ),
+    (
+        "wrappers",
+        "cmd /c, call, eval, bash -c, here-strings, script blocks unwrapped",
+        ("unwrapped", "re-expanded", "argument normalised", "fed to"),
+    ),
     ("loops", "for loops unrolled", ("for loop",)),
-    ("decoded", "payloads decoded (base64, hex, gzip, bzip2, -enc, ANSI-C, printf, tr, rev)", ("decoded", "inflated")),
+    (
+        "decoded",
+        "payloads decoded or encrypted (base64, hex, gzip, bzip2, -enc, ANSI-C, tr, rev, SecureString)",
+        ("decoded", "inflated", "restored", "translation", "securestring"),
+    ),
     ("folded", "PowerShell string expressions folded", ("folded",)),
     ("aliases", "aliases mapped to cmdlets, commands looked up by name", ("alias", "looked up")),
     (
