@@ -234,3 +234,23 @@ def test_bad_input_is_one_line_sectune_error(tmp_path, monkeypatch, argv, needle
     message = str(info.value)
     assert needle in message and "\n" not in message
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_quarter_of_powershell_groups_of_both_labels_are_started_as_a_process_log_shows_them():
+    """The launcher says nothing about the label, and launching a benign line adds no disguise to its normal form."""
+    from sectune.tasks.cmdline.normalize import normalize
+
+    records = [r for r in build_cmdline_dataset(n=2400, seed=3, progress=False).records if r["shell"] == "powershell"]
+    launched = {
+        label: [
+            r for r in records if r["label"] == label and r["orig"].lower().startswith(("powershell", "pwsh", "c:"))
+        ]
+        for label in (0, 1)
+    }
+    for label in (0, 1):
+        share = len(launched[label]) / sum(r["label"] == label for r in records)
+        assert 0.15 < share < 0.35, (label, share)
+    assert all(r["text"].endswith('"') or r["text"].lower().startswith(("powershell", "pwsh")) for r in launched[1])
+    bare = [r for r in records if r["label"] == 0 and r not in launched[0]]
+    reported = [sum(bool(normalize(r["text"]).steps) for r in group) / len(group) for group in (launched[0], bare)]
+    assert reported[0] <= reported[1] + 0.05, reported

@@ -137,6 +137,7 @@ def _enc(text: str) -> str:
         ("$wc.\"DoWnLoAdStRiNg\"('http://x')", "powershell", "$wc.downloadstring('http://x')", "string expression"),
         ("$wc.\"Downl`oadString\"('http://x')", "powershell", "$wc.downloadstring('http://x')", "string expression"),
         ("start powershell -c \"iex ('who'+'ami')\"", "cmd", "start powershell -c whoami", "string expression folded"),
+        (r'powershell -c "& (\"who\"+\"ami\") /all"', "cmd", "powershell -c whoami /all", "string expression"),
         ("[ScriptBlock]::Create('whoami /all').Invoke()", "powershell", "whoami /all", "script block unwrapped"),
         ("$ExecutionContext.InvokeCommand.InvokeScript('whoami')", "powershell", "whoami", "script block unwrapped"),
         ("icm ([scriptblock]::Create('net user'))", "powershell", "net user", "script block unwrapped"),

@@ -5,6 +5,10 @@ label-0 record, and, at the requested obfuscated share, label-1 variants of it m
 A seed and its variants share ``orig``, so a split by ``orig`` (``sectune train --split group:orig``) never puts
 a line on one side and its obfuscated twin on the other.
 
+A quarter of the template PowerShell records, benign and obfuscated alike, are written as a process-creation log
+shows them, started by ``powershell.exe [-NoProfile -ExecutionPolicy Bypass ...] -Command "..."``: a launcher
+then says nothing about the label, and a model learns to read the command it passes.
+
 Record fields: ``text``, ``label`` (0/1), ``shell``, ``technique`` (``benign``, or the technique names applied,
 in order, joined with ``>``), ``intensity`` (null for benign), ``orig``, ``seed_id``.
 """
@@ -212,6 +216,40 @@ def _check_args(n: int, obfuscated_share: float, intensities: Sequence[str]) -> 
 MAX_LENGTH = 4096  # longer variants are redrawn: process-creation logs truncate (and detectors read) about this much
 
 
+LAUNCHED_SHARE = 0.25  # of template PowerShell records, benign and obfuscated alike
+_LAUNCHERS = ("powershell.exe", "powershell", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe", "pwsh")
+_LAUNCH_OPTIONS = (
+    ("-NoProfile", "-NoP", "-nop"),
+    ("-NonInteractive", "-NonI"),
+    ("-ExecutionPolicy Bypass", "-ep bypass", "-Exec Bypass", "-ExecutionPolicy RemoteSigned"),
+    ("-WindowStyle Hidden", "-w hidden"),
+    ("-NoLogo",),
+)
+
+
+def _launcher(seed: "_Seed", rng: random.Random) -> str | None:
+    """For :data:`LAUNCHED_SHARE` of the template PowerShell seeds, how powershell.exe is started for the seed and
+    all its variants: some of the usual options, then ``-Command``; else None."""
+    if seed.shell != "powershell" or seed.source != "templates" or rng.random() >= LAUNCHED_SHARE:
+        return None
+    options = [rng.choice(group) for group in _LAUNCH_OPTIONS if rng.random() < 0.5]
+    return " ".join([rng.choice(_LAUNCHERS), *options, rng.choice(["-Command", "-command", "-c"])])
+
+
+def _launched(record: dict, launcher: str | None) -> dict:
+    """The record as a process-creation log shows it, ``launcher "<text>"`` (inner quotes as ``\\"``), and its
+    group's ``orig`` the launched seed; a line that starts PowerShell itself is left as it is."""
+    if launcher is None:
+        return record
+
+    def launch(text: str) -> str:
+        if text.lstrip().lower().startswith(("powershell", "pwsh")):
+            return text
+        return launcher + ' "' + text.replace('"', '\\"') + '"'
+
+    return {**record, "text": launch(record["text"]), "orig": launch(record["orig"])}
+
+
 def _variants(
     seed: _Seed, k: int, intensities: list[str], rng: random.Random, obfuscator: Callable, seen: set[str]
 ) -> list[dict]:
@@ -280,6 +318,8 @@ def build_cmdline_dataset(
     if obfuscator is None and obfuscated_share > 0:
         obfuscator = _engine().obfuscate
     rng = random.Random(f"sectune-cmdline:{seed}")
+    launch_rng = random.Random(f"sectune-cmdline-launch:{seed}")  # its own stream: the lines drawn stay the same
+    launchers: dict[str, str | None] = {}  # seed_id -> how that seed's group is started (None: as written)
     notes: list[str] = []
 
     benign_wanted = max(1, round(n * (1 - obfuscated_share)))
@@ -324,21 +364,21 @@ def build_cmdline_dataset(
         mininterval=0.5,
     ) as bar:
         for s, k in zip(seeds, per_seed):
-            records.append(
-                {
-                    "text": s.text,
-                    "label": 0,
-                    "shell": s.shell,
-                    "technique": "benign",
-                    "intensity": None,
-                    "orig": s.text,
-                    "seed_id": s.seed_id,
-                }
-            )
+            benign = {
+                "text": s.text,
+                "label": 0,
+                "shell": s.shell,
+                "technique": "benign",
+                "intensity": None,
+                "orig": s.text,
+                "seed_id": s.seed_id,
+            }
+            launchers[s.seed_id] = _launcher(s, launch_rng)
+            records.append(_launched(benign, launchers[s.seed_id]))
             want = k + owed
             made = _variants(s, want, intensities, rng, obfuscator, seen) if want else []
             owed = want - len(made)
-            records.extend(made)
+            records.extend(_launched(r, launchers[s.seed_id]) for r in made)
             bar.update(1)
     while owed:  # what the last seeds could not give: one more variant from each seed in turn, while any can
         before = owed
@@ -346,7 +386,7 @@ def build_cmdline_dataset(
             if owed:
                 made = _variants(s, 1, intensities, rng, obfuscator, seen)
                 owed -= len(made)
-                records.extend(made)
+                records.extend(_launched(r, launchers[s.seed_id]) for r in made)
         if owed == before:
             break
     if owed:

@@ -61,7 +61,8 @@ def _run(line: str, shell: str) -> str:
         out = normalize_cmd(line)
         # cmd /c powershell -enc ...: PowerShell reads what follows its name (what came before is cmd's)
         if m := re.search(r"(?i)(?:^|(?<=[\s&|(]))(?:\S*[\\/])?(?:powershell|pwsh)(?:\.exe)?\b", out):
-            out = out[: m.start()] + normalize_powershell(out[m.start() :])
+            head, tail = out[: m.start()], normalize_powershell(out[m.start() :])
+            return respell_hosts(respell_paths(head, "cmd") + respell_paths(tail, "powershell"), shell)
     else:
         out = normalize_powershell(line)
     # paths after the shell's own steps: C:\Win^dows\.\System32 is a path only then

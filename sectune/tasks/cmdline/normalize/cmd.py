@@ -235,8 +235,11 @@ def _plain_loop(var: str, body: str) -> bool:
 
 
 def normalise(name: str, args: str) -> str:
-    """What the program sees: builtins their raw text, other programs their arguments with quotes removed."""
-    if name not in BUILTINS:
+    """What the program sees: builtins their raw text, other programs their arguments with quotes removed; for
+    PowerShell ``\\"`` is a quote kept (``powershell -c "& (\\"ab\\")"`` runs ``& ("ab")``)."""
+    if name in ("powershell", "pwsh"):
+        args = re.sub(r'\\"|"', lambda m: '"' if len(m.group()) == 2 else "", args)
+    elif name not in BUILTINS:
         args = args.replace('"', "")
     return " ".join([name.lower(), *args.split()])
 

@@ -132,7 +132,7 @@ class Evaluator:
             kind, value, _ = self.tokens[self.i]
             depth += (value == "{") - (value == "}") if kind == "punct" else 0
             self.i += 1
-        body = [t for t in self.tokens[start : self.i - 1]]
+        body = list(self.tokens[start : self.i - 1])
         while body and body[0][1] == ";":
             body.pop(0)
         while body and body[-1][1] == ";":
