@@ -600,8 +600,9 @@ def _indexed(name: str, intensity: str, rng: random.Random) -> str:
     return f"((\"{alphabet}\")[{','.join(str(alphabet.index(c)) for c in name)}] -join '')"
 
 
-def _codes(name: str) -> str:
-    """``[string]::join('', ((87,114,...) |%{ ( [char][int] $_)}))``: the name from its character codes."""
+def _codes(name: str, intensity: str, rng: random.Random) -> str:
+    """``[string]::join('', ((87,114,...) |%{ ( [char][int] $_)}))``: the name from its character codes (the same
+    signature as :func:`_indexed`, so either builds a command)."""
     return f"([string]::join('', ( ({','.join(str(ord(c)) for c in name)}) |%{{ ( [char][int] $_)}})))"
 
 
@@ -621,10 +622,7 @@ def layer0(line: str, intensity: str, rng: random.Random) -> str:
     if not chosen:
         raise SectuneError(f"powershell/layer0: no command to rebuild in {line[:60]!r}")
     mask = _code_mask(line)
-    edits = [
-        (m.start(), m.end(), "& " + rng.choice([_indexed, lambda n, i, r: _codes(n)])(m.group(), intensity, rng))
-        for m in chosen
-    ]
+    edits = [(m.start(), m.end(), "& " + rng.choice([_indexed, _codes])(m.group(), intensity, rng)) for m in chosen]
     if intensity != "light":
         for m in re.finditer(r"'([^'$`]{1,16})'", line):
             if (m.start() == 0 or mask[m.start() - 1]) and not any(a <= m.start() < b for a, b, _ in edits):
