@@ -581,7 +581,7 @@ def _looked_up(pattern: str) -> str | None:
 
 
 def _in_code(text: str, pos: int) -> bool:
-    """Whether ``pos`` is outside strings and comments (what precedes it is balanced)."""
+    """Whether a comment opening at ``pos`` is outside strings (the mask marks the comment itself as not code)."""
     return _code_mask(text[:pos] + "x")[-1]
 
 
@@ -601,8 +601,9 @@ def _comments_removed(text: str) -> str:
 def _script_block_unwrapped(text: str) -> str | None:
     """``[ScriptBlock]::Create('code').Invoke()``, ``$ExecutionContext.InvokeCommand.InvokeScript('code')``,
     ``Invoke-Command ([scriptblock]::Create(...))``: the code, when it is a static string."""
+    mask = _code_mask(text)
     for m in _SCRIPT_BLOCK.finditer(text):
-        if not _in_code(text, m.start()):
+        if not mask[m.start()]:
             continue
         try:
             code, end = _group(text, m.end(), {})
@@ -644,8 +645,9 @@ def _parts_folded(text: str) -> str | None:
     ``."DownloadString"`` -> the member's name, ``| %{$_} |`` dropped; None when nothing folds."""
     out, last, folded = [], 0, []
     variables, computed = _static_variables(text)
+    mask = _code_mask(text)  # once per text: every match below starts on a character the mask describes
     for m in _FOLDABLE.finditer(text):
-        if m.start() < last or not _in_code(text, m.start()):
+        if m.start() < last or not mask[m.start()]:
             continue
         start = m.end()
         try:
